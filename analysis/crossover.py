@@ -1,0 +1,462 @@
+"""Where do two (or more) groups' scaling curves cross, and how sure are we?
+
+Each group (a fit frame: one recipe, dataset or architecture) is fitted with a one-variable law along a
+shared axis -- by default the saturating power law ``err = E + A * x^-alpha`` in x = N, D or C
+(``power_n`` / ``power_d`` / ``power_c``) with :func:`analysis.fit.fit_law`. Higher-is-better metrics
+(accuracy, mIoU) are fitted as the error ``1 - value``. All comparisons happen in that fitted error
+space, where lower is better.
+
+Crossings
+---------
+With ``d(u) = err_A(10^u) - err_B(10^u)``, the crossings are the roots of ``d`` on ``u = log10 x``:
+``d`` is evaluated on a grid of :data:`GRID_PER_DECADE` points per decade over the *search range* (the
+shown range widened by :data:`SEARCH_DECADES` decades on each side) and every sign change of the point
+estimate is refined with Brent's method. Bootstrap curves use linear interpolation inside the bracketing
+grid interval (0.01 decade wide: an error far below 0.001 decade, negligible next to the intervals). The *shown range* is ``x_range`` when given, else the union of the groups' data
+ranges, extended to ``target`` when one is given. A crossing is *in the data* when it lies inside the
+range where both groups have data, *below the data* ("already crossed": one group leads over all the
+measured scales and the other only below them) or *above the data* (extrapolated).
+
+Uncertainty (run-level bootstrap)
+---------------------------------
+Each group is refitted on ``bootstrap`` resamples of its runs (independent seeds per group); the b-th
+resample of one group is paired with the b-th of the other. For each pair:
+
+* ``p_cross`` -- the share of pairs whose curves cross inside the shown range;
+* the crossover scale -- the first root inside the shown range (else the root nearest to it); its
+  median and 95% percentile interval over the pairs that cross at all;
+* ``better_at_target`` -- for each group, the share of resampled fits in which it has the lowest error at
+  the target scale.
+
+Declaring a crossing: ``p_cross`` is descriptive, not a test -- two groups that follow one law have
+near-identical curves whose noisy fits cross about half the time. A crossing is *declared* only when
+the lead significantly reverses inside the shown range: at some scale group A is better in at least
+``1 - alpha/2`` of the resamples and at another scale group B is (pointwise 95% bands of ``d`` that
+exclude zero on both sides). The statuses are
+
+* ``"crosses"``                  -- significant reversal, crossing inside the data;
+* ``"crosses outside the data"`` -- significant reversal, the crossing is extrapolated (shown range
+  reaches beyond the data through ``target`` or ``x_range``);
+* ``"already crossed"``          -- the fitted curves cross below the data; over the data one group leads;
+* ``"no crossing"``              -- no root anywhere in the search range; one group leads throughout;
+* ``"crossing beyond the range"`` -- the fitted curves cross above the shown range (pure extrapolation);
+* ``"not significant"``          -- the fitted curves cross in the shown range, but the bootstrap does not
+  separate the groups on both sides of it.
+
+When the exponents are tied the compute multiplier ``(A_2/A_1)^(1/alpha)`` is a cleaner summary
+(methods reference, section 4); the free-exponent fit here reports where the curves meet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+
+from analysis.fit import FitError, FitResult, fit_law
+from analysis.laws import get_law
+
+AXES = {"N": "N", "n": "N", "params": "N", "D": "D", "d": "D", "tokens": "D", "C": "C", "c": "C", "flops": "C"}
+DEFAULT_LAW = {"N": "power_n", "D": "power_d", "C": "power_c"}
+AXIS_UNITS = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
+SEARCH_DECADES = 3.0
+GRID_PER_DECADE = 100
+STATUSES = ("crosses", "crosses outside the data", "already crossed", "no crossing", "crossing beyond the range",
+            "not significant")
+DECLARED = ("crosses", "crosses outside the data")
+
+
+class CrossoverError(ValueError):
+    """The groups cannot be compared (message names the group and what to do)."""
+
+
+@dataclass(frozen=True)
+class PairCrossing:
+    """The comparison of two groups.
+
+    ``crossings`` are the point-estimate roots in the search range and ``locations`` say where each lies
+    ("below the data", "in the data", "above the data"). ``crossover_x`` is the first root inside the
+    shown range (else the nearest one), ``median``/``ci`` its bootstrap median and 95% interval.
+    ``leader_below``/``leader_above`` are the better group just below/above ``crossover_x`` (or the
+    group that leads throughout when there is none: ``leader_below == leader_above``).
+    """
+
+    groups: tuple[str, str]
+    status: str
+    crossover_x: float | None
+    location: str | None
+    median: float | None
+    ci: tuple[float, float] | None
+    p_cross: float
+    p_any: float
+    crossings: tuple[float, ...]
+    locations: tuple[str, ...]
+    leader_below: str | None
+    leader_above: str | None
+    significant: bool
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return {"groups": list(self.groups), "status": self.status, "crossover_x": _num(self.crossover_x),
+                "location": self.location, "median": _num(self.median),
+                "ci": None if self.ci is None else [_num(v) for v in self.ci], "p_cross": _num(self.p_cross),
+                "p_any": _num(self.p_any), "crossings": [_num(v) for v in self.crossings],
+                "locations": list(self.locations), "leader_below": self.leader_below,
+                "leader_above": self.leader_above, "significant": bool(self.significant), "verdict": self.verdict}
+
+
+@dataclass(frozen=True, eq=False)
+class CrossoverResult:
+    """Crossover analysis of two or more groups along one axis (see the module docstring)."""
+
+    groups: tuple[str, ...]
+    axis: str
+    law: str
+    higher_is_better: bool
+    shown_range: tuple[float, float]
+    data_ranges: dict[str, tuple[float, float]]
+    target: float | None
+    better_at_target: dict[str, float] | None
+    at_target: dict[str, dict[str, float]] | None
+    pairs: tuple[PairCrossing, ...]
+    primary: int
+    n_boot: int
+    fits: dict[str, FitResult] = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def main(self) -> PairCrossing:
+        return self.pairs[self.primary]
+
+    @property
+    def crossover_x(self) -> float | None:
+        return self.main.crossover_x
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return self.main.ci
+
+    @property
+    def p_cross(self) -> float:
+        return self.main.p_cross
+
+    @property
+    def status(self) -> str:
+        return self.main.status
+
+    @property
+    def verdict(self) -> str:
+        text = " ".join(p.verdict for p in self.pairs)
+        if self.better_at_target is not None:
+            best = max(self.better_at_target, key=self.better_at_target.get)
+            text += (f" At the target {_fmt(self.target)} {AXIS_UNITS[self.axis]}, {best} is better in "
+                     f"{self.better_at_target[best]:.0%} of bootstrap resamples.")
+        return text
+
+    def to_dict(self) -> dict:
+        m = self.main
+        return {"groups": list(self.groups), "axis": self.axis, "law": self.law,
+                "fitted": "1 - value" if self.higher_is_better else "value",
+                "higher_is_better": bool(self.higher_is_better),
+                "crossover_x": _num(m.crossover_x), "median": _num(m.median),
+                "ci": None if m.ci is None else [_num(v) for v in m.ci], "p_cross": _num(m.p_cross),
+                "status": m.status, "location": m.location, "pair": list(m.groups),
+                "verdict": self.verdict,
+                "better_at_target": None if self.better_at_target is None else
+                {k: float(v) for k, v in self.better_at_target.items()},
+                "at_target": self.at_target, "target": _num(self.target),
+                "shown_range": [_num(v) for v in self.shown_range],
+                "data_ranges": {k: [_num(a), _num(b)] for k, (a, b) in self.data_ranges.items()},
+                "pairs": [p.to_dict() for p in self.pairs], "n_boot": self.n_boot,
+                "fits": {k: f.to_dict() for k, f in self.fits.items()}, "notes": list(self.notes)}
+
+    def summary(self) -> str:
+        return self.verdict
+
+
+def _num(v):
+    if v is None:
+        return None
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Roots
+# ----------------------------------------------------------------------------------------------
+def _roots(diff, u_grid: np.ndarray, d_grid: np.ndarray) -> list[float]:
+    """Roots of ``diff(u)`` bracketed by sign changes of ``d_grid`` on ``u_grid``, refined by brentq."""
+    out = []
+    s = np.sign(d_grid)
+    for i in np.flatnonzero(s[:-1] * s[1:] < 0):
+        out.append(brentq(diff, u_grid[i], u_grid[i + 1], xtol=1e-10))
+    for i in np.flatnonzero(s == 0):          # exact zeros on the grid
+        if 0 < i < len(s) - 1 and s[i - 1] * s[i + 1] < 0:
+            out.append(float(u_grid[i]))
+    return sorted(out)
+
+
+def _interp_roots(u_grid: np.ndarray, d: np.ndarray) -> list[float]:
+    """Roots of a bootstrap curve difference by linear interpolation between bracketing grid points."""
+    s = np.sign(d)
+    i = np.flatnonzero(s[:-1] * s[1:] < 0)
+    return list(u_grid[i] - d[i] * (u_grid[i + 1] - u_grid[i]) / (d[i + 1] - d[i]))
+
+
+def _pick(roots: list[float], lo: float, hi: float) -> tuple[float, bool]:
+    """The first root inside [lo, hi], else the one nearest to it; (nan, False) when there is none."""
+    inside = [r for r in roots if lo <= r <= hi]
+    if inside:
+        return inside[0], True
+    if not roots:
+        return np.nan, False
+    dist = [lo - r if r < lo else r - hi for r in roots]
+    return roots[int(np.argmin(dist))], False
+
+
+def _location(u: float, overlap: tuple[float, float]) -> str:
+    if u < overlap[0]:
+        return "below the data"
+    if u > overlap[1]:
+        return "above the data"
+    return "in the data"
+
+
+# ----------------------------------------------------------------------------------------------
+# Main entry
+# ----------------------------------------------------------------------------------------------
+def _named_frames(a, b, names) -> dict[str, pd.DataFrame]:
+    if isinstance(a, dict):
+        if b is not None:
+            raise CrossoverError("pass either a dict of frames or two frames, not both")
+        frames = {str(k): v for k, v in a.items()}
+    else:
+        if b is None:
+            raise CrossoverError("crossover needs two frames (or a dict of two or more)")
+        frames_list = [a, b]
+        if names is None:
+            names = []
+            for k, f in enumerate(frames_list):
+                g = f["group"].dropna().unique() if "group" in f else []
+                names.append(str(g[0]) if len(g) == 1 else "AB"[k])
+            if names[0] == names[1]:
+                names = ["A", "B"]
+        frames = dict(zip(map(str, names), frames_list))
+    if len(frames) < 2:
+        raise CrossoverError(f"crossover needs at least two groups, got {len(frames)}")
+    for k, f in frames.items():
+        if not isinstance(f, pd.DataFrame):
+            raise CrossoverError(f"group {k!r}: expected a DataFrame (fit frame), got {type(f).__name__}")
+    return frames
+
+
+def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: float | None = None,
+              x_range: tuple[float, float] | None = None, bootstrap: int = 1000, seed: int = 0,
+              higher_is_better: bool = False, alpha: float = 0.05, names=None,
+              objective: str = "huber") -> CrossoverResult:
+    """Fit each group along ``axis`` and find where their curves cross, with a run-level bootstrap.
+
+    Parameters
+    ----------
+    a, b : two fit frames (columns run, N, D, C, y ...), or ``a`` a dict {group name: fit frame}.
+    axis : "N" / "params", "D" / "tokens" or "C" / "flops": the shared scale axis.
+    law : a one-variable law along ``axis`` (default ``power_n`` / ``power_d`` / ``power_c``).
+    target : scale (axis units) at which to report which group is better.
+    x_range : (lo, hi) shown range in axis units; default: the data, extended to ``target``.
+    bootstrap : run-level resamples per group (paired by index across groups); 0 for point estimates only.
+    seed : seed; each group gets its own independent stream derived from it.
+    higher_is_better : fit ``1 - y`` (accuracy, mIoU) instead of ``y`` (losses, errors).
+    alpha : level of the pointwise bands used to declare a crossing.
+    names : names for two frames (default: their ``group`` column, else "A", "B").
+
+    Returns
+    -------
+    CrossoverResult
+    """
+    frames = _named_frames(a, b, names)
+    ax = AXES.get(str(axis))
+    if ax is None:
+        raise CrossoverError(f"unknown axis {axis!r}; use one of params/N, tokens/D, flops/C")
+    law_name = law or DEFAULT_LAW[ax]
+    law_obj = get_law(law_name)
+    if law_obj.variables != (ax,):
+        raise CrossoverError(f"law {law_name!r} depends on {', '.join(law_obj.variables)}; a crossover along "
+                             f"{ax} needs a one-variable law in {ax} such as {DEFAULT_LAW[ax]}")
+    seeds = np.random.SeedSequence(seed).generate_state(len(frames))
+    fits: dict[str, FitResult] = {}
+    for (name, frame), s in zip(frames.items(), seeds):
+        try:
+            fits[name] = fit_law(frame, law_obj, objective=objective, bootstrap=bootstrap, seed=int(s),
+                                 y_transform="one_minus" if higher_is_better else "none")
+        except (FitError, ValueError, KeyError) as exc:
+            raise CrossoverError(f"group {name!r}: {exc}") from exc
+    groups = tuple(fits)
+    data_ranges = {g: fits[g].ranges[ax] for g in groups}
+    lo_union = min(r[0] for r in data_ranges.values())
+    hi_union = max(r[1] for r in data_ranges.values())
+    if x_range is not None:
+        shown = (float(x_range[0]), float(x_range[1]))
+        if not (0 < shown[0] < shown[1]):
+            raise CrossoverError(f"x_range must be 0 < lo < hi, got {x_range}")
+    else:
+        shown = (lo_union, hi_union)
+        if target is not None:
+            shown = (min(shown[0], float(target)), max(shown[1], float(target)))
+    if target is not None and not target > 0:
+        raise CrossoverError(f"target must be a positive scale, got {target}")
+    R = (np.log10(shown[0]), np.log10(shown[1]))
+    S = (R[0] - SEARCH_DECADES, R[1] + SEARCH_DECADES)
+    u_grid = np.linspace(S[0], S[1], int(np.ceil((S[1] - S[0]) * GRID_PER_DECADE)) + 1)
+    X_grid = {ax: 10 ** u_grid}
+
+    # predictions in fitted (error) space: point estimate and bootstrap samples
+    point = {g: law_obj.predict(fits[g].params, X_grid) for g in groups}
+    boots = {g: fits[g].boot for g in groups}
+    n_boot = min((0 if v is None else len(v)) for v in boots.values())
+    samples = {}
+    if n_boot:
+        for g in groups:
+            th = law_obj.to_internal(boots[g][:n_boot])
+            samples[g] = np.exp(law_obj.logpred(th, X_grid))
+
+    pairs = []
+    for ga, gb in combinations(groups, 2):
+        overlap = (max(data_ranges[ga][0], data_ranges[gb][0]), min(data_ranges[ga][1], data_ranges[gb][1]))
+        pairs.append(_compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R,
+                              (np.log10(overlap[0]), np.log10(overlap[1])), alpha, ax))
+    # the headline pair: a declared crossing first, then the most probable crossing
+    primary = max(range(len(pairs)), key=lambda i: (pairs[i].status in DECLARED, pairs[i].p_cross))
+
+    better = at_target = None
+    if target is not None:
+        Xt = {ax: np.array([float(target)])}
+        inv = (lambda e: 1.0 - e) if higher_is_better else (lambda e: e)
+        at_target = {}
+        for g in groups:
+            v = float(inv(law_obj.predict(fits[g].params, Xt)[0]))
+            entry = {"value": v}
+            if n_boot:
+                sv = inv(np.exp(law_obj.logpred(law_obj.to_internal(boots[g][:n_boot]), Xt))[:, 0])
+                entry.update(lo=float(np.quantile(sv, 0.025)), hi=float(np.quantile(sv, 0.975)))
+            at_target[g] = entry
+        if n_boot:
+            errs = np.column_stack([np.exp(law_obj.logpred(law_obj.to_internal(boots[g][:n_boot]), Xt))[:, 0]
+                                    for g in groups])
+            winner = np.argmin(errs, axis=1)
+            better = {g: float(np.mean(winner == k)) for k, g in enumerate(groups)}
+        else:
+            errs = [law_obj.predict(fits[g].params, Xt)[0] for g in groups]
+            better = {g: float(k == int(np.argmin(errs))) for k, g in enumerate(groups)}
+    notes = []
+    if higher_is_better:
+        notes.append("fitted 1 - value (an error rate), since the metric is higher-is-better")
+    if bootstrap and n_boot < bootstrap:
+        notes.append(f"{n_boot} paired bootstrap resamples were usable (of {bootstrap} requested)")
+    if not bootstrap:
+        notes.append("no bootstrap: crossings are point estimates and no crossing can be declared significant")
+    return CrossoverResult(groups, ax, law_name, bool(higher_is_better), shown, data_ranges,
+                           None if target is None else float(target), better, at_target, tuple(pairs), primary,
+                           n_boot, fits, tuple(notes))
+
+
+def _compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R, overlap, alpha, ax) -> PairCrossing:
+    pa, pb = fits[ga].params, fits[gb].params
+
+    def diff(u):
+        X = {ax: np.atleast_1d(10.0 ** u)}
+        return float(law_obj.predict(pa, X)[0] - law_obj.predict(pb, X)[0])
+
+    d0 = point[ga] - point[gb]
+    roots = _roots(diff, u_grid, d0)
+    u_star, inside = _pick(roots, *R)
+    in_R = (u_grid >= R[0]) & (u_grid <= R[1])
+
+    # bootstrap
+    p_cross = p_any = np.nan
+    median = ci = None
+    sig_a = sig_b = False
+    if n_boot:
+        D = samples[ga] - samples[gb]                       # (B, G)
+        picks = np.full(n_boot, np.nan)
+        crossed_in = np.zeros(n_boot, bool)
+        for k in range(n_boot):
+            roots_k = _interp_roots(u_grid, D[k])
+            if roots_k:
+                picks[k], crossed_in[k] = _pick(roots_k, *R)
+        p_cross = float(crossed_in.mean())
+        p_any = float(np.isfinite(picks).mean())
+        if np.isfinite(picks).sum() >= 2:
+            lo, med, hi = np.quantile(picks[np.isfinite(picks)], [0.025, 0.5, 0.975])
+            median, ci = float(10 ** med), (float(10 ** lo), float(10 ** hi))
+        p_a_better = np.mean(D[:, in_R] < 0, axis=0)
+        sig_a = bool(np.any(p_a_better >= 1 - alpha / 2))
+        sig_b = bool(np.any(p_a_better <= alpha / 2))
+    significant = sig_a and sig_b
+
+    # leaders
+    def better_at(u):
+        return ga if diff(u) < 0 else gb
+
+    if np.isfinite(u_star):
+        leader_below, leader_above = better_at(u_star - 0.05), better_at(u_star + 0.05)
+    else:
+        leader_below = leader_above = better_at(float(np.mean(R)))
+    x_star = float(10 ** u_star) if np.isfinite(u_star) else None
+    loc = _location(u_star, overlap) if np.isfinite(u_star) else None
+
+    # status
+    if significant and inside:
+        status = "crosses" if loc == "in the data" else (
+            "already crossed" if loc == "below the data" else "crosses outside the data")
+    elif not roots:
+        status = "no crossing"
+    elif inside:
+        status = "not significant"
+    elif u_star < R[0]:
+        status = "already crossed"
+    else:
+        status = "crossing beyond the range"
+    verdict = _pair_verdict(ga, gb, status, x_star, loc, median, ci, p_cross, leader_below, leader_above,
+                            roots, overlap, R, ax, sig_a, sig_b)
+    return PairCrossing((ga, gb), status, x_star, loc, median, ci, p_cross, p_any,
+                        tuple(float(10 ** r) for r in roots), tuple(_location(r, overlap) for r in roots),
+                        leader_below, leader_above, significant, verdict)
+
+
+def _pair_verdict(ga, gb, status, x, loc, median, ci, p_cross, below, above, roots, overlap, R, ax,
+                  sig_a, sig_b) -> str:
+    unit = AXIS_UNITS[ax]
+    ci_txt = "" if ci is None else f" (95% CI {_fmt(ci[0])} to {_fmt(ci[1])})"
+    p_txt = "" if not np.isfinite(p_cross) else f"; {p_cross:.0%} of bootstrap pairs cross in the shown range"
+    if status == "crosses":
+        text = (f"{ga} and {gb} cross at {_fmt(x)} {unit}{ci_txt}, inside the data{p_txt}: "
+                f"{below} is better below, {above} above.")
+    elif status == "crosses outside the data":
+        text = (f"{ga} and {gb} are predicted to cross at {_fmt(x)} {unit}{ci_txt}, {loc} (extrapolated){p_txt}: "
+                f"{below} is better below, {above} above.")
+    elif status == "already crossed":
+        text = (f"{ga} and {gb} already crossed below the data, at {_fmt(x)} {unit}{ci_txt} (extrapolated): "
+                f"{above} is better over the measured scales.")
+    elif status == "no crossing":
+        sig = (ga if sig_a else gb) if (sig_a or sig_b) else None
+        text = (f"No crossing: {below} is better throughout" +
+                (" (significantly somewhere in the range)." if sig else
+                 ", but the bootstrap does not separate the groups."))
+    elif status == "crossing beyond the range":
+        text = (f"{below} is better over the shown range; the fitted curves would cross only at {_fmt(x)} {unit}, "
+                f"beyond it (pure extrapolation).")
+    else:
+        text = (f"The fitted curves of {ga} and {gb} cross at {_fmt(x)} {unit}{ci_txt}{p_txt}, but the bootstrap "
+                f"does not show each group significantly better on its side: not a significant crossing.")
+    others = [r for r in roots if not np.isclose(10 ** r, x if x is not None else -1.0)]
+    in_view = [r for r in others if R[0] - 1 <= r <= R[1] + 1]
+    if in_view:
+        text += " Other crossing(s) of the fitted curves: " + ", ".join(
+            f"{_fmt(10 ** r)} ({_location(r, overlap)})" for r in in_view) + "."
+    return text

@@ -1,0 +1,41 @@
+"""Shared helpers for the benchmarks: timing and the Epoch Chinchilla points."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SCALING_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+def epoch_points() -> pd.DataFrame:
+    """Epoch's digitised Chinchilla runs, D = C / 6N, the five highest-loss points left out."""
+    raw = pd.read_csv(data_dir() / "chinchilla-epoch" / "data" / "svg_extracted_data.csv")
+    df = pd.DataFrame({"N": raw["Model Size"].astype(float), "C": raw["Training FLOP"].astype(float),
+                       "y": raw["loss"].astype(float)})
+    df["D"] = df["C"] / (6 * df["N"])
+    df = df.sort_values("y").iloc[:-5].reset_index(drop=True)
+    df["run"] = [f"r{i}" for i in range(len(df))]
+    return df
+
+
+def timed(fn, repeat: int = 1):
+    """(result of the last call, median seconds over ``repeat`` calls)."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return out, float(np.median(times))
+
+
+def store_path() -> Path:
+    from datasets.store import ensure_store
+    return ensure_store()

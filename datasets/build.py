@@ -1,0 +1,446 @@
+"""Build the DuckDB store from the source folders: verify, ingest, write atomically.
+
+Usage::
+
+    python -m datasets.build --source ../shared/data --out store.duckdb [--only colpret pythia]
+    python -m datasets.build --download --out store.duckdb       # fetch the pinned files first
+
+Steps
+-----
+1. Select the manifest's sources (all, or ``--only``) and check every input file against the manifest
+   (size and sha256). A missing or changed file stops the build with a message naming it.
+2. Run each source's ingester (``datasets.sources.<folder with '-' -> '_'>.ingest(folder)``), printing
+   source, runs, points and seconds. A source whose ingester module does not exist is skipped with a
+   warning (recorded in ``exclusions``) unless it was asked for by ``--only``.
+3. Write the tables of :mod:`datasets.schema` (plus extra tables, below) into a temporary file beside
+   ``--out``, sorted so the same inputs give identical table contents, then ``os.replace`` it over
+   ``--out``. A failed or interrupted build leaves an existing store untouched.
+
+Extra tables: an ingester module may expose ``task_metadata(folder) -> DataFrame`` (stored as table
+``task_metadata``) and ``heldout_table(folder) -> DataFrame`` (stored as ``<module>_split``, e.g.
+``revisiting_split``). Their names are listed in ``meta.extra_tables``.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import importlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from datasets import manifest as mf
+from datasets.schema import DDL, POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, SPLITS, UNITS, VIEWS
+from datasets.sources import SourceTables
+
+Progress = Callable[[float, str], None]
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: ingester function name -> table name template ({module} = the ingester module's name)
+EXTRA_TABLE_HOOKS: dict[str, str] = {"task_metadata": "task_metadata", "heldout_table": "{module}_split"}
+CORE_TABLES = ("runs", "points", "sources", "files", "exclusions", "meta")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_POINT_ORDER = ("run_id", "metric", "split", "tokens", "step", "flops", "unit", "value", "stderr", "higher_is_better")
+
+
+class BuildError(RuntimeError):
+    """The build cannot proceed; the message (one line) says what and where."""
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """One source's contribution: rows written, decisions recorded, ingest seconds (None when skipped)."""
+
+    source: str
+    runs: int
+    points: int
+    exclusions: int
+    seconds: float | None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What :func:`build` wrote."""
+
+    out: str
+    sources: tuple[SourceReport, ...]
+    n_families: int
+    n_runs: int
+    n_points: int
+    bytes: int
+    seconds: float
+    input_digest: str
+    extra_tables: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sources"] = [s.to_dict() for s in self.sources]
+        return d
+
+
+def select_sources(manifest: mf.Manifest, only: list[str] | None) -> list[mf.ManifestSource]:
+    """The manifest's sources named in ``only`` (folder or module names), or all of them."""
+    if not only:
+        return list(manifest.sources)
+    try:
+        picked = {manifest.get(name).source for name in only}
+    except mf.ManifestError as e:
+        raise BuildError(str(e)) from None
+    return [s for s in manifest.sources if s.source in picked]
+
+
+def check_source_dir(source_dir: Path, sources: list[mf.ManifestSource]) -> None:
+    """Raise :class:`BuildError` unless ``source_dir`` holds a folder for every selected source."""
+    if not source_dir.exists():
+        raise BuildError(f"source directory {source_dir} does not exist (pass --source ../shared/data, "
+                         f"or --download to fetch the pinned files)")
+    if not source_dir.is_dir():
+        raise BuildError(f"source directory {source_dir} is not a directory")
+    missing = [s.source for s in sources if not (source_dir / s.source).is_dir()]
+    if len(missing) == len(sources):
+        raise BuildError(f"{source_dir} holds none of the source folders ({', '.join(missing)}); "
+                         f"is it the data directory?")
+    if missing:
+        raise BuildError(f"{source_dir} lacks source folder(s) {', '.join(missing)} "
+                         f"(build a subset with --only, or use --download)")
+
+
+def verify_inputs(source_dir: Path, sources: list[mf.ManifestSource]) -> pd.DataFrame:
+    """Check size and sha256 of every manifest file; return rows (source, path, sha256, bytes).
+
+    Raises
+    ------
+    BuildError
+        Naming the first missing or changed file, with expected and actual size / sha256.
+    """
+    rows = []
+    for s in sources:
+        for f in s.files:
+            p = source_dir / s.source / f.path
+            if not p.is_file():
+                raise BuildError(f"input file {s.source}/{f.path} is missing from {source_dir / s.source} "
+                                 f"(re-copy it or fetch with python -m datasets.fetch)")
+            actual = mf.sha256_file(p)
+            if actual != f.sha256:
+                raise BuildError(f"input file {s.source}/{f.path} does not match the manifest: sha256 expected "
+                                 f"{f.sha256}, got {actual} ({p.stat().st_size} bytes, expected {f.bytes}); "
+                                 f"restore the pinned upstream file")
+            rows.append(dict(source=s.source, path=f.path, sha256=f.sha256, bytes=f.bytes))
+    return pd.DataFrame(rows, columns=["source", "path", "sha256", "bytes"])
+
+
+def input_digest(files: pd.DataFrame) -> str:
+    """sha256 over the sorted ``source\\tpath\\tsha256`` lines of every input file."""
+    lines = sorted(f"{r.source}\t{r.path}\t{r.sha256}\n" for r in files.itertuples())
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def code_digest() -> str:
+    """sha256 over the schema, this module and every ingester module (tells a stale store)."""
+    h = hashlib.sha256()
+    for p in [PACKAGE_DIR / "schema.py", PACKAGE_DIR / "build.py", *sorted((PACKAGE_DIR / "sources").glob("*.py"))]:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def load_ingester(source: mf.ManifestSource):
+    """The ingester module of ``source``, or None when ``datasets.sources.<module>`` does not exist."""
+    name = f"datasets.sources.{source.module}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise BuildError(f"{source.source}: importing {name} failed: {e}") from e
+    except Exception as e:  # an ingester that does not import is a build error naming the module
+        raise BuildError(f"{source.source}: importing {name} failed: {type(e).__name__}: {e}") from e
+
+
+def check_tables(source: str, t: SourceTables) -> None:
+    """Raise :class:`BuildError` unless ``t`` conforms to the schema (columns, splits, units, ids)."""
+    if not isinstance(t, SourceTables):
+        raise BuildError(f"{source}: ingest() returned {type(t).__name__}, expected SourceTables")
+    for name, df, cols in (("runs", t.runs, RUN_COLUMNS), ("points", t.points, POINT_COLUMNS)):
+        if list(df.columns) != list(cols):
+            raise BuildError(f"{source}: {name} columns {list(df.columns)} differ from the schema {list(cols)} "
+                             f"(use make_{name})")
+    runs, pts = t.runs, t.points
+    if runs["run_id"].isna().any() or runs["run_id"].duplicated().any():
+        raise BuildError(f"{source}: runs.run_id must be unique and non-null")
+    wrong = runs["source"] != source
+    if wrong.fillna(True).any():
+        raise BuildError(f"{source}: run {runs.loc[wrong.fillna(True), 'run_id'].iloc[0]!r} has "
+                         f"source {runs.loc[wrong.fillna(True), 'source'].iloc[0]!r}")
+    if runs["family"].isna().any():
+        raise BuildError(f"{source}: run {runs.loc[runs['family'].isna(), 'run_id'].iloc[0]!r} has no family")
+    orphan = ~pts["run_id"].isin(runs["run_id"])
+    if orphan.any():
+        raise BuildError(f"{source}: point with run_id {pts.loc[orphan, 'run_id'].iloc[0]!r} has no run")
+    for col, allowed in (("split", SPLITS), ("unit", UNITS)):
+        bad = ~pts[col].isin(allowed)
+        if bad.any():
+            raise BuildError(f"{source}: points.{col} {pts.loc[bad, col].iloc[0]!r} is not one of {allowed}")
+    if pts["metric"].isna().any():
+        raise BuildError(f"{source}: points.metric is null for run {pts.loc[pts['metric'].isna(), 'run_id'].iloc[0]!r}")
+
+
+def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for func, template in EXTRA_TABLE_HOOKS.items():
+        fn = getattr(module, func, None)
+        if not callable(fn):
+            continue
+        name = template.format(module=source.module)
+        if not _IDENT.match(name) or name in CORE_TABLES:
+            raise BuildError(f"{source.source}: extra table name {name!r} is not allowed")
+        try:
+            df = fn(folder)
+        except Exception as e:
+            raise BuildError(f"{source.source}: {func}() failed: {type(e).__name__}: {e}") from e
+        if not isinstance(df, pd.DataFrame):
+            raise BuildError(f"{source.source}: {func}() returned {type(df).__name__}, expected a DataFrame")
+        out[name] = df.reset_index(drop=True)
+    return out
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, order: tuple[str, ...] | None) -> None:
+    """``INSERT INTO table SELECT <schema columns> FROM df ORDER BY ...`` via a registered Arrow table."""
+    con.register("_in", _arrow(df))
+    try:
+        cols = ", ".join(f'"{c}"' for c in df.columns)
+        order_sql = ", ".join(f'"{c}" NULLS FIRST' for c in order) if order else "ALL"
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _in ORDER BY {order_sql}")
+    finally:
+        con.unregister("_in")
+
+
+def _create_extra(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    con.register("_in", _arrow(df))
+    try:
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _in ORDER BY ALL")
+    finally:
+        con.unregister("_in")
+
+
+def write_store(path: Path, tables: dict[str, pd.DataFrame], extras: dict[str, pd.DataFrame]) -> None:
+    """Create a fresh DuckDB file at ``path`` with the schema, sorted rows, extra tables and views."""
+    con = duckdb.connect(str(path))
+    try:
+        for ddl in DDL:
+            con.execute(ddl)
+        _insert(con, "runs", tables["runs"], ("run_id",))
+        _insert(con, "points", tables["points"], _POINT_ORDER)
+        for name in ("sources", "files", "exclusions", "meta"):
+            _insert(con, name, tables[name], None)
+        for name in sorted(extras):
+            _create_extra(con, name, extras[name])
+        for view in VIEWS:
+            con.execute(view)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifest: mf.Manifest | None = None,
+          progress: Progress | None = None, log: Callable[[str], None] | None = None) -> BuildReport:
+    """Build the store at ``out`` from ``source_dir`` (one folder per source, as in ``shared/data``).
+
+    Parameters
+    ----------
+    source_dir : data directory; ``only``: source names to include (default: every manifest source).
+    progress : ``callable(fraction, message)`` called per source (fraction of input bytes ingested).
+    log : ``callable(line)`` for the per-source lines (the CLI prints them).
+
+    Raises
+    ------
+    BuildError
+        Missing/malformed source directory, an input file that differs from the manifest, an ingester
+        that fails or returns rows outside the schema. ``out`` is then unchanged.
+    """
+    t0 = time.perf_counter()
+    source_dir, out = Path(source_dir), Path(out)
+    try:
+        manifest = manifest or mf.load()
+    except mf.ManifestError as e:
+        raise BuildError(str(e)) from None
+    sources = select_sources(manifest, only)
+    check_source_dir(source_dir, sources)
+    files = verify_inputs(source_dir, sources)
+    say = log or (lambda line: None)
+    total_bytes = sum(s.total_bytes for s in sources) or 1
+    done_bytes = 0
+
+    runs, points, excl, src_rows, reports = [], [], [], [], []
+    extras: dict[str, pd.DataFrame] = {}
+    rows_read: dict[tuple[str, str], int] = {}
+    seen_ids: set[str] = set()
+    for s in sources:
+        module = load_ingester(s)
+        if module is None or not callable(getattr(module, "ingest", None)):
+            if only:
+                raise BuildError(f"{s.source}: no ingester (datasets/sources/{s.module}.py with ingest(folder))")
+            reason = f"no ingester module datasets.sources.{s.module}"
+            say(f"  {s.source:<18} SKIPPED: {reason}")
+            excl.append(dict(source=s.source, file=None, what="whole source", action="dropped",
+                             reason=reason, n_rows=0))
+            reports.append(SourceReport(s.source, 0, 0, 0, None, skipped=reason))
+            continue
+        folder = source_dir / s.source
+        t1 = time.perf_counter()
+        try:
+            t = module.ingest(folder)
+        except BuildError:
+            raise
+        except Exception as e:
+            raise BuildError(f"{s.source}: ingest() failed: {type(e).__name__}: {e}") from e
+        check_tables(s.source, t)
+        dup = seen_ids.intersection(t.runs["run_id"])
+        if dup:
+            raise BuildError(f"{s.source}: run_id {sorted(dup)[0]!r} already used by another source")
+        seen_ids.update(t.runs["run_id"])
+        for name, df in _extra_tables(s, module, folder).items():
+            if name in extras:
+                raise BuildError(f"{s.source}: extra table {name!r} provided by two sources")
+            extras[name] = df
+        secs = time.perf_counter() - t1
+        runs.append(t.runs)
+        points.append(t.points)
+        excl.extend(dict(source=s.source, **e) for e in t.exclusions)
+        unknown = sorted(set(t.rows_read) - {f.path for f in s.files})
+        if unknown:
+            say(f"  warning: {s.source} reports rows read for files not in the manifest: {', '.join(unknown[:3])}")
+        rows_read.update({(s.source, k): int(v) for k, v in t.rows_read.items()})
+        info = dict(source=s.source, title=s.title, paper=s.paper, repo=s.repo, commit=s.commit,
+                    licence=s.licence, n_files=len(s.files), n_runs=len(t.runs), n_points=len(t.points))
+        src_rows.append(info)
+        reports.append(SourceReport(s.source, len(t.runs), len(t.points), len(t.exclusions), round(secs, 3)))
+        done_bytes += s.total_bytes
+        say(f"  {s.source:<18} {len(t.runs):>7,} runs {len(t.points):>10,} points {secs:7.2f} s")
+        if progress:
+            progress(done_bytes / total_bytes, f"ingested {s.source}")
+    if not src_rows:
+        raise BuildError("no source could be ingested (no ingester modules found in datasets/sources)")
+
+    runs_df = pd.concat(runs, ignore_index=True)
+    points_df = pd.concat(points, ignore_index=True)
+    files = files[files["source"].isin({r["source"] for r in src_rows})].copy()
+    files["rows_read"] = [rows_read.get((r.source, r.path)) for r in files.itertuples()]
+    files["rows_read"] = files["rows_read"].astype("Int64")
+    digest = input_digest(files)
+    extra_names = tuple(sorted(extras))
+    meta = pd.DataFrame([("schema_version", str(SCHEMA_VERSION)), ("input_digest", digest),
+                         ("code_digest", code_digest()),
+                         ("sources", json.dumps(sorted(r["source"] for r in src_rows))),
+                         ("extra_tables", json.dumps(list(extra_names)))], columns=["key", "value"])
+    excl_df = pd.DataFrame(excl, columns=["source", "file", "what", "action", "reason", "n_rows"])
+    excl_df["n_rows"] = excl_df["n_rows"].astype("int64")
+    tables = dict(runs=runs_df, points=points_df, sources=pd.DataFrame(src_rows), files=files,
+                  exclusions=excl_df, meta=meta)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    _remove(tmp)
+    try:
+        write_store(tmp, tables, extras)
+        _fsync(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        _remove(tmp)
+        raise
+    try:
+        _fsync(out.parent)
+    except OSError:  # directories cannot be fsynced on every platform
+        pass
+    if progress:
+        progress(1.0, f"wrote {out}")
+    return BuildReport(out=str(out), sources=tuple(reports), n_families=int(runs_df["family"].nunique()),
+                       n_runs=len(runs_df), n_points=len(points_df), bytes=out.stat().st_size,
+                       seconds=round(time.perf_counter() - t0, 3), input_digest=digest, extra_tables=extra_names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m datasets.build", description=__doc__.splitlines()[0])
+    ap.add_argument("--source", type=Path, help="data directory with one folder per source (with --download: "
+                                                 "where to fetch to, default the cache directory)")
+    ap.add_argument("--out", type=Path, required=True, help="the DuckDB file to write (replaced atomically)")
+    ap.add_argument("--only", nargs="+", metavar="SRC", help="build only these sources")
+    ap.add_argument("--download", action="store_true", help="fetch the manifest's pinned files first")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = ap.parse_args(argv)
+    interrupted = []
+
+    def on_sigint(signum, frame):  # DuckDB may surface Ctrl-C as another exception: remember it was one
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        source = args.source
+        if args.download:
+            from datasets import fetch
+            source = source or fetch.default_cache_dir()
+            print(f"fetching into {source} ...", flush=True)
+            rep = fetch.fetch(source, only=args.only)
+            print(f"  {rep.downloaded} files downloaded ({rep.bytes:,} bytes), {rep.skipped} already present",
+                  flush=True)
+        elif source is None:
+            raise BuildError("pass --source DIR (e.g. ../shared/data) or --download")
+        print(f"building {args.out} from {source}", flush=True)
+        r = build(source, args.out, only=args.only, log=functools.partial(print, flush=True))
+    except (KeyboardInterrupt, Exception) as e:
+        if interrupted or isinstance(e, KeyboardInterrupt):
+            print("interrupted: the existing store (if any) is unchanged", file=sys.stderr)
+            return 130
+        if args.debug:
+            raise
+        from datasets.fetch import FetchError
+        if not isinstance(e, (BuildError, FetchError, mf.ManifestError, OSError)):
+            e = BuildError(f"{type(e).__name__}: {e}")
+        print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    done = [s for s in r.sources if s.skipped is None]
+    print(f"done: {len(done)} sources, {r.n_families} families, {r.n_runs:,} runs, {r.n_points:,} points, "
+          f"{r.bytes / 1e6:.1f} MB, {r.seconds:.1f} s -> {r.out}")
+    if len(done) < len(r.sources):
+        print(f"warning: skipped {', '.join(s.source for s in r.sources if s.skipped)} (no ingester)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The store's schema: one long-form layout for every published source and for uploads.
+
+Tables
+------
+``runs``      one row per training run (a model trained once; a checkpoint series is one run).
+``points``    one row per (run, checkpoint, metric): the long form every analysis reads.
+``sources``   one row per source folder: title, paper, repository, commit, licence.
+``files``     one row per source file read: path, sha256, rows read.
+``exclusions`` what the build left out or changed, and why (one row per decision).
+``meta``      key/value: ``schema_version``, ``input_digest`` (sha256 over every input file).
+
+Units are never mixed silently: ``points.unit`` is the unit of ``points.value`` as published
+(``nats``, ``bits``, ``perplexity``, ``accuracy``, ``error``, ``score``, ``lr`` ...). Conversions
+to nats are explicit (see :func:`datasets.store.to_nats`).
+
+Views (what the analyses read)
+------------------------------
+``final_points``   the last checkpoint (largest tokens, then step) of every (run, metric).
+``family_metrics`` per (family, metric, split, unit): runs, points, sizes, whether curves exist.
+``family_summary`` per family: source, runs, points, parameter range, token range.
+``nd_table``       runs joined to points: family, run, N, D, C, metric, unit, value (every checkpoint).
+"""
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",        # unique: "<source>/<model>[/<variant>]"
+    "source": "VARCHAR",        # source folder name, e.g. "colpret"
+    "collection": "VARCHAR",    # sub-collection inside the source, e.g. "olmo", "datablations"
+    "family": "VARCHAR",        # scaling family: same recipe, different sizes; "<source>/<name>"
+    "model": "VARCHAR",         # human-readable model name
+    "arch": "VARCHAR",          # dec / enc / enc-dec / moe / ssm / vit / ...
+    "params": "DOUBLE",         # N, parameters (as published; embedding convention in `notes`)
+    "data": "VARCHAR",          # training corpus name
+    "tokens": "DOUBLE",         # total training tokens of the run (samples for vision)
+    "flops": "DOUBLE",          # total training FLOPs (6ND when the source gives none; see notes)
+    "unique_tokens": "DOUBLE",  # unique tokens available (data-constrained runs), else NULL
+    "seed": "VARCHAR",
+    "paper": "VARCHAR",         # arXiv id or citation
+    "repo": "VARCHAR",          # upstream repository
+    "commit": "VARCHAR",        # upstream commit
+    "file": "VARCHAR",          # upstream file path (relative to the repository)
+    "licence": "VARCHAR",
+    "notes": "VARCHAR",         # units, conversions, caveats, in words
+    "extra": "VARCHAR",         # JSON object of source-specific attributes (lr, batch, width, depth ...)
+}
+
+POINT_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "step": "DOUBLE",             # optimiser step, NULL when unknown
+    "tokens": "DOUBLE",           # D at this checkpoint (tokens, or samples for vision)
+    "flops": "DOUBLE",            # C at this checkpoint
+    "metric": "VARCHAR",          # e.g. "val_loss", "train_loss", "c4_en/ce", "arc_easy/acc"
+    "split": "VARCHAR",           # train | validation | downstream
+    "unit": "VARCHAR",            # nats | bits | perplexity | accuracy | error | score | lr | ...
+    "value": "DOUBLE",
+    "stderr": "DOUBLE",           # standard error when published, else NULL
+    "higher_is_better": "BOOLEAN",
+}
+
+SPLITS = ("train", "validation", "downstream")
+UNITS = ("nats", "bits", "perplexity", "log10_perplexity", "accuracy", "error", "score", "f1", "lr", "other")
+
+
+def _ddl(name: str, cols: dict[str, str]) -> str:
+    body = ",\n  ".join(f'"{c}" {t}' for c, t in cols.items())
+    return f"CREATE TABLE {name} (\n  {body}\n)"
+
+
+DDL = [
+    _ddl("runs", RUN_COLUMNS),
+    _ddl("points", POINT_COLUMNS),
+    """CREATE TABLE sources (source VARCHAR, title VARCHAR, paper VARCHAR, repo VARCHAR,
+        "commit" VARCHAR, licence VARCHAR, n_files INTEGER, n_runs INTEGER, n_points INTEGER)""",
+    """CREATE TABLE files (source VARCHAR, path VARCHAR, sha256 VARCHAR, bytes BIGINT, rows_read BIGINT)""",
+    """CREATE TABLE exclusions (source VARCHAR, file VARCHAR, what VARCHAR, action VARCHAR,
+        reason VARCHAR, n_rows BIGINT)""",
+    """CREATE TABLE meta (key VARCHAR, value VARCHAR)""",
+]
+
+VIEWS = [
+    """CREATE VIEW final_points AS
+       SELECT * EXCLUDE (rn) FROM (
+         SELECT p.*, row_number() OVER (PARTITION BY p.run_id, p.metric
+                ORDER BY p.tokens DESC NULLS LAST, p.step DESC NULLS LAST) AS rn
+         FROM points p) WHERE rn = 1""",
+    """CREATE VIEW nd_table AS
+       SELECT r.family, r.source, r.run_id, r.model, r.params AS N, p.tokens AS D, p.flops AS C,
+              p.step, p.metric, p.split, p.unit, p.value, p.stderr, p.higher_is_better
+       FROM points p JOIN runs r USING (run_id)""",
+    """CREATE VIEW family_metrics AS
+       SELECT r.family, p.metric, p.split, p.unit, any_value(p.higher_is_better) AS higher_is_better,
+              count(DISTINCT r.run_id) AS n_runs, count(*) AS n_points,
+              count(DISTINCT r.params) AS n_sizes, count(*) > count(DISTINCT r.run_id) AS has_curves
+       FROM points p JOIN runs r USING (run_id)
+       GROUP BY r.family, p.metric, p.split, p.unit""",
+    """CREATE VIEW family_summary AS
+       SELECT r.family, any_value(r.source) AS source, any_value(r.collection) AS collection,
+              count(*) AS n_runs, count(DISTINCT r.params) AS n_sizes,
+              min(r.params) AS min_params, max(r.params) AS max_params,
+              min(r.tokens) AS min_tokens, max(r.tokens) AS max_tokens,
+              coalesce(sum(pc.n), 0) AS n_points
+       FROM runs r LEFT JOIN (SELECT run_id, count(*) AS n FROM points GROUP BY run_id) pc USING (run_id)
+       GROUP BY r.family""",
+]

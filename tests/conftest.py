@@ -1,0 +1,38 @@
+"""Session fixtures shared by every test module.
+
+``data_dir``   the published source data: ``$SCALING_DATA_DIR``, else ``../shared/data`` beside the project.
+``store_path`` a store built once per test session from ``data_dir`` into a temporary directory
+               (every source whose ingester exists). Keep these names stable: other test modules use them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("SCALING_DATA_DIR")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = _data_dir()
+    if not path.is_dir():
+        if os.environ.get("SCALING_REQUIRE_DATA"):
+            pytest.fail(f"source data not found at {path}: CI requires them (set SCALING_DATA_DIR)")
+        pytest.skip(f"source data not found at {path} (set SCALING_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def store_path(data_dir, tmp_path_factory) -> Path:
+    from datasets.build import build
+
+    out = tmp_path_factory.mktemp("store") / "store.duckdb"
+    build(data_dir, out)
+    return out

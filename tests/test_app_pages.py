@@ -1,0 +1,308 @@
+"""The dashboard's pages under streamlit.testing (AppTest): every page runs for a family of every source and
+for uploaded runs, the key elements are there, widgets change the results, the URL carries the view, and
+the app still starts (and uploads still work) when no store can be built.
+
+Bootstrap counts are kept small through ``SCALING_BOOTSTRAP`` (the app's default), so the module stays fast.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from datasets.upload import example_csv, read_upload
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {"Home": "app.py", "Browse": "pages/1_Browse.py", "Fit": "pages/2_Fit.py", "Allocate": "pages/3_Allocate.py",
+         "Upload": "pages/4_Upload.py", "Crossover": "pages/5_Crossover.py", "Trends": "pages/6_Trends.py",
+         "Downstream": "pages/7_Downstream.py"}
+# one family per source (curves, final points, downstream-only, vision, hyper-parameter grids)
+FAMILIES = ["chinchilla-epoch/chinchilla", "colpret/datablations-c4", "gemstones/hot", "laion-clip-mammut/mammut",
+            "obsscaling/Pythia", "overtrain/rpj", "pythia/pythia-deduped", "revisiting/lm-val_loss", "steplaw/dense"]
+BOOT = 20
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def app_env(store_path):
+    """Point the app at the session's store, with a small bootstrap and time budget."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCALING_STORE", str(store_path))
+    mp.setenv("SCALING_BOOTSTRAP", str(BOOT))
+    mp.setenv("SCALING_TIME_BUDGET", "5")
+    if "ui" in sys.modules:   # imported by an earlier AppTest in this process: override its defaults too
+        mp.setattr(sys.modules["ui"], "BOOTSTRAP", BOOT)
+        mp.setattr(sys.modules["ui"], "TIME_BUDGET", 5.0)
+    yield store_path
+    mp.undo()
+
+
+def run_page(page: str, params: dict | None = None, session: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / PAGES["Home"]), default_timeout=TIMEOUT)
+    if page != "Home":   # run the page inside the multipage app, as the server does (page links resolve)
+        at.switch_page(PAGES[page])
+    at.query_params.update(params or {})
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, f"{page} {params}: " + "\n".join(str(e.value) for e in at.exception)
+    return at
+
+
+def charts(at) -> list:
+    return at.get("plotly_chart")
+
+
+def table(at, *columns: str):
+    """The first dataframe shown with all of ``columns`` (AppTest does not expose a dataframe's key)."""
+    for df in at.dataframe:
+        if set(columns) <= set(df.value.columns):
+            return df.value
+    raise AssertionError(f"no table with columns {columns}; tables: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+def metric(at, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return found[0]
+
+
+def number_of(text: str) -> float:
+    """The leading number of a formatted value ('1.82 nats', '119B', '1.7e24', '12%')."""
+    m = re.match(r"\s*([-+]?[0-9.]+(?:e[-+]?\d+)?)\s*([KMBTP%]?)", text)
+    assert m, f"no number in {text!r}"
+    scale = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12, "P": 1e15, "%": 0.01}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def source_of(family: str) -> str:
+    return family.split("/")[0]
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("page", [p for p in PAGES if p not in ("Home", "Upload")])
+def test_every_page_runs_for_every_source(app_env, page, family):
+    at = run_page(page, {"source": source_of(family), "family": family})
+    assert at.sidebar.selectbox(key="family").value == family
+    assert at.sidebar.selectbox(key="metric").value
+    if page == "Browse":
+        assert charts(at) and len(at.dataframe) >= 1
+        assert int(metric(at, "Runs shown").replace(",", "")) >= 1
+    # every page either shows a result or says why not (and what to do)
+    assert charts(at) or at.warning or at.info or at.error, f"{page} {family} showed nothing"
+
+
+def test_home_shows_corpus_and_reference_fit(app_env):
+    at = run_page("Home")
+    assert int(metric(at, "Sources").replace(",", "")) == 9
+    assert int(metric(at, "Training runs").replace(",", "")) > 1000
+    sources = table(at, "source", "licence", "paper", "repo")
+    assert {"source", "licence", "paper", "repo"} <= set(sources.columns)
+    assert len(sources) == 9 and sources["licence"].notna().all()
+    # Chinchilla on Epoch's points, Epoch's exclusions: the published point estimates (Besiroglu et al. 2024)
+    e = number_of(metric(at, "E"))
+    alpha = number_of(metric(at, "alpha"))
+    beta = number_of(metric(at, "beta"))
+    assert abs(e - 1.817) < 0.03 and abs(alpha - 0.348) < 0.02 and abs(beta - 0.366) < 0.03
+    assert metric(at, "E").endswith("nats")
+    params = table(at, "Epoch (2024)")
+    assert list(params["Epoch (2024)"]) == [1.817, 482.0, 2085.4, 0.348, 0.366]
+    assert len(charts(at)) >= 2
+
+
+def test_fit_widgets_change_the_result(app_env):
+    params = {"source": "overtrain", "family": "overtrain/rpj"}
+    at = run_page("Fit", params)
+    assert at.selectbox(key="law").value == "chinchilla"
+    rmse_huber = metric(at, "RMSE of log y")
+    assert table(at, "parameter", "95% CI low")["parameter"].tolist() == ["E", "A", "B", "alpha", "beta"]
+    at.selectbox(key="objective").set_value("mse").run()
+    assert not at.exception
+    assert metric(at, "RMSE of log y") != rmse_huber
+    assert at.query_params.get("objective") == "mse"
+    at.selectbox(key="law").set_value("kaplan").run()
+    assert not at.exception
+    assert table(at, "parameter", "95% CI low")["parameter"].tolist() == ["Nc", "Dc", "alphaN", "alphaD"]
+    assert at.query_params.get("law") == "kaplan"
+
+
+def test_fit_views_backtest_compare_export(app_env):
+    base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
+    at = run_page("Fit", {**base, "view": "backtest"})
+    assert number_of(metric(at, "ARE on held-out runs")) < 0.2
+    assert table(at, "are", "log_rmse")["are"].notna().all()
+    at = run_page("Fit", {**base, "view": "compare", "law2": "kaplan"})
+    compare = table(at, "fit", "law", "objective")
+    assert list(compare["law"]) == ["chinchilla", "kaplan"]
+    at = run_page("Fit", {**base, "view": "export"})
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Fit (JSON)", "Report (HTML)", "Report (Markdown)", "Report (JSON)"} <= labels
+    at = run_page("Fit", {**base, "view": "residuals"})
+    assert charts(at)
+
+
+def test_deep_link_reproduces_the_view(app_env):
+    params = {"source": "gemstones", "family": "gemstones/hot", "law": "power_c", "objective": "lower",
+              "cut": "fraction", "cut_fraction": "0.3", "boot": "10", "view": "residuals"}
+    at = run_page("Fit", params)
+    assert at.selectbox(key="law").value == "power_c"
+    assert at.selectbox(key="objective").value == "lower"
+    assert at.number_input(key="cut_fraction").value == pytest.approx(0.3)
+    assert at.number_input(key="boot").value == 10
+    assert at.radio(key="view").value == "residuals"
+    for k, v in params.items():
+        if k != "family":        # the first family of its source is the default, so it leaves the URL
+            assert at.query_params.get(k) == v, k
+    # an invalid value falls back to the default instead of failing
+    at = run_page("Fit", {**params, "law": "no-such-law", "objective": "<script>"})
+    assert at.selectbox(key="law").value == "chinchilla"
+    assert at.selectbox(key="objective").value == "huber"
+
+
+def test_allocate_budget_moves_the_optimum(app_env):
+    base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
+    small = run_page("Allocate", {**base, "budget": "1e21"})
+    big = run_page("Allocate", {**base, "budget": "1e24"})
+    n_small, n_big = number_of(metric(small, "N* (parameters)")), number_of(metric(big, "N* (parameters)"))
+    d_small, d_big = number_of(metric(small, "D* (tokens)")), number_of(metric(big, "D* (tokens)"))
+    assert n_big > n_small and d_big > d_small
+    assert 6 * n_big * d_big == pytest.approx(1e24, rel=0.02)      # C = 6 N* D*
+    # the number input drives the same result as a deep link
+    small.number_input(key="budget").set_value(1e24).run()
+    assert number_of(metric(small, "N* (parameters)")) == pytest.approx(n_big, rel=1e-3)
+    # GPU-hours: 1e5 H100-hours at 40% = 1.42e23 FLOPs
+    gpu = run_page("Allocate", {**base, "bunit": "gpuh", "gpuh": "100000"})
+    assert any("1.424e23 FLOPs" in c.value for c in gpu.caption)
+    assert charts(gpu) and len(charts(gpu)) >= 2
+
+
+def test_allocate_says_what_to_do_without_n_and_d(app_env):
+    # every Pythia model saw the same 300B tokens: D does not vary, so no law in N and D can be fitted
+    at = run_page("Allocate", {"source": "obsscaling", "family": "obsscaling/Pythia"})
+    assert at.warning and "N (parameters) and D (tokens)" in at.warning[0].value
+    assert not charts(at)
+
+
+def test_the_data_choice_follows_across_pages(app_env):
+    at = run_page("Fit", {"source": "overtrain", "family": "overtrain/rpj", "law": "kaplan"})
+    at.switch_page(PAGES["Allocate"]).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="family").value == "overtrain/rpj"
+    assert at.query_params.get("family") == "overtrain/rpj"
+    at.switch_page(PAGES["Fit"]).run()
+    assert at.selectbox(key="law").value == "kaplan"
+
+
+def test_browse_filters_and_downloads(app_env):
+    params = {"source": "gemstones", "family": "gemstones/hot"}
+    at = run_page("Browse", params)
+    all_runs = int(metric(at, "Runs shown").replace(",", ""))
+    at.radio(key="x").set_value("flops").run()
+    assert not at.exception and at.query_params.get("x") == "flops"
+    at = run_page("Browse", {**params, "size": ["1e8", "1e9"]})
+    narrowed = int(metric(at, "Runs shown").replace(",", ""))
+    assert 0 < narrowed < all_runs
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Download filtered points (CSV)", "Download filtered points (Parquet)"} <= labels
+    runs = table(at, "run_id", "paper", "repo", "licence")
+    assert {"paper", "repo", "licence"} <= set(runs.columns)
+    assert runs["params"].between(1e8 * 0.999, 1e9 * 1.001).all()
+
+
+def test_trends_finds_an_inverse_trend(app_env):
+    # Pythia's TruthfulQA falls from 70M to 12B (data notes: 0.475 -> 0.330): inverse scaling
+    at = run_page("Trends", {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA"})
+    if at.sidebar.selectbox(key="metric").value != "TruthfulQA":
+        pytest.skip("this store names the TruthfulQA metric differently")
+    assert metric(at, "Shape") == "inverse"
+
+
+def test_crossover_between_two_families(app_env):
+    at = run_page("Crossover", {"source": "overtrain", "family": "overtrain/rpj",
+                                "groups": ["overtrain/rpj", "overtrain/c4_original"]})
+    assert metric(at, "Verdict")
+    assert len(table(at, "group 1", "group 2", "status")) == 1
+    assert charts(at)
+
+
+# ---------------------------------------------------------------------------------------------- uploads
+def _uploads() -> dict:
+    up = read_upload(example_csv(), filename="example.csv")
+    return {"example.csv": {"runs": up.runs, "points": up.points, "report": up.report, "filename": "example.csv",
+                            "digest": "example"}}
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "Upload"])
+def test_pages_run_on_uploaded_runs(app_env, page):
+    at = run_page(page, {"data": "upload"}, {"uploads": _uploads()})
+    assert at.sidebar.radio(key="data").value == "upload"
+    assert at.sidebar.selectbox(key="ufamily").value == "upload/chinchilla-like"
+    if page == "Fit":
+        assert metric(at, "Runs used") == "5"
+        assert charts(at)
+    if page == "Allocate":
+        assert number_of(metric(at, "N* (parameters)")) > 0
+
+
+def test_upload_page_reads_and_reports(app_env):
+    at = run_page("Upload")
+    at.file_uploader(key="upload_file_0").upload("runs.csv", example_csv().encode("utf-8"), "text/csv").run()
+    assert not at.exception
+    assert metric(at, "Runs") == "5" and metric(at, "Rows rejected") == "0"
+    assert "runs.csv" in at.session_state["uploads"]
+    # a file whose columns need mapping: the error names the fix, the suggested mapping reads it
+    bad = "model name,Params (M),final val loss\na,20M,3.2\nb,50M,3.0\nc,125M,2.9\nd,350M,2.7\n"
+    at = run_page("Upload")
+    at.file_uploader(key="upload_file_0").upload("odd.csv", bad.encode("utf-8"), "text/csv").run()
+    assert at.error and "No value column" in at.error[0].value
+    at.button(key="upload_apply_suggested").click().run()
+    assert not at.exception and not at.error
+    assert metric(at, "Runs") == "4"
+
+
+# ---------------------------------------------------------------------------------------------- no store
+def test_app_starts_without_a_store(tmp_path, monkeypatch):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("SCALING_STORE", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("SCALING_DATA_DIR", str(empty))
+    at = run_page("Home")
+    assert at.error and "not available" in at.error[0].value
+    assert any("What to do" in i.value for i in at.info)
+    up = run_page("Upload")
+    up.file_uploader(key="upload_file_0").upload("runs.csv", example_csv().encode("utf-8"), "text/csv").run()
+    assert not up.exception and metric(up, "Runs") == "5"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def test_formatting_and_escaping():
+    import ui
+
+    assert ui.fmt(70e6, "params") == "70M parameters"
+    assert ui.fmt(1.2e21, "FLOPs") == "1.2e21 FLOPs"
+    assert ui.fmt(1.8172, "nats") == "1.817 nats"
+    assert ui.fmt(562e6, "params", digits=2) == "562M parameters"
+    assert ui.fmt(float("nan"), "nats") == "n/a"
+    assert ui.fmt_ci((1e9, 2e9), "params") == "95% CI 1B to 2B parameters"
+    text = ui.md("**bold** <b>x</b> [link](http://e) $x$ :red[y] `c`")
+    assert re.search(r"(?<!\\)[*<>\[\]()$:`]", text) is None      # every Markdown special is escaped
+    assert text.replace("\\", "") == "**bold** <b>x</b> [link](http://e) $x$ :red[y] `c`"
+    assert ui.scale_options(1e18, 1e19) == [1e18, 1.8e18, 3.2e18, 5.6e18, 1e19]
+
+
+def test_default_early_checkpoint_cut():
+    import pandas as pd
+
+    import ui
+
+    final_only = pd.DataFrame({"run": ["a", "b", "c"], "D": [1e9, 2e9, 4e9]})
+    assert ui.default_cut(final_only)[:2] == ("none", None)
+    long_runs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "D": [1e10, 1e11, 3e11, 1e10, 1e11, 2e11]})
+    assert ui.default_cut(long_runs)[:2] == ("tokens", 10e9)
+    short_runs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "D": [1e8, 1e9, 2e9, 1e8, 1e9, 5e11]})
+    assert ui.default_cut(short_runs)[:2] == ("fraction", 0.1)

@@ -1,0 +1,87 @@
+"""The law registry: analytic Jacobians, formulas, and recovery of known parameters."""
+import numpy as np
+import pytest
+
+from analysis.fit import fit_law
+from analysis.laws import LAWS, anneal_areas, get_law
+from tests._synthetic import TRUE, sample
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_analytic_jacobian_matches_finite_differences(name):
+    law = get_law(name)
+    rng = np.random.default_rng(1)
+    X = {"N": 10 ** rng.uniform(7, 10, 25), "D": 10 ** rng.uniform(9, 12, 25), "C": 10 ** rng.uniform(18, 23, 25),
+         "step": rng.uniform(10, 5000, 25), "U": 10 ** rng.uniform(8, 10, 25),
+         "S1": rng.uniform(1, 500, 25), "S2": rng.uniform(0, 2, 25)}
+    theta = law.to_internal(np.array([TRUE[name][p] for p in law.param_names]))[None, :]
+    J = law.jac(theta, X)[0]
+    h = 1e-6
+    for k in range(theta.shape[1]):
+        e = np.zeros_like(theta)
+        e[0, k] = h
+        num = (law.logpred(theta + e, X)[0] - law.logpred(theta - e, X)[0]) / (2 * h)
+        np.testing.assert_allclose(J[:, k], num, rtol=1e-5, atol=1e-7, err_msg=f"{name}: d/d{law.param_names[k]}")
+
+
+def test_every_law_describes_itself():
+    for name, law in LAWS.items():
+        d = law.describe()
+        assert d["name"] == name and d["formula"] and d["latex"] and d["variables"]
+        assert [p["name"] for p in d["parameters"]] == list(law.param_names)
+
+
+def test_unknown_law_lists_the_known_ones():
+    with pytest.raises(KeyError, match="chinchilla"):
+        get_law("chinchila")
+
+
+# Parameters each law's synthetic fit must recover, with relative tolerances (0.5% noise).
+RECOVER = {
+    "chinchilla": {"E": 0.02, "alpha": 0.05, "beta": 0.05},
+    "kaplan": {"alphaN": 0.05, "alphaD": 0.05},
+    "data_constrained": {"E": 0.03, "alpha": 0.1, "beta": 0.1, "R_D*": 0.5},
+    "power_c": {"E": 0.03, "alpha": 0.1},
+    "power_d": {"E": 0.02, "alpha": 0.08},
+    "power_n": {"E": 0.02, "alpha": 0.08},
+    "power_step": {"E": 0.03, "alpha": 0.1},
+    "kaplan_c": {"alpha": 0.03},
+    "kaplan_n": {"alpha": 0.03},
+    "kaplan_d": {"alpha": 0.03},
+    "lr_anneal": {"L0": 0.05, "alpha": 0.15, "C": 0.15},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_synthetic_data_are_recovered(name):
+    rng = np.random.default_rng(7)
+    df = sample(name, rng)
+    res = fit_law(df, name, bootstrap=0)
+    assert res.success
+    law = get_law(name)
+    truth = law.predict(TRUE[name], {v: df[v] for v in law.variables} if name != "lr_anneal" else
+                        dict(zip(("S1", "S2"), anneal_areas(df["step"], df["lr"], df["run"]))))
+    fitted = res.predict(df) if name != "lr_anneal" else None
+    if fitted is not None:
+        # the fitted curve must track the noiseless truth far better than the noise level
+        assert np.sqrt(np.mean(np.log(fitted / truth) ** 2)) < 0.004, name
+    assert res.rmse_log < 0.008
+    for p, tol in RECOVER.get(name, {}).items():
+        assert res.params[p] == pytest.approx(TRUE[name][p], rel=tol), (name, p, res.params)
+
+
+def test_anneal_areas_constant_schedule():
+    step = np.array([10.0, 100.0, 1000.0])
+    S1, S2 = anneal_areas(step, np.full(3, 2e-4))
+    np.testing.assert_allclose(S1, 2e-4 * step)
+    np.testing.assert_allclose(S2, 0.0, atol=1e-18)
+
+
+def test_anneal_areas_step_decay_accumulates_momentum():
+    step = np.arange(1, 2001, dtype=float)
+    lr = np.where(step <= 1000, 1.0, 0.5)
+    S1, S2 = anneal_areas(step, lr)
+    assert S1[-1] == pytest.approx(1000 + 0.5 * 1000)
+    # one drop of 0.5 at step 1001: m_i = 0.5 * 0.999^(i - 1001), so S2 -> 0.5 * (1 - 0.999^1000) / 0.001
+    assert S2[-1] == pytest.approx(0.5 * (1 - 0.999 ** 1000) / 0.001, rel=1e-9)
+    assert S2[999] == 0.0
