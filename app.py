@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 from analysis import figures
 
-ui.page("Home", "📐")
+ui.page("Home")
 
 # Besiroglu et al. 2024 ("Chinchilla Scaling: A replication attempt", arXiv 2404.10102), Table 1: Huber
 # (delta 1e-3) on log loss, the five highest-loss points left out, 4,000 bootstraps; 95% intervals.
@@ -35,28 +35,16 @@ if s is not None:
     c[2].metric("Training runs", f"{summary['n_runs']:,}")
     c[3].metric("Measurements", f"{summary['n_points']:,}", help="Points: one metric of one run at one checkpoint.")
 
-    st.subheader("Sources")
-    sources = ui.query(s, "sources")
-    cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points") if c in sources]
-    st.dataframe(sources[cols], hide_index=True, key="home_sources",
-                 column_config={"n_runs": st.column_config.NumberColumn("runs", format="%d"),
-                                "n_points": st.column_config.NumberColumn("points", format="%d"),
-                                "commit": st.column_config.TextColumn("commit", width="small")})
-    with st.expander("Families and their model-size ranges", expanded=False):
-        fams = ui.query(s, "families")
-        ui.chart(figures.coverage_figure(fams), "corpus_coverage", key="home_coverage")
-        st.dataframe(fams, hide_index=True, key="home_families")
-
     ref = ui.reference_family(s)
     st.subheader("A fitted law with its uncertainty")
     if ref is None:
         st.info("The store has no Epoch/Chinchilla points (source chinchilla-epoch), so the reference fit is "
-                "not shown. Fit any family on the Fit page.", icon="ℹ️")
+                "not shown. Fit any family on the Fit page.", icon=":material/info:")
     else:
         metric = ui.query(s, "default_metric", ref)
         ref_data = ui.corpus_data(s, ref, metric)
         frame = ref_data.frame()
-        worst = frame.nlargest(EPOCH_LEFT_OUT, "y")["run"].tolist()
+        worst = ref_data.flagged_runs() or frame.nlargest(EPOCH_LEFT_OUT, "y")["run"].tolist()
         settings = ui.FitSettings("chinchilla", "huber", None, None, tuple(sorted(worst)), ui.BOOTSTRAP, "none")
         try:
             fit = ui.run_fit(ref_data, frame, settings)
@@ -78,7 +66,7 @@ if s is not None:
                 col.caption(ui.fmt_ci((lo, hi), shown) + ("" if unit in ("nats", "dimensionless")
                                                           else f"; unit {ui.md(unit)}"))
             table = pd.DataFrame([{"parameter": n, "unit": ui.param_unit("chinchilla", n, "nats"),
-                                   "ours": fit.params[n], "ours 95% CI": f"{ui.fmt(fit.ci[n][0])} to {ui.fmt(fit.ci[n][1])}"
+                                   "ours": fit.params[n], "ours 95% CI": f"{fit.ci[n][0]:.4g} to {fit.ci[n][1]:.4g}"
                                    if n in fit.ci else "n/a",
                                    "Epoch (2024)": EPOCH[n][0], "Epoch 95% CI": f"{EPOCH[n][1]:g} to {EPOCH[n][2]:g}",
                                    "Hoffmann et al. (2022)": HOFFMANN[n]} for n in EPOCH])
@@ -88,16 +76,29 @@ if s is not None:
                                             title="Fit over the data, extended to 1e24 FLOPs"),
                          "chinchilla_fit", key="home_fit")
             with right:
-                st.dataframe(table, hide_index=True, key="home_params")
-                ui.chart(figures.parameter_comparison_figure(fit, EPOCH, label="ours", reference_label="Epoch"),
+                ui.chart(figures.parameter_comparison_figure(fit, EPOCH, label="ours", reference_label="Epoch",
+                                                             title="Ours and Epoch's, with 95% CIs"),
                          "chinchilla_vs_epoch", key="home_forest")
+            st.dataframe(table, hide_index=True, key="home_params")
             ui.warn(fit.warnings)
             st.caption("The Epoch values are those published in arXiv 2404.10102 (Table 1). Differences within the "
                        "intervals are expected: the bootstrap resamples differ, and the digitised points carry "
                        "reading error.")
 
+    st.subheader("Sources")
+    sources = ui.query(s, "sources")
+    cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points") if c in sources]
+    st.dataframe(sources[cols], hide_index=True, key="home_sources",
+                 column_config={"n_runs": st.column_config.NumberColumn("runs", format="%d"),
+                                "n_points": st.column_config.NumberColumn("points", format="%d"),
+                                "commit": st.column_config.TextColumn("commit", width="small")})
+    with st.expander("Families and their model-size ranges", expanded=False):
+        fams = ui.query(s, "families")
+        ui.chart(figures.coverage_figure(fams), "corpus_coverage", key="home_coverage")
+        st.dataframe(fams, hide_index=True, key="home_families")
+
 elif data is None:
-    st.info("Upload runs on the Upload page to use the dashboard without the published corpus.", icon="📤")
+    st.info("Upload runs on the Upload page to use the dashboard without the published corpus.", icon=":material/upload_file:")
 
 st.subheader("Pages")
 ui.page_links()

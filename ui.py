@@ -1,31 +1,25 @@
-"""The one Streamlit glue module of the dashboard: every page is ``ui.page(...)``, ``ui.sidebar()``, a few
-widgets from here, a call into ``analysis/`` (through :func:`compute`, which caches it) and a figure from
-:mod:`analysis.figures` (through :func:`chart`).
+"""The one Streamlit glue module of the dashboard. A page is ``ui.page(name)``, ``ui.sidebar()``, a few
+widgets from here, analyses through :func:`compute` (cached) and figures from :mod:`analysis.figures`
+through :func:`chart`.
 
-What lives here
----------------
-* **The store**: :func:`store` opens the corpus once per process (``st.cache_resource``). On first start,
-  when no store exists, it builds one with :func:`datasets.store.ensure_store` under an ``st.progress`` bar;
-  when that fails (no data, no network) the app still runs, says what to do, and uploads keep working.
-* **Data choice**: :func:`sidebar` draws the shared sidebar (published corpus: source -> family -> metric
-  with its unit; or the session's uploaded runs, kept in ``st.session_state`` only and never written to the
-  shared store) and returns a :class:`Data` handle whose tables are cached.
-* **State in the URL**: the widget helpers (:func:`select`, :func:`multiselect`, :func:`radio`,
-  :func:`number`, :func:`scale`, :func:`toggle`) seed each widget from, in order, its current value, the
-  URL query parameter named after its key, the value it had on another page of this session, and its
-  default; after drawing it they write the value back to the URL (omitted when it equals the default),
-  so a copied link reproduces the view.
-* **Caching**: :func:`compute` runs an analysis function through ``st.cache_data`` keyed on the data's
-  identity (store file signature or upload digest, family, metric) and the settings; failures are cached
-  too (as messages) so a bad setting costs one attempt.
-* **Formatting**: :func:`fmt` gives every number its unit; :func:`md` escapes text from files before it
-  reaches Markdown.
+* **Navigation**: :data:`PAGES`; :func:`page` draws the sidebar's page list (Streamlit's own list is
+  hidden in ``.streamlit/config.toml``; ``pages/`` still gives each page a clean URL such as ``/Fit``).
+* **Store**: :func:`store` opens the corpus once per process and, on a first start without one, builds
+  it under a progress bar; when that fails the app still runs, says what to do, and uploads work.
+* **Data**: :func:`sidebar` chooses a corpus family (source -> family -> metric) or the session's
+  uploaded runs (``st.session_state`` only, never the shared store) and returns a :class:`Data` handle.
+* **URL state**: :func:`select`, :func:`multiselect`, :func:`radio`, :func:`number`, :func:`scale`,
+  :func:`toggle` seed a widget from its current value, the URL parameter named after its key, its value
+  on another page of the session, then its default, and write it back to the URL unless it is the
+  default: a copied link reproduces the view.
+* **Caching**: :func:`compute` keys ``st.cache_data`` on the data's identity (store file signature or
+  upload digest, family, metric) and the settings; failures are cached as messages.
+* **Output**: :func:`fmt` gives every number its unit, :func:`md` escapes text from files, :func:`chart`
+  names each chart's PNG download, :func:`report_downloads` offers HTML / Markdown / JSON reports with
+  the command lines that reproduce them.
 
-Environment
------------
-``SCALING_BOOTSTRAP``   default bootstrap resamples (1000; tests use e.g. 50).
-``SCALING_TIME_BUDGET`` seconds a fit's bootstrap may take in the app (10).
-``SCALING_STORE``       the store file (see :func:`datasets.store.locate_store`).
+Environment: ``SCALING_BOOTSTRAP`` (default resamples, 1000), ``SCALING_TIME_BUDGET`` (seconds a fit's
+bootstrap may take, 10), ``SCALING_STORE`` (the store file, see :func:`datasets.store.locate_store`).
 """
 from __future__ import annotations
 
@@ -36,7 +30,9 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,6 +40,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import figures
+from analysis import report as report_api
 from analysis.allocate import allocate, frontier, isoflop
 from analysis.backtest import applicable_laws, backtest, choose_law
 from analysis.crossover import crossover
@@ -55,10 +52,17 @@ from datasets import store as store_api
 from datasets.store import Store, StoreError, to_fit_frame
 
 APP = "Scaling-law workbench"
-PAGE_FILES = {"Home": "app.py", "Browse": "pages/1_Browse.py", "Fit": "pages/2_Fit.py",
-              "Allocate": "pages/3_Allocate.py", "Upload": "pages/4_Upload.py",
-              "Crossover": "pages/5_Crossover.py", "Trends": "pages/6_Trends.py",
-              "Downstream": "pages/7_Downstream.py"}
+# name, script, icon (Material Symbols: drawn by Streamlit's own font, no emoji font needed), what it does
+PAGES = (("Home", "app.py", ":material/home:", "the corpus and a reference fit"),
+         ("Browse", "pages/1_Browse.py", ":material/search:", "curves and provenance"),
+         ("Fit", "pages/2_Fit.py", ":material/show_chart:", "laws with bootstrap CIs"),
+         ("Allocate", "pages/3_Allocate.py", ":material/calculate:", "N*, D* for a budget"),
+         ("Upload", "pages/4_Upload.py", ":material/upload_file:", "your own runs"),
+         ("Crossover", "pages/5_Crossover.py", ":material/compare_arrows:", "where curves cross"),
+         ("Trends", "pages/6_Trends.py", ":material/trending_down:", "inverse and U shapes"),
+         ("Downstream", "pages/7_Downstream.py", ":material/target:", "loss to task metrics"))
+PAGE_FILES = {name: path for name, path, _, _ in PAGES}
+ICONS = {name: icon for name, _, icon, _ in PAGES}
 UPLOADS = "uploads"            # st.session_state key: {name: {"runs", "points", "report", "filename", "digest"}}
 REFERENCE_SOURCE = "chinchilla-epoch"
 RETRY_SECONDS = 60.0           # a failed store build is retried at most this often
@@ -83,9 +87,32 @@ class AnalysisError(Exception):
 # ----------------------------------------------------------------------------------------------
 # Page, text and numbers
 # ----------------------------------------------------------------------------------------------
-def page(title: str, icon: str) -> None:
-    """Configure the page (must be the first Streamlit call of every page)."""
-    st.set_page_config(page_title=f"{title} · {APP}", page_icon=icon, layout="wide")
+def page(name: str) -> None:
+    """Configure the page ``name`` (of :data:`PAGES`) and draw the page list at the top of the sidebar.
+
+    Must be the first Streamlit call of every page.
+    """
+    st.set_page_config(page_title=f"{name} · {APP}", page_icon=ICONS[name], layout="wide")
+    for label, path, icon, _ in PAGES:
+        st.sidebar.page_link(path, label=label, icon=icon)
+    st.sidebar.divider()
+
+
+def page_links() -> None:
+    """Links to every other page with what it does (home page)."""
+    cols = st.columns(4)
+    for i, (name, path, icon, what) in enumerate(PAGES[1:]):
+        cols[i % 4].page_link(path, label=f"{name}: {what}", icon=icon)
+
+
+def example(label: str, state: dict, key: str) -> None:
+    """A button that switches the view to a worked example: it sets the widgets' values (corpus data,
+    then ``state``: widget key -> value) before the rerun, and the URL follows."""
+    def apply():
+        st.session_state["data"] = "corpus"
+        st.session_state.update(state)
+
+    st.button(label, key=key, on_click=apply, icon=":material/lightbulb:")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -116,34 +143,26 @@ def _finite(x) -> bool:
 def fmt(x, unit: str | None = None, digits: int = 3, short: bool = False) -> str:
     """A number with its unit: ``70M parameters``, ``1.2e21 FLOPs``, ``2,300 GPU-hours``, ``1.82 nats``.
 
-    ``short`` drops the unit word (for a metric whose label already names the unit): ``70M``, ``1.2e21``.
+    ``short`` drops the unit word (for a label that already names the unit): ``70M``, ``1.2e21``.
     """
     if short:
-        text = fmt(x, unit, digits)
-        return text.rsplit(" ", 1)[0] if unit and text.endswith(" " + {**COUNT_UNITS}.get(unit, unit)) else text
+        text, word = fmt(x, unit, digits), COUNT_UNITS.get(unit, unit)
+        return text[: -len(word) - 1] if unit and text.endswith(" " + word) else text
     if not _finite(x):
         return "n/a"
-    x = float(x)
-    u = unit or ""
+    x, u = float(x), unit or ""
     if u in COUNT_UNITS:
-        word = COUNT_UNITS[u]
-        for scale, suffix in _SI:
-            if abs(x) >= scale:
-                v = x / scale
-                text = f"{v:.{digits}g}"
-                return f"{text if 'e' not in text else f'{v:.0f}'}{suffix} {word}"
-        text = f"{x:.{digits}g}"
-        return f"{text if 'e' not in text else f'{x:.0f}'} {word}"
+        scale, suffix = next(((s, p) for s, p in _SI if abs(x) >= s), (1.0, ""))
+        text = f"{x / scale:.{digits}g}"
+        return f"{text if 'e' not in text else f'{x / scale:.0f}'}{suffix} {COUNT_UNITS[u]}"
     if u == "FLOPs":
         mant, exp = f"{x:.{digits}e}".split("e")
-        mant = mant.rstrip("0").rstrip(".")
-        return f"{mant}e{int(exp)} FLOPs"
+        return f"{mant.rstrip('0').rstrip('.')}e{int(exp)} FLOPs"
     if u == "GPU-hours":
         return f"{x:,.0f} GPU-hours" if x >= 100 else f"{x:.{digits}g} GPU-hours"
     if u == "%":
         return f"{100 * x:.{max(digits - 1, 1)}f}%"
-    text = f"{x:.{digits + 1}g}"
-    return f"{text} {u}".strip()
+    return f"{x:.{digits + 1}g} {u}".strip()
 
 
 def fmt_ci(ci, unit: str | None = None, digits: int = 3) -> str:
@@ -159,19 +178,35 @@ def fmt_ci(ci, unit: str | None = None, digits: int = 3) -> str:
 
 def param_unit(law_name: str, name: str, unit: str | None) -> str:
     """Unit of a law parameter when the fitted quantity is in ``unit`` (same rule as the report)."""
-    from analysis.report import param_unit as _param_unit
-    return _param_unit(get_law(law_name), name, unit)
+    return report_api.param_unit(get_law(law_name), name, unit)
 
 
 def warn(messages: Sequence[str]) -> None:
     """One ``st.warning`` per message (the analysis modules phrase them as what is wrong and what to do)."""
     for m in messages:
-        st.warning(md(m), icon="⚠️")
+        st.warning(md(m), icon=":material/warning:")
 
 
 def chart(fig, name: str, key: str | None = None) -> None:
     """Draw a plotly figure; its modebar camera saves ``<name>.png``."""
     st.plotly_chart(fig, config=figures.plot_config(name), key=key)
+
+
+_SCALE_LABELS = {"params": "params (N)", "tokens": "tokens (D)", "flops": "FLOPs (C)", "compute": "compute (FLOPs)",
+                 "unique_tokens": "unique tokens", "N_opt": "N* (params)", "D_opt": "D* (tokens)",
+                 "min_params": "min params", "max_params": "max params", "turning_point": "turning point (params)"}
+
+
+def table(df: pd.DataFrame, key: str, **column_config) -> None:
+    """``st.dataframe`` without the index; scale columns (parameters, tokens, FLOPs, also their CI bounds
+    ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header."""
+    config = {}
+    for c in df.columns:
+        base = re.sub(r"_(lo|hi)$", "", str(c))
+        if base in _SCALE_LABELS and pd.api.types.is_numeric_dtype(df[c]):
+            label = _SCALE_LABELS[base] + {"": "", "_lo": " 95% low", "_hi": " 95% high"}[str(c)[len(base):]]
+            config[c] = st.column_config.NumberColumn(label, format="%.3e")
+    st.dataframe(df, hide_index=True, key=key, column_config={**config, **column_config})
 
 
 def slug(text: str) -> str:
@@ -187,65 +222,85 @@ def _for_files(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def download_table(df: pd.DataFrame, name: str, key: str, label: str = "points") -> None:
-    """CSV and Parquet download buttons for ``df`` (files made when clicked; names from ``name``)."""
-    base = slug(name)
-
-    def csv_bytes() -> bytes:
-        return _for_files(df).to_csv(index=False).encode("utf-8")
-
-    def parquet_bytes() -> bytes:
-        buf = io.BytesIO()
-        _for_files(df).to_parquet(buf, index=False)
-        return buf.getvalue()
-
-    c1, c2 = st.columns(2)
-    c1.download_button(f"Download {label} (CSV)", csv_bytes, file_name=f"{base}.csv", mime="text/csv",
-                       key=f"{key}_csv", on_click="ignore")
-    c2.download_button(f"Download {label} (Parquet)", parquet_bytes, file_name=f"{base}.parquet",
-                       mime="application/vnd.apache.parquet", key=f"{key}_parquet", on_click="ignore")
-
-
 def download_text(label: str, make: Callable[[], str | bytes], file_name: str, mime: str, key: str, where=None) -> None:
     """A download button whose content ``make()`` is produced only when clicked."""
     (where or st).download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
 
 
+def download_table(df: pd.DataFrame, name: str, key: str, label: str = "points") -> None:
+    """CSV and Parquet download buttons for ``df`` (files made when clicked; names from ``name``)."""
+    def parquet() -> bytes:
+        buf = io.BytesIO()
+        _for_files(df).to_parquet(buf, index=False)
+        return buf.getvalue()
+
+    c1, c2 = st.columns(2)
+    download_text(f"Download {label} (CSV)", lambda: _for_files(df).to_csv(index=False).encode("utf-8"),
+                  f"{slug(name)}.csv", "text/csv", f"{key}_csv", c1)
+    download_text(f"Download {label} (Parquet)", parquet, f"{slug(name)}.parquet", "application/vnd.apache.parquet",
+                  f"{key}_parquet", c2)
+
+
 def download_json(obj: Any, name: str, key: str, label: str, where=None) -> None:
     """A JSON download button (NaN and infinities written as null)."""
-    from analysis.report import jsonable
+    download_text(label, lambda: json.dumps(report_api.jsonable(obj), indent=2, allow_nan=False).encode("utf-8"),
+                  f"{slug(name)}.json", "application/json", key, where)
 
-    def make() -> bytes:
-        return json.dumps(jsonable(obj), indent=2, allow_nan=False).encode("utf-8")
 
-    download_text(label, make, f"{slug(name)}.json", "application/json", key, where)
+def report_downloads(fit, frame: pd.DataFrame, data: "Data", name: str, key: str, *, command: str | None = None,
+                     extra_commands: Sequence[str | None] = (), **analyses) -> Any:
+    """The report of ``fit`` (plus ``analyses``: backtest=, allocation=, crossover=, trend=, downstream=,
+    settings=, title= of :func:`analysis.report.build_report`) as HTML, Markdown and JSON downloads, and
+    the command lines that reproduce it. Returns the report."""
+    fit_command = report_api.reproduce_command(data.describe(), {**(fit.settings or {}),
+                                                                 **(analyses.get("settings") or {})})
+    lines = [c for c in (command or fit_command, *extra_commands) if c]
+    rep = report_api.build_report(fit, frame, data_source=data.describe(), command="\n".join(lines) or None,
+                                  **analyses)
+    st.caption("The same content three ways: a self-contained HTML page (interactive figures; works offline), "
+               "Markdown and JSON.")
+    cols = st.columns(3)
+    for col, (label, make, ext, mime) in zip(cols, (("HTML", rep.to_html, "html", "text/html"),
+                                                     ("Markdown", rep.to_markdown, "md", "text/markdown"),
+                                                     ("JSON", rep.to_json, "json", "application/json"))):
+        download_text(f"Report ({label})", make, f"report_{slug(name)}.{ext}", mime, f"{key}_{ext}", col)
+    if lines:
+        st.caption("Reproduce from the command line (the store path is this server's):")
+        st.code("\n".join(lines), language="bash", wrap_lines=True)
+    else:
+        st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "
+                   "Settings section lists every choice.")
+    return rep
 
 
 # ----------------------------------------------------------------------------------------------
 # URL state
 # ----------------------------------------------------------------------------------------------
 _MEM = "_remembered_"
+_NONE = ""                     # URL value of an emptied multiselect whose default is not empty
 
 
 def _enc(v) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "1" if v else "0"
     if isinstance(v, (float, np.floating)):
-        return format(float(v), ".10g")
+        v = float(v)
+        if v and not 1e-4 <= abs(v) < 1e5:            # 1e9, 5.76e23: short and exact to 10 digits
+            mant, exp = f"{v:.9e}".split("e")
+            return f"{mant.rstrip('0').rstrip('.')}e{int(exp)}"
+        return format(v, ".10g")
     return str(v)
 
 
 def _seed(key: str, default, valid: Callable[[Any], bool], parse: Callable[[str], Any], multi: bool = False) -> None:
     """Set ``st.session_state[key]`` before its widget is drawn: current value, URL, remembered, default."""
     ss = st.session_state
-    cands = []
-    if key in ss:
-        cands.append(ss[key])
+    cands = [ss[key]] if key in ss else []
     raw = st.query_params.get_all(key) if multi else ([st.query_params[key]] if key in st.query_params else [])
     if raw:
         try:
-            cands.append([parse(r) for r in raw] if multi else parse(raw[0]))
-        except (KeyError, ValueError, TypeError):
+            cands.append([parse(r) for r in raw if r != _NONE] if multi else parse(raw[0]))
+        except (KeyError, ValueError, TypeError, OverflowError):   # OverflowError: int(float("inf"))
             pass
     if _MEM + key in ss:
         cands.append(ss[_MEM + key])
@@ -264,17 +319,13 @@ def _publish(key: str, value, default) -> None:
     st.session_state[_MEM + key] = value
     qp = st.query_params
     if isinstance(value, (list, tuple)):
-        enc = [_enc(v) for v in value]
-        same = list(value) == list(default or [])
-        if same or not enc:
-            if key in qp:
-                del qp[key]
+        enc = [_enc(v) for v in value] or ([_NONE] if default else [])
+        if list(value) == list(default or []) or not enc:
+            qp.pop(key, None)
         elif qp.get_all(key) != enc:
             qp[key] = enc
-        return
-    if value is None or value == default:
-        if key in qp:
-            del qp[key]
+    elif value is None or value == default:
+        qp.pop(key, None)
     elif qp.get(key) != _enc(value):
         qp[key] = _enc(value)
 
@@ -282,75 +333,66 @@ def _publish(key: str, value, default) -> None:
 def forget(*keys: str) -> None:
     """Drop parameters of widgets not shown in this view from the URL."""
     for k in keys:
-        if k in st.query_params:
-            del st.query_params[k]
+        st.query_params.pop(k, None)
 
 
-def select(label: str, options: Sequence, *, key: str, default=None, format_func: Callable = str, where=None,
-           **kw):
-    """``st.selectbox`` whose value lives in the URL as ``?key=value``."""
+def _choice(widget: str, label: str, options: Sequence, key: str, default, where, kw: dict):
     options = list(options)
-    if not options:
-        return None
     default = default if default in options else options[0]
     lookup = {_enc(o): o for o in options}
     _seed(key, default, lambda v: v in options, lambda r: lookup[r])
-    value = (where or st).selectbox(label, options, key=key, format_func=format_func, **kw)
+    value = getattr(where or st, widget)(label, options, key=key, **kw)
     _publish(key, value, default)
     return value
 
 
-def radio(label: str, options: Sequence, *, key: str, default=None, format_func: Callable = str, where=None, **kw):
+def select(label: str, options: Sequence, *, key: str, default=None, where=None, **kw):
+    """``st.selectbox`` whose value lives in the URL as ``?key=value`` (None when there are no options)."""
+    return _choice("selectbox", label, options, key, default, where, kw) if len(options) else None
+
+
+def radio(label: str, options: Sequence, *, key: str, default=None, where=None, **kw):
     """``st.radio`` whose value lives in the URL."""
-    options = list(options)
-    default = default if default in options else options[0]
-    lookup = {_enc(o): o for o in options}
-    _seed(key, default, lambda v: v in options, lambda r: lookup[r])
-    value = (where or st).radio(label, options, key=key, format_func=format_func, **kw)
-    _publish(key, value, default)
-    return value
+    return _choice("radio", label, options, key, default, where, kw)
 
 
-def multiselect(label: str, options: Sequence, *, key: str, default: Sequence = (), format_func: Callable = str,
-                where=None, **kw) -> list:
+def multiselect(label: str, options: Sequence, *, key: str, default: Sequence = (), where=None, **kw) -> list:
     """``st.multiselect`` whose values live in the URL as repeated ``?key=a&key=b``."""
     options = list(options)
     default = [d for d in default if d in options]
     lookup = {_enc(o): o for o in options}
     _seed(key, list(default), lambda v: isinstance(v, list) and all(x in options for x in v),
           lambda r: lookup[r], multi=True)
-    value = (where or st).multiselect(label, options, key=key, format_func=format_func, **kw)
-    _publish(key, list(value), list(default))
-    return list(value)
+    value = list((where or st).multiselect(label, options, key=key, **kw))
+    _publish(key, value, default)
+    return value
 
 
 def number(label: str, *, key: str, default: float, min_value: float | None = None, max_value: float | None = None,
            step: float | None = None, where=None, integer: bool = False, **kw):
-    """``st.number_input`` whose value lives in the URL (clipped to its range)."""
+    """``st.number_input`` whose value lives in the URL (a URL value out of range falls back to the default)."""
     cast = int if integer else float
 
     def valid(v):
-        if isinstance(v, bool) or not _finite(v):
-            return False
-        return (min_value is None or v >= min_value) and (max_value is None or v <= max_value)
+        return (not isinstance(v, bool) and _finite(v) and (min_value is None or v >= min_value)
+                and (max_value is None or v <= max_value))
 
     _seed(key, cast(default), valid, lambda r: cast(float(r)))
     st.session_state[key] = cast(st.session_state[key])
-    args = dict(min_value=None if min_value is None else cast(min_value),
-                max_value=None if max_value is None else cast(max_value),
-                step=None if step is None else cast(step))
-    value = (where or st).number_input(label, key=key, **args, **kw)
+    bounds = {k: None if v is None else cast(v) for k, v in
+              (("min_value", min_value), ("max_value", max_value), ("step", step))}
+    value = (where or st).number_input(label, key=key, **bounds, **kw)
     _publish(key, value, cast(default))
     return value
 
 
 def toggle(label: str, *, key: str, default: bool = False, where=None, **kw) -> bool:
     """``st.toggle`` whose value lives in the URL as ``1`` / ``0``."""
-    _seed(key, bool(default), lambda v: isinstance(v, bool), lambda r: {"1": True, "0": False, "true": True,
-                                                                       "false": False}[r.lower()])
-    value = (where or st).toggle(label, key=key, **kw)
-    _publish(key, bool(value), bool(default))
-    return bool(value)
+    flags = {"1": True, "0": False, "true": True, "false": False}
+    _seed(key, bool(default), lambda v: isinstance(v, bool), lambda r: flags[r.lower()])
+    value = bool((where or st).toggle(label, key=key, **kw))
+    _publish(key, value, bool(default))
+    return value
 
 
 def scale_options(lo: float, hi: float, per_decade: int = 4) -> list[float]:
@@ -360,25 +402,30 @@ def scale_options(lo: float, hi: float, per_decade: int = 4) -> list[float]:
     return [float(f"{10 ** (k / per_decade):.2g}") for k in range(k0, k1 + 1)]
 
 
-def scale(label: str, *, key: str, lo: float, hi: float, default: float, unit: str, where=None, **kw) -> float:
-    """A log-scale ``st.select_slider`` over :func:`scale_options`; a URL value snaps to the nearest option."""
+def _log_scale(lo: float, hi: float) -> tuple[list[float], Callable[[Any], float], Callable[[str], float]]:
+    """The options of a log slider, ``nearest(value)`` and a URL parser that snaps to the nearest option."""
     options = scale_options(lo, hi)
     arr = np.log10(np.array(options))
 
-    def nearest(v):
+    def nearest(v) -> float:
         return options[int(np.argmin(np.abs(arr - math.log10(float(v)))))]
 
-    default = nearest(default)
-
-    def parse(r):
+    def parse(r: str) -> float:
         v = float(r)
         if not (v > 0 and math.isfinite(v)):
             raise ValueError(r)
         return nearest(v)
 
-    if key in st.session_state and st.session_state[key] not in options and _finite(st.session_state[key]) \
-            and st.session_state[key] > 0:
-        st.session_state[key] = nearest(st.session_state[key])
+    return options, nearest, parse
+
+
+def scale(label: str, *, key: str, lo: float, hi: float, default: float, unit: str, where=None, **kw) -> float:
+    """A log-scale ``st.select_slider`` over :func:`scale_options`; a URL value snaps to the nearest option."""
+    options, nearest, parse = _log_scale(lo, hi)
+    default = nearest(default)
+    current = st.session_state.get(key)
+    if current not in options and _finite(current) and current > 0:
+        st.session_state[key] = nearest(current)
     _seed(key, default, lambda v: v in options, parse)
     value = (where or st).select_slider(label, options, key=key, format_func=lambda v: fmt(v, unit, 2), **kw)
     _publish(key, value, default)
@@ -387,25 +434,12 @@ def scale(label: str, *, key: str, lo: float, hi: float, default: float, unit: s
 
 def scale_range(label: str, *, key: str, lo: float, hi: float, unit: str, where=None, **kw) -> tuple[float, float]:
     """A log-scale range ``st.select_slider`` (URL: ``?key=lo&key=hi``); the default is the full range."""
-    options = scale_options(lo, hi)
-    arr = np.log10(np.array(options))
+    options, _, parse = _log_scale(lo, hi)
     full = [options[0], options[-1]]
-
-    def nearest(v):
-        return options[int(np.argmin(np.abs(arr - math.log10(float(v)))))]
-
-    def valid(v):
-        return isinstance(v, (list, tuple)) and len(v) == 2 and all(x in options for x in v) and v[0] <= v[1]
-
-    def parse(r):
-        v = float(r)
-        if not (v > 0 and math.isfinite(v)):
-            raise ValueError(r)
-        return nearest(v)
-
     if isinstance(st.session_state.get(key), tuple):
         st.session_state[key] = list(st.session_state[key])
-    _seed(key, full, valid, parse, multi=True)
+    _seed(key, full, lambda v: isinstance(v, list) and len(v) == 2 and all(x in options for x in v) and v[0] <= v[1],
+          parse, multi=True)
     st.session_state[key] = tuple(st.session_state[key])
     value = (where or st).select_slider(label, options, key=key, format_func=lambda v: fmt(v, unit, 2), **kw)
     _publish(key, list(value), full)
@@ -415,19 +449,16 @@ def scale_range(label: str, *, key: str, lo: float, hi: float, unit: str, where=
 def scale_with_number(label: str, *, key: str, lo: float, hi: float, default: float, unit: str, where=None,
                       help: str | None = None) -> float:
     """A log slider and a number input showing one value (URL ``?key=``): either can be used."""
-    box = where or st
-    c_slider, c_number = box.columns([3, 1])
+    c_slider, c_number = (where or st).columns([3, 1])
     value = number(f"{label} ({unit})", key=key, default=default, min_value=lo, max_value=hi, where=c_number,
                    format="%.4g", help=help)
-    options = scale_options(lo, hi)
-    arr = np.log10(np.array(options))
-    slider_key = f"{key}__slider"
-    st.session_state[slider_key] = options[int(np.argmin(np.abs(arr - math.log10(float(value)))))]
+    options, nearest, _ = _log_scale(lo, hi)
+    st.session_state[f"{key}__slider"] = nearest(value)
 
     def _from_slider():
-        st.session_state[key] = float(st.session_state[slider_key])
+        st.session_state[key] = float(st.session_state[f"{key}__slider"])
 
-    c_slider.select_slider(label, options, key=slider_key, format_func=lambda v: fmt(v, unit, 2),
+    c_slider.select_slider(label, options, key=f"{key}__slider", format_func=lambda v: fmt(v, unit, 2),
                            on_change=_from_slider, help=help)
     return float(value)
 
@@ -451,10 +482,10 @@ def _build_failures() -> dict:
 
 
 def _unavailable(err: StoreError) -> None:
-    st.error(f"The published corpus is not available: {md(err.message)}", icon="🚫")
+    st.error(f"The published corpus is not available: {md(err.message)}", icon=":material/block:")
     st.info(f"What to do: {md(err.fix)}. Meanwhile you can upload your own runs (CSV or Parquet) on the "
-            "Upload page and use every analysis on them.", icon="ℹ️")
-    st.page_link(PAGE_FILES["Upload"], label="Go to Upload", icon="📤")
+            "Upload page and use every analysis on them.", icon=":material/info:")
+    st.page_link(PAGE_FILES["Upload"], label="Go to Upload", icon=ICONS["Upload"])
 
 
 def store(quiet: bool = False) -> Store | None:
@@ -463,21 +494,16 @@ def store(quiet: bool = False) -> Store | None:
     Returns None when the store cannot be opened or built, after saying why and what to do (unless
     ``quiet``: the sidebar has said it already).
     """
-    return _store((lambda err: None) if quiet else _unavailable)
-
-
-def _store(report: Callable[[StoreError], None]) -> Store | None:
+    report = (lambda err: None) if quiet else _unavailable
     path = store_api.locate_store()
-    problem: StoreError | None = None
     try:
         return _open(str(path), _signature(path))
     except FileNotFoundError:
         pass
     except StoreError as e:
-        problem = e
-    if problem is not None and problem.kind not in ("missing", "old_schema"):
-        report(problem)
-        return None
+        if e.kind not in ("missing", "old_schema"):
+            report(e)
+            return None
     failures = _build_failures()
     failed = failures.get(str(path))
     if failed is not None and time.time() - failed[0] < RETRY_SECONDS:
@@ -512,8 +538,27 @@ def _query(path: str, signature: tuple, method: str, args: tuple, kwargs: tuple)
 
 
 def query(s: Store, method: str, *args, **kwargs):
-    """A cached ``Store`` query (keyed on the store file's identity, so a rebuilt store is re-read)."""
-    return _query(str(s.path), _signature(s.path), method, args, tuple(sorted(kwargs.items())))
+    """A cached ``Store`` query (keyed on the store file's identity, so a rebuilt store is re-read).
+
+    A store that fails mid-query (a file damaged while the app runs) ends the page with the same message
+    and fix as at start, never a traceback."""
+    try:
+        return _query(str(s.path), _signature(s.path), method, args, tuple(sorted(kwargs.items())))
+    except StoreError as err:
+        _unavailable(err)
+        st.stop()
+
+
+def reference_family(s: Store, fallback: bool = False) -> str | None:
+    """The family the home page fits (and the sidebar shows first): the Epoch/Chinchilla points when the
+    store has them; else, with ``fallback``, the family with the most runs."""
+    fams = query(s, "families")
+    ref = fams[fams["source"] == REFERENCE_SOURCE]
+    if len(ref):
+        return str(ref.sort_values("n_runs", ascending=False).iloc[0]["family"])
+    if not fallback:
+        return None
+    return str(fams.sort_values(["n_runs", "family"], ascending=[False, True]).iloc[0]["family"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -526,7 +571,10 @@ def uploads() -> dict:
 
 def add_upload(name: str, upload, filename: str | None, raw: bytes | str) -> None:
     """Keep an :class:`datasets.upload.Upload` for this session (never written to the shared store)."""
-    digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8")).hexdigest()[:16]
+    h = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+    for table in (upload.runs, upload.points):   # the data as read: a column mapping changes them, not the bytes
+        h.update(pd.util.hash_pandas_object(table.astype("string"), index=False).to_numpy().tobytes())
+    digest = h.hexdigest()[:16]
     uploads()[name] = {"runs": upload.runs, "points": upload.points, "report": upload.report,
                        "filename": filename, "digest": digest}
 
@@ -542,45 +590,26 @@ def _upload_tables() -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return runs, points, digest
 
 
-def file_columns(raw: bytes, filename: str | None) -> list[str]:
-    """The header of an uploaded CSV (delimiter sniffed) or Parquet file, for the column-mapping widgets.
-
-    Only the names are read here; :func:`datasets.upload.read_upload` does the real reading.
-    """
-    import csv
-
-    if (filename or "").lower().endswith((".parquet", ".pq")) or raw[:4] == b"PAR1":
-        import pyarrow.parquet as pq
-        try:
-            return [str(c) for c in pq.read_schema(io.BytesIO(raw)).names]
-        except Exception:  # noqa: BLE001 - a broken file: read_upload reports it properly
-            return []
-    head = raw[:65536]
-    for enc in ("utf-8-sig", "cp1252"):
-        try:
-            text = head.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return []
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if lines and lines[0].lower().startswith("sep="):
-        lines = lines[1:]
-    if not lines:
-        return []
-    sample = "\n".join(lines[:20])
-    try:
-        delim = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delim = ","
-    return [c.strip() for c in next(csv.reader([lines[0]], delimiter=delim))]
-
-
 def upload_families() -> list[str]:
     """Families of the session's uploaded runs."""
     runs, _, _ = _upload_tables()
     return sorted(runs["family"].dropna().unique()) if len(runs) else []
+
+
+def file_columns(raw: bytes, filename: str | None) -> list[str]:
+    """The header of an uploaded CSV or Parquet file for the column-mapping widgets, read the way
+    :func:`datasets.upload.read_upload` reads it ([] when unreadable: the reader then says why)."""
+    from datasets import upload as upload_api
+
+    try:
+        if (filename or "").lower().endswith((".parquet", ".pq")) or raw[:4] == b"PAR1":
+            import pyarrow.parquet as pq
+            return [str(c) for c in pq.read_schema(io.BytesIO(raw)).names]
+        head = raw if len(raw) <= 65536 else raw[:65536].rsplit(b"\n", 1)[0]
+        text = re.sub(r"\A\s*sep=.\r?\n", "", upload_api._decode(head)[0])
+        return [c.strip() for c in upload_api._sniff(text)[1]]
+    except Exception:  # noqa: BLE001 - a broken file: read_upload reports it
+        return []
 
 
 def _metric_table(points: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -589,26 +618,16 @@ def _metric_table(points: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["metric", "split", "unit", "higher_is_better", "n_runs", "n_points", "n_sizes",
                                      "has_curves"])
     p = points.merge(runs[["run_id", "params"]], on="run_id", how="left")
-    g = p.groupby(["metric", "split", "unit"], dropna=False)
-    out = g.agg(higher_is_better=("higher_is_better", "first"), n_runs=("run_id", "nunique"),
-                n_points=("value", "size"), n_sizes=("params", "nunique")).reset_index()
+    out = p.groupby(["metric", "split", "unit"], dropna=False).agg(
+        higher_is_better=("higher_is_better", "first"), n_runs=("run_id", "nunique"), n_points=("value", "size"),
+        n_sizes=("params", "nunique")).reset_index()
     out["has_curves"] = out["n_points"] > out["n_runs"]
     return out.sort_values(["n_runs", "n_points", "metric"], ascending=[False, False, True]).reset_index(drop=True)
 
 
-class _MetricsShim:
-    """Lets :meth:`Store.default_metric`'s rule run on any metric table (an upload's, a subset)."""
-
-    def __init__(self, table: pd.DataFrame):
-        self.table = table
-
-    def metrics(self, family):
-        return self.table
-
-
 def default_metric(metrics: pd.DataFrame) -> str | None:
     """The metric to show first among ``metrics`` (the store's rule: validation loss, train loss, most points)."""
-    return Store.default_metric(_MetricsShim(metrics), "")
+    return Store.default_metric(SimpleNamespace(metrics=lambda family: metrics), "")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -634,16 +653,16 @@ class Data:
     source: str | None = None
     store: Store | None = None
 
-    @property
-    def label(self) -> str:
-        return self.family if self.kind == "corpus" else f"{self.family} (uploaded)"
+    def _upload_family(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        runs, points, _ = _upload_tables()
+        fam = runs[runs["family"] == self.family].reset_index(drop=True)
+        return fam, points[points["run_id"].isin(fam["run_id"])]
 
     def metrics(self) -> pd.DataFrame:
         if self.kind == "corpus":
             return query(self.store, "metrics", self.family)
-        runs, points, _ = _upload_tables()
-        fam_runs = runs[runs["family"] == self.family]
-        return _metric_table(points[points["run_id"].isin(fam_runs["run_id"])], fam_runs)
+        runs, points = self._upload_family()
+        return _metric_table(points, runs)
 
     def metric_row(self, metric: str | None = None) -> pd.Series | None:
         m = self.metrics()
@@ -664,16 +683,23 @@ class Data:
     def runs(self) -> pd.DataFrame:
         if self.kind == "corpus":
             return query(self.store, "runs", family=self.family)
-        runs, _, _ = _upload_tables()
-        return runs[runs["family"] == self.family].reset_index(drop=True)
+        return self._upload_family()[0]
+
+    def flagged_runs(self) -> list[str]:
+        """Runs the source flags as outliers (``runs.extra``: ``"..._outlier": true``, e.g. the five points
+        Epoch's Chinchilla replication leaves out): fits leave them out by default."""
+        r = self.runs()
+        if "extra" not in r:
+            return []
+        flagged = r["extra"].astype(str).str.contains(r'outlier"\s*:\s*true', regex=True, na=False)
+        return sorted(r.loc[flagged, "run_id"].astype(str))
 
     def points(self, metric: str | None = None, final_only: bool = False) -> pd.DataFrame:
         metric = metric or self.metric
         if self.kind == "corpus":
             return query(self.store, "points", family=self.family, metric=metric, final_only=final_only)
-        runs, points, _ = _upload_tables()
-        fam = runs[runs["family"] == self.family]
-        p = points[points["run_id"].isin(fam["run_id"]) & (points["metric"] == metric)]
+        fam, pts = self._upload_family()
+        p = pts[pts["metric"] == metric]
         if final_only:
             p = p.sort_values(["run_id", "tokens", "step"], na_position="first").groupby("run_id").tail(1)
         cols = ["run_id", "family", "model", "params", "data", "arch"]
@@ -685,10 +711,7 @@ class Data:
         try:
             if self.kind == "corpus":
                 return query(self.store, "fit_frame", self.family, metric, final_only=final_only)
-            runs, points, _ = _upload_tables()
-            fam = runs[runs["family"] == self.family]
-            pts = points[points["run_id"].isin(fam["run_id"])]
-            return _upload_frame(self.key, metric, final_only, fam, pts)
+            return _upload_frame(self.key, metric, final_only, *self._upload_family())
         except ValueError as e:
             raise AnalysisError(str(e)) from None
 
@@ -696,47 +719,30 @@ class Data:
         return f"{self.key}|{metric or self.metric}|{int(final_only)}"
 
     def provenance(self) -> pd.DataFrame:
-        """Distinct (paper, repo, licence) of the family's runs."""
+        """Distinct (paper, repo, commit, licence) of the family's runs."""
         r = self.runs()
-        cols = [c for c in ("paper", "repo", "commit", "licence") if c in r]
-        return r[cols].drop_duplicates().reset_index(drop=True)
+        return r[[c for c in ("paper", "repo", "commit", "licence") if c in r]].drop_duplicates().reset_index(drop=True)
 
-    def describe(self) -> dict:
-        """What the report needs to name the data."""
-        d = {"kind": "store" if self.kind == "corpus" else "upload", "family": self.family, "metric": self.metric,
-             "unit": self.unit()}
+    def describe(self, family=None) -> dict:
+        """What a report (and its command line) needs to name the data; ``family`` may name several groups."""
+        d = {"kind": "store" if self.kind == "corpus" else "upload", "family": family or self.family,
+             "metric": self.metric, "unit": self.unit()}
         if self.kind == "corpus":
             d["path"] = str(self.store.path)
         return d
+
+    def sibling(self, family: str, metric: str | None = None) -> "Data":
+        """A handle on another family of the same kind (corpus or uploads)."""
+        metric = metric or self.metric
+        if self.kind == "corpus":
+            return corpus_data(self.store, family, metric)
+        return Data("upload", family, metric, f"upload|{_upload_tables()[2]}|{family}", "upload", None)
 
 
 def corpus_data(s: Store, family: str, metric: str | None) -> Data:
     """A :class:`Data` handle on a corpus family (outside the sidebar's choice)."""
     return Data("corpus", family, metric, f"corpus|{s.path}|{_signature(s.path)}|{family}",
                 str(family).split("/")[0], s)
-
-
-def family_data(data: Data, family: str, metric: str | None = None) -> Data:
-    """A handle on another family of the same kind (corpus or uploads) as ``data``."""
-    metric = metric or data.metric
-    if data.kind == "corpus":
-        return corpus_data(data.store, family, metric)
-    _, _, digest = _upload_tables()
-    return Data("upload", family, metric, f"upload|{digest}|{family}", "upload", None)
-
-
-def _default_family(fams: pd.DataFrame) -> str:
-    ref = fams[fams["source"] == REFERENCE_SOURCE]
-    if len(ref):
-        return str(ref.sort_values("n_runs", ascending=False).iloc[0]["family"])
-    return str(fams.sort_values(["n_runs", "family"], ascending=[False, True]).iloc[0]["family"])
-
-
-def reference_family(s: Store) -> str | None:
-    """The family the home page fits: the Epoch/Chinchilla points when the store has them."""
-    fams = query(s, "families")
-    ref = fams[fams["source"] == REFERENCE_SOURCE]
-    return None if ref.empty else str(ref.sort_values("n_runs", ascending=False).iloc[0]["family"])
 
 
 def _metric_label(m: pd.DataFrame) -> Callable[[str], str]:
@@ -767,46 +773,39 @@ def sidebar(*, with_metric: bool = True) -> Data | None:
         if fams.empty:
             sb.warning("The store holds no families: rebuild it with " + store_api.BUILD_HINT)
             return None
-        sources = query(s, "sources")
-        titles = dict(zip(sources["source"], sources["title"].fillna("")))
-        fallback = _default_family(fams)
+        titles = query(s, "sources").set_index("source")["title"].fillna("").to_dict()
+        fallback = reference_family(s, fallback=True)
         source = select("Source", sorted(fams["source"].unique()), key="source",
                         default=str(fams.loc[fams["family"] == fallback, "source"].iloc[0]), where=sb,
-                        format_func=lambda x: f"{x} — {titles.get(x, '')}" if titles.get(x) else x)
+                        format_func=lambda x: f"{x} — {titles[x]}" if titles.get(x) else x)
         in_source = fams[fams["source"] == source].sort_values("family")
         counts = dict(zip(in_source["family"], in_source["n_runs"]))
-        family = select("Family", list(in_source["family"]), key="family",
-                        default=fallback if fallback in counts else None, where=sb,
+        family = select("Family", list(in_source["family"]), key="family", default=fallback, where=sb,
                         format_func=lambda f: f"{f}  ({counts.get(f, 0)} runs)",
                         help="A scaling family: one recipe trained at several sizes.")
         data = corpus_data(s, family, None)
-        default_metric_name = query(s, "default_metric", family)
-        metric_key = "metric"
+        default_metric_name, metric_key = query(s, "default_metric", family), "metric"
     else:
         if not ups:
             sb.info("No uploaded runs in this session yet.")
-            sb.page_link(PAGE_FILES["Upload"], label="Upload runs", icon="📤")
+            sb.page_link(PAGE_FILES["Upload"], label="Upload runs", icon=ICONS["Upload"])
             return None
-        runs, points, digest = _upload_tables()
-        families = sorted(runs["family"].dropna().unique())
-        family = select("Uploaded family", families, key="ufamily", where=sb)
-        data = Data("upload", family, None, f"upload|{digest}|{family}", "upload", None)
-        default_metric_name = default_metric(data.metrics())
-        metric_key = "umetric"
+        family = select("Uploaded family", upload_families(), key="ufamily", where=sb)
+        data = Data("upload", family, None, f"upload|{_upload_tables()[2]}|{family}", "upload", None)
+        default_metric_name, metric_key = default_metric(data.metrics()), "umetric"
     if not with_metric:
         return data
     m = data.metrics()
     if m.empty:
-        sb.warning("This family has no measurements.")
+        sb.warning("This family has no measurements: choose another family.")
         return None
-    options = list(dict.fromkeys(m["metric"]))
-    metric = select("Metric", options, key=metric_key, default=default_metric_name, where=sb,
+    metric = select("Metric", list(dict.fromkeys(m["metric"])), key=metric_key, default=default_metric_name, where=sb,
                     format_func=_metric_label(m), help="Unit, split and number of runs in brackets. Losses in "
                                                        "bits or perplexity are converted to nats for fitting.")
-    data = Data(data.kind, data.family, metric, data.key, data.source, data.store)
+    data = replace(data, metric=metric)
     unit = data.unit()
-    sb.caption(f"Unit: {md(unit or 'not given')}" + (" (converted to nats)" if unit == "nats" and
-                                                      m.loc[m['metric'] == metric, 'unit'].iloc[0] != "nats" else ""))
+    converted = unit == "nats" and m.loc[m["metric"] == metric, "unit"].iloc[0] != "nats"
+    sb.caption(f"Unit: {md(unit or 'not given')}" + (" (converted to nats)" if converted else ""))
     prov = data.provenance()
     if len(prov):
         with sb.expander("Provenance", expanded=False):
@@ -840,10 +839,7 @@ def _run(fn: str, data_key: str, _args: tuple, params: dict):
 def compute(fn: str, data_key: str, *args, spinner: str | None = None, **params):
     """Run a registered analysis function, cached on ``data_key`` (what the positional data are) and
     ``params``. Raises :class:`AnalysisError` with the function's message when it fails."""
-    if spinner:
-        with st.spinner(spinner):
-            res = _run(fn, data_key, args, params)
-    else:
+    with st.spinner(spinner) if spinner else nullcontext():
         res = _run(fn, data_key, args, params)
     if isinstance(res, _Failure):
         raise AnalysisError(res.message)
@@ -851,7 +847,7 @@ def compute(fn: str, data_key: str, *args, spinner: str | None = None, **params)
 
 
 # ----------------------------------------------------------------------------------------------
-# Fit settings shared by Fit and Allocate
+# Fit settings shared by Fit, Allocate, Trends and Downstream
 # ----------------------------------------------------------------------------------------------
 CUTS = {"auto": "Default for this family", "none": "Keep every checkpoint",
         "fraction": "Drop the first fraction of each run", "tokens": "Drop checkpoints below a token count"}
@@ -894,74 +890,76 @@ class FitSettings:
 
 def default_law(options: Sequence[str]) -> str:
     """chinchilla when N and D both vary, else the saturating 1-D law of the varying axis."""
-    for name in ("chinchilla", "power_d", "power_n", "power_c", "power_step"):
-        if name in options:
-            return name
-    return options[0]
+    return next((n for n in ("chinchilla", "power_d", "power_n", "power_c", "power_step") if n in options), options[0])
+
+
+def _y_transform(frame: pd.DataFrame) -> str:
+    """Fit 1 - value for a higher-is-better metric in [0, 1] (an error that falls with scale)."""
+    return "one_minus" if frame.attrs.get("higher_is_better") and frame["y"].between(0, 1).all() else "none"
+
+
+def default_settings(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> FitSettings:
+    """The Fit page's defaults for these data (law, Huber, early-checkpoint cut, flagged runs left out)."""
+    laws = applicable_laws(frame)
+    if not laws:
+        raise AnalysisError("no law applies to these data (a scale axis needs at least 3 different values)")
+    kind, value, _ = default_cut(frame)
+    runs = set(frame["run"].astype(str))
+    return FitSettings(default_law(laws), "huber", value if kind == "tokens" else None,
+                       value if kind == "fraction" else None, tuple(r for r in data.flagged_runs() if r in runs),
+                       BOOTSTRAP if bootstrap is None else bootstrap, _y_transform(frame))
 
 
 def law_label(name: str) -> str:
-    if name == "auto":
-        return "auto (best held-out error)"
-    law = get_law(name)
-    return f"{name}: {law.formula}"
+    return "auto (best held-out error)" if name == "auto" else f"{name}: {get_law(name).formula}"
 
 
-def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False, where=None,
-                 key_prefix: str = "") -> FitSettings:
+def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False, where=None) -> FitSettings:
     """Law, objective, early-checkpoint cut, excluded runs and bootstrap count, all in the URL."""
     box = where or st
-    laws = applicable_laws(frame)
-    if allocatable_only:
-        laws = [n for n in laws if get_law(n).allocatable]
+    laws = [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
     if not laws:
         raise AnalysisError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
                             "at least 3 positive, different values; choose another family or metric")
-    options = laws if allocatable_only else ["auto"] + laws
     c1, c2, c3 = box.columns([2, 1, 1])
-    law = select("Law", options, key=f"{key_prefix}law", default=default_law(laws), where=c1,
+    law = select("Law", laws if allocatable_only else ["auto"] + laws, key="law", default=default_law(laws), where=c1,
                  format_func=law_label, help="Laws whose variables these data provide. 'auto' back-tests each "
                                              "one (largest model held out) and keeps the best.")
-    objective = select("Objective", list(OBJECTIVES), key=f"{key_prefix}objective", default="huber", where=c2,
+    objective = select("Objective", list(OBJECTIVES), key="objective", default="huber", where=c2,
                        format_func=lambda o: {"huber": "Huber (delta 1e-3)", "mse": "Squared error",
                                               "lower": "Lower envelope"}[o],
                        help="Loss on log residuals: " + "; ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()))
-    boot = number("Bootstrap resamples", key=f"{key_prefix}boot", default=BOOTSTRAP, min_value=0, max_value=5000,
-                  step=100, integer=True, where=c3,
+    boot = number("Bootstrap resamples", key="boot", default=BOOTSTRAP, min_value=0, max_value=5000, step=100,
+                  integer=True, where=c3,
                   help=f"Run-level resamples for the 95% intervals; stops early after {TIME_BUDGET:g} s and says so.")
     kind, value, why = default_cut(frame)
     c4, c5 = box.columns([2, 1])
-    cut = select("Early-checkpoint cut", list(CUTS), key=f"{key_prefix}cut", default="auto", where=c4,
-                 format_func=lambda k: CUTS[k], help="Early checkpoints sit off the law (Hitchhiker's guide). "
-                                                     f"Default here: {why}.")
+    cut = select("Early-checkpoint cut", list(CUTS), key="cut", default="auto", where=c4, format_func=CUTS.get,
+                 help=f"Early checkpoints sit off the law (Hitchhiker's guide). Default here: {why}.")
     min_tokens = min_fraction = None
     if cut == "auto":
-        if kind == "tokens":
-            min_tokens = value
-        elif kind == "fraction":
-            min_fraction = value
+        min_tokens, min_fraction = (value, None) if kind == "tokens" else (None, value)
         c5.caption(f"Default: {why}.")
-        forget(f"{key_prefix}cut_fraction", f"{key_prefix}cut_tokens")
     elif cut == "fraction":
-        min_fraction = number("Fraction dropped", key=f"{key_prefix}cut_fraction", default=0.1, min_value=0.0,
-                              max_value=0.9, step=0.05, where=c5, help="Share of each run's final tokens (or steps).")
-        forget(f"{key_prefix}cut_tokens")
+        min_fraction = number("Fraction dropped", key="cut_fraction", default=0.1, min_value=0.0, max_value=0.9,
+                              step=0.05, where=c5, help="Share of each run's final tokens (or steps).")
     elif cut == "tokens":
-        min_tokens = number("Minimum tokens", key=f"{key_prefix}cut_tokens", default=HITCHHIKER_TOKENS,
-                            min_value=0.0, step=1e9, where=c5, format="%.3e",
-                            help="Checkpoints with fewer training tokens D are dropped.")
-        forget(f"{key_prefix}cut_fraction")
-    else:
-        forget(f"{key_prefix}cut_fraction", f"{key_prefix}cut_tokens")
+        min_tokens = number("Minimum tokens", key="cut_tokens", default=HITCHHIKER_TOKENS, min_value=0.0, step=1e9,
+                            where=c5, format="%.3e", help="Checkpoints with fewer training tokens D are dropped.")
+    forget(*[f"cut_{k}" for k in ("fraction", "tokens") if k != cut])
     run_ids = sorted(frame["run"].astype(str).unique())
-    exclude = multiselect("Exclude runs", run_ids, key=f"{key_prefix}exclude", where=box,
-                          help="Runs left out of the fit (drawn as grey crosses).")
-    hib = bool(frame.attrs.get("higher_is_better")) if frame.attrs.get("higher_is_better") is not None else False
-    y_transform = "none"
-    if hib and frame["y"].between(0, 1).all():
-        y_transform = "one_minus"
+    flagged = [r for r in data.flagged_runs() if r in run_ids]
+    exclude = multiselect("Exclude runs", run_ids, key="exclude", default=flagged, where=box,
+                          help="Runs left out of the fit (drawn as grey crosses)." +
+                               (f" Default: the {len(flagged)} runs the source flags as outliers (as in its published "
+                                "fit); clear the box to keep them." if flagged else ""))
+    if flagged and exclude == flagged:
+        box.caption(f"Left out by default: the {len(flagged)} runs the source flags as outliers, as its published "
+                    "fit does. Clear the box to keep them.")
+    y_transform = _y_transform(frame)
+    if y_transform == "one_minus":
         box.info("This metric is higher-is-better (in [0, 1]): the law is fitted to 1 - value, an error that falls "
-                 "with scale; predictions are converted back.", icon="ℹ️")
+                 "with scale; predictions are converted back.", icon=":material/info:")
     return FitSettings(law, objective, min_tokens, min_fraction, tuple(exclude), int(boot), y_transform,
                        auto=law == "auto")
 
@@ -969,47 +967,25 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
 def run_fit(data: Data, frame: pd.DataFrame, settings: FitSettings, *, law: str | None = None,
             objective: str | None = None, bootstrap: int | None = None):
     """The cached fit of ``settings`` (optionally another law / objective / bootstrap count) on ``frame``."""
-    kw = settings.kwargs()
-    if objective is not None:
-        kw["objective"] = objective
+    kw = {**settings.kwargs(), **({"objective": objective} if objective else {})}
     name = law or settings.law
     return compute("fit", data.cache_key(), frame, spinner=f"Fitting {name} ...", law=name,
                    bootstrap=settings.bootstrap if bootstrap is None else bootstrap, time_budget=TIME_BUDGET, **kw)
 
 
-def choose(data: Data, frame: pd.DataFrame, settings: FitSettings):
-    """The law ``auto`` picks (held-out error with the largest model left out)."""
-    return compute("choose_law", data.cache_key(), frame, spinner="Back-testing every applicable law ...",
-                   bootstrap=0, **settings.kwargs())
-
-
 def resolve_law(data: Data, frame: pd.DataFrame, settings: FitSettings):
-    """(settings with a concrete law, LawChoice or None)."""
+    """(settings with a concrete law, LawChoice or None): ``auto`` picks the law with the best held-out
+    error (largest model left out)."""
     if not settings.auto:
         return settings, None
-    choice = choose(data, frame, settings)
-    return FitSettings(choice.law, settings.objective, settings.min_tokens, settings.min_fraction,
-                       settings.exclude_runs, settings.bootstrap, settings.y_transform, auto=True), choice
+    choice = compute("choose_law", data.cache_key(), frame, spinner="Back-testing every applicable law ...",
+                     bootstrap=0, **settings.kwargs())
+    return replace(settings, law=choice.law), choice
 
 
 def param_table(fit, unit: str | None) -> pd.DataFrame:
     """Parameters with their 95% CIs, units and meanings (for st.dataframe)."""
-    law = fit.law_obj
-    rows = []
-    for p in law.params:
-        lo, hi = fit.ci.get(p.name, (np.nan, np.nan))
-        rows.append({"parameter": p.name, "value": fit.params[p.name], "95% CI low": lo, "95% CI high": hi,
-                     "unit": param_unit(fit.law, p.name, unit), "meaning": p.meaning})
-    return pd.DataFrame(rows)
-
-
-def page_links() -> None:
-    """Links to every page (home page)."""
-    cols = st.columns(4)
-    items = [("Browse", "🔎", "curves and provenance"), ("Fit", "📈", "laws with bootstrap CIs"),
-             ("Allocate", "🧮", "N*, D* for a budget"), ("Upload", "📤", "your own runs"),
-             ("Crossover", "✖️", "where curves cross"), ("Trends", "〽️", "inverse and U shapes"),
-             ("Downstream", "🎯", "loss to task metrics")]
-    for i, (name, icon, what) in enumerate(items):
-        if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), PAGE_FILES[name])):
-            cols[i % 4].page_link(PAGE_FILES[name], label=f"{name}: {what}", icon=icon)
+    return pd.DataFrame([{"parameter": p.name, "value": fit.params[p.name],
+                          "95% CI low": fit.ci.get(p.name, (np.nan, np.nan))[0],
+                          "95% CI high": fit.ci.get(p.name, (np.nan, np.nan))[1],
+                          "unit": param_unit(fit.law, p.name, unit), "meaning": p.meaning} for p in fit.law_obj.params])

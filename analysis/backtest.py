@@ -8,8 +8,9 @@ held-out larger models,
 
 where ``T`` is the last 30% (by tokens, else steps) of each held-out run's checkpoints, averaged
 over held-out runs. The revisiting benchmark (Alabdulmohsin et al. 2022) uses the RMSE of
-``log y`` over held-out points, reported here as ``log_rmse``. Model choice (``choose_law``)
-ranks candidate laws by held-out ``log_rmse``, the field's recommended first criterion.
+``log y`` over held-out points, reported here as ``log_rmse``. Model choice (``choose_law``, the
+``auto`` law) ranks candidate laws by held-out ``log_rmse``, the field's recommended first
+criterion, averaged (geometric mean) over the validation folds of :func:`validation_folds`.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.fit import FitError, FitResult, complete_axes, fit_law
+from analysis.fit import FitError, FitResult, complete_axes, fit_law, select_rows
 from analysis.laws import LAWS, get_law
 
 
@@ -83,7 +84,16 @@ def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float =
     if len(test) == 0:
         raise FitError("nothing to hold out: the back-test needs at least two model sizes or a curve")
     fit = fit_law(train, law, bootstrap=bootstrap, **fit_kwargs)
-    pred = fit.predict(test)
+    with np.errstate(all="ignore"):
+        pred = fit.predict(test)
+    usable = np.isfinite(pred) & np.isfinite(test["y"].to_numpy(float))
+    if not usable.all():
+        rule += (f"; left out {int((~usable).sum())} held-out point(s) the law cannot predict "
+                 f"(missing {'/'.join(fit.law_obj.variables)})")
+        test, pred = test[usable], pred[usable]
+        if len(test) == 0:
+            raise FitError("none of the held-out points has the variables the law needs "
+                           f"({', '.join(fit.law_obj.variables)})")
     out = df.copy()
     out["y_pred"] = fit.predict(df) if len(df) else np.nan
     out["heldout"] = mask
@@ -127,6 +137,41 @@ def applicable_laws(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+CURVE_TAILS = (0.1, 0.2)   # validation folds of a single curve: the last 10% and 20% of its log-x range
+
+
+def validation_folds(frame: pd.DataFrame) -> list[tuple[np.ndarray, str]]:
+    """The held-out masks ``choose_law`` scores every candidate on, with their rules in words.
+
+    * Several model sizes: the largest size; with 4 or more sizes also the two largest (so the fit
+      of that fold still sees at least 2 sizes).
+    * One size (a learning curve, or runs without N): the points in the last 10% and in the last
+      20% of the log range of the scale axis (D, else C, else step); short extrapolations, like the
+      ones a learning curve is asked for.
+    """
+    df = complete_axes(frame).reset_index(drop=True)
+    N = pd.to_numeric(df["N"], errors="coerce")
+    sizes = np.unique(N[np.isfinite(N)])
+    if len(sizes) >= 2:
+        folds = [heldout_mask(df, 1)]
+        if len(sizes) >= 4:
+            folds.append(heldout_mask(df, 2))
+        return folds
+    axis = next((a for a in ("D", "C", "step") if a in df and (pd.to_numeric(df[a], errors="coerce") > 0).any()), None)
+    if axis is None:
+        return [heldout_mask(df)]
+    v = pd.to_numeric(df[axis], errors="coerce").to_numpy(float)
+    with np.errstate(all="ignore"):
+        lx = np.where(v > 0, np.log(v), np.nan)
+    lo, hi = np.nanmin(lx), np.nanmax(lx)
+    folds = []
+    for tail in CURVE_TAILS:
+        cut = hi - tail * (hi - lo)
+        folds.append((np.nan_to_num(lx, nan=-np.inf) > cut,
+                      f"held out the last {tail:.0%} of the log range of {axis} ({axis} > {np.exp(cut):.3g})"))
+    return folds
+
+
 @dataclass(frozen=True)
 class LawChoice:
     """The law ``auto`` picked, the table it picked from, and why."""
@@ -134,31 +179,89 @@ class LawChoice:
     law: str
     table: pd.DataFrame
     reason: str
+    folds: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"law": self.law, "reason": self.reason, "table": self.table.to_dict(orient="records")}
+        return {"law": self.law, "reason": self.reason, "folds": list(self.folds),
+                "table": self.table.to_dict(orient="records")}
 
 
-def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None = None, **fit_kwargs) -> LawChoice:
-    """Pick the law with the lowest held-out log-RMSE when the largest scale is left out."""
+def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None = None, rule: str = "simplest",
+               **fit_kwargs) -> LawChoice:
+    """Pick the law that extrapolates best inside the data, by held-out log-RMSE over validation folds.
+
+    The data choices in ``fit_kwargs`` (``min_tokens``, ``min_fraction``, ``exclude_runs``) are applied
+    first, so the folds are cut from the rows the final fit will use. Each candidate is back-tested on
+    every fold of :func:`validation_folds` (or on ``mask`` alone when given); its score is the
+    geometric mean of its fold log-RMSEs (the table's ``log_rmse``). A law that fails on a fold where
+    another law succeeds is not eligible and ranks last.
+
+    rule : {"simplest", "lowest"}
+        ``"simplest"`` (default): start from the eligible law with the fewest parameters and move to
+        a law with more parameters only when its held-out log-RMSE is lower on *every* fold: a more
+        complex law has to win clearly, not by the noise of one fold. ``"lowest"``: the lowest
+        geometric mean wins (ties to fewer parameters).
+    """
+    if rule not in ("simplest", "lowest"):
+        raise ValueError(f"unknown rule {rule!r}; choose 'simplest' or 'lowest'")
     candidates = list(candidates or applicable_laws(frame))
+    cuts = {k: fit_kwargs.pop(k) for k in ("min_tokens", "min_fraction", "exclude_runs") if k in fit_kwargs}
+    base = pd.DataFrame(frame).reset_index(drop=True)
+    kept, notes = select_rows(base, **cuts)
+    data = base.loc[kept.index].reset_index(drop=True)
+    if mask is not None:
+        folds = [(np.asarray(mask, bool)[kept.index.to_numpy()], "held out the given rows")]
+    else:
+        folds = validation_folds(data)
+    scores = np.full((len(candidates), len(folds)), np.nan)
+    ares = np.full_like(scores, np.nan)
+    errors = [""] * len(candidates)
+    for i, name in enumerate(candidates):
+        for j, (m, _) in enumerate(folds):
+            try:
+                bt = backtest(data, name, mask=m, **fit_kwargs)
+                scores[i, j], ares[i, j] = bt.log_rmse, bt.are
+            except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                errors[i] = errors[i] or str(exc)
+    usable = np.isfinite(scores).any(axis=0)          # folds on which at least one law could be scored
+    scores, ares = scores[:, usable], ares[:, usable]
+    folds = [f for f, u in zip(folds, usable) if u]
+    complete = np.isfinite(scores).all(axis=1) & (scores.shape[1] > 0)
+    with np.errstate(all="ignore"):
+        agg = np.where(complete, np.exp(np.mean(np.log(np.maximum(scores, 1e-12)), axis=1)), np.nan)
     rows = []
-    for name in candidates:
-        try:
-            bt = backtest(frame, name, mask=mask, **fit_kwargs)
-            rows.append({"law": name, "are": bt.are, "log_rmse": bt.log_rmse,
-                         "n_params": len(get_law(name).params), "error": ""})
-        except (FitError, ValueError, FloatingPointError) as exc:
-            rows.append({"law": name, "are": np.nan, "log_rmse": np.nan,
-                         "n_params": len(get_law(name).params), "error": str(exc)})
+    for i, name in enumerate(candidates):
+        row = {"law": name, "log_rmse": agg[i], "are": float(np.mean(ares[i])) if complete[i] else np.nan,
+               "n_params": len(get_law(name).params)}
+        for j in range(scores.shape[1]):
+            row[f"fold {j + 1}"] = scores[i, j]
+        row["error"] = "" if complete[i] else (errors[i] or "failed on a validation fold")
+        rows.append(row)
     table = pd.DataFrame(rows).sort_values(["log_rmse", "n_params"], na_position="last").reset_index(drop=True)
     ok = table[np.isfinite(table["log_rmse"])]
     if ok.empty:
         raise FitError("no candidate law could be back-tested on these data: " +
                        "; ".join(f"{r.law}: {r.error}" for r in table.itertuples()))
-    best = ok.iloc[0]
-    reason = (f"{best.law} had the lowest held-out log-RMSE ({best.log_rmse:.4f}, ARE {best.are:.2%}) "
-              f"among {len(ok)} laws when the largest scale was left out")
-    if len(ok) > 1:
-        reason += f"; runner-up {ok.iloc[1].law} ({ok.iloc[1].log_rmse:.4f})"
-    return LawChoice(str(best.law), table, reason)
+    fold_cols = [f"fold {j + 1}" for j in range(scores.shape[1])]
+    how = (f"geometric mean over {len(folds)} validation folds" if len(folds) > 1 else folds[0][1])
+    if rule == "lowest":
+        best = ok.iloc[0]
+        reason = (f"{best.law} had the lowest held-out log-RMSE ({best.log_rmse:.4f}, {how}; ARE {best.are:.2%}) "
+                  f"among {len(ok)} laws")
+    else:
+        ladder = ok.sort_values(["n_params", "log_rmse"])
+        best, passed = ladder.iloc[0], []
+        for _, cand in ladder.iloc[1:].iterrows():
+            if (cand[fold_cols].to_numpy(float) < best[fold_cols].to_numpy(float)).all():
+                passed.append(str(best.law))
+                best = cand
+        reason = (f"{best.law}: held-out log-RMSE {best.log_rmse:.4f} ({how}; ARE {best.are:.2%}); auto starts "
+                  f"from the simplest of {len(ok)} laws and moves to one with more parameters only when it "
+                  f"extrapolates better on every fold"
+                  + (f" ({best.law} did, over {', '.join(passed)})" if passed else f" (none beat {best.law})"))
+    runner = ok[ok["law"] != best.law]
+    if len(runner):
+        reason += f"; lowest other: {runner.iloc[0].law} ({runner.iloc[0].log_rmse:.4f})"
+    if notes:
+        reason += "; folds cut after the data choices (" + "; ".join(notes) + ")"
+    return LawChoice(str(best.law), table, reason, tuple(text for _, text in folds))

@@ -10,10 +10,13 @@ Commands: laws, families, fit, predict, allocate, backtest, report, crossover, t
 from __future__ import annotations
 
 import argparse
+import datetime
+import decimal
 import json
 import math
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,14 @@ def _jsonable(obj):
         return _jsonable(obj.tolist())
     if isinstance(obj, pd.DataFrame):
         return _jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, decimal.Decimal):   # DuckDB sums (e.g. family_summary.n_points) come back as DECIMAL
+        return int(obj) if obj.is_finite() and obj == obj.to_integral_value() else _jsonable(float(obj))
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, (pd.Timestamp, datetime.date, datetime.datetime)):
+        return obj.isoformat()
+    if isinstance(obj, np.str_):
+        return str(obj)
     return obj
 
 
@@ -56,22 +67,47 @@ def _emit(args, payload: dict, text: str) -> None:
 # ----------------------------------------------------------------------------------------------
 # Data loading
 # ----------------------------------------------------------------------------------------------
-def _read_upload(path: str):
-    from datasets.upload import read_upload
+def _check_file(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise CLIError(f"no such file: {path}")
+        raise CLIError(f"not a regular file: {path}" if p.exists() else f"no such file: {path}")
+    return p
+
+
+def _read_upload(path: str):
+    from datasets.upload import read_upload
+    p = _check_file(path)
     return read_upload(p, filename=p.name)
 
 
-def _pick_metric(metrics: list[str], wanted: str | None, where: str) -> str:
+def _pick_metric(metrics: list[str], wanted: str | None, where: str, auxiliary=()) -> str:
+    """``wanted`` if the data have it; else the only metric (auxiliary series such as ``lr`` do not count)."""
     if wanted:
         if wanted not in metrics:
             raise CLIError(f"metric {wanted!r} is not in {where}; available: {', '.join(sorted(metrics)[:20])}")
         return wanted
-    if len(metrics) == 1:
-        return metrics[0]
-    raise CLIError(f"{where} has several metrics; choose one with --metric ({', '.join(sorted(metrics)[:20])})")
+    candidates = [m for m in metrics if m not in set(auxiliary)] or list(metrics)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CLIError(f"{where} has no metrics")
+    raise CLIError(f"{where} has several metrics; choose one with --metric ({', '.join(sorted(candidates)[:20])})")
+
+
+def _lr_metrics(points: pd.DataFrame) -> set:
+    """Metrics that are learning-rate series (unit ``lr``): never the default metric to analyse."""
+    return set(points.loc[points["unit"] == "lr", "metric"].unique())
+
+
+def _family_metric(store, fam: str, metric: str | None) -> str:
+    """``metric`` (checked against the family's metrics) or the family's default metric."""
+    table = store.metrics(fam)
+    if table.empty:
+        raise CLIError(f"family {fam!r} not found or has no metrics; see `python -m analysis families`")
+    known = list(dict.fromkeys(table["metric"]))
+    if metric is None:
+        return store.default_metric(fam)
+    return _pick_metric(known, metric, f"family {fam!r}")
 
 
 def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
@@ -80,7 +116,7 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
     metric = metric or getattr(args, "metric", None)
     if getattr(args, "csv", None):
         up = _read_upload(args.csv)
-        m = _pick_metric(sorted(up.points["metric"].unique()), metric, args.csv)
+        m = _pick_metric(sorted(up.points["metric"].unique()), metric, args.csv, _lr_metrics(up.points))
         frame = to_fit_frame(up.runs, up.points, m, final_only=getattr(args, "final_only", False))
         return frame, {"kind": "csv", "path": str(args.csv), "metric": m, "unit": frame.attrs.get("unit"),
                        "higher_is_better": frame.attrs.get("higher_is_better")}
@@ -89,9 +125,7 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
         if not args.family:
             raise CLIError("--store needs --family NAME (see `python -m analysis families`)")
         fam = args.family[0] if isinstance(args.family, list) else args.family
-        m = metric or store.default_metric(fam)
-        if m is None:
-            raise CLIError(f"family {fam!r} not found or has no metrics; see `python -m analysis families`")
+        m = _family_metric(store, fam, metric)
         frame = store.fit_frame(fam, m, final_only=getattr(args, "final_only", False))
         return frame, {"kind": "store", "path": str(store.path), "family": fam, "metric": m,
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
@@ -158,10 +192,10 @@ def cmd_fit(args):
 
 
 def _read_points(path: str) -> pd.DataFrame:
-    from datasets.upload import ALIASES
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"no such file: {path}")
+    from datasets.upload import ALIASES, MAX_BYTES
+    p = _check_file(path)
+    if p.stat().st_size > MAX_BYTES:
+        raise CLIError(f"{path} is {p.stat().st_size / 1e6:.0f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit")
     try:
         raw = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p, dtype=str)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing message
@@ -186,10 +220,17 @@ def _read_points(path: str) -> pd.DataFrame:
 
 def cmd_predict(args):
     from analysis.fit import FitResult
+    _check_file(args.fit)
     try:
-        fit = FitResult.from_dict(json.loads(Path(args.fit).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError) as exc:
+        obj = json.loads(Path(args.fit).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise CLIError(f"cannot read the fit {args.fit}: {exc}") from None
+    if not isinstance(obj, dict) or not {"law", "params"} <= set(obj):
+        raise CLIError(f"{args.fit} is not a fit saved with `python -m analysis fit --out` (no 'law' and 'params')")
+    try:
+        fit = FitResult.from_dict(obj)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CLIError(f"{args.fit} is not a usable fit: {_one_line(exc)}") from None
     pts = _read_points(args.csv)
     pred = fit.predict(pts)
     out = pts.copy()
@@ -242,7 +283,7 @@ def cmd_report(args):
     alloc = None
     if res.law_obj.allocatable:
         alloc = [allocate(res, c) for c in (args.compute or [1e21, 1e22, 1e23, 1e24, 1e25])]
-    command = "python -m analysis " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m analysis " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     rep = build_report(res, frame, data_source=source, backtest=bt, allocation=alloc, command=command,
                        settings=res.settings)
     text = {"html": rep.to_html, "json": rep.to_json, "md": rep.to_markdown}[args.format]()
@@ -254,23 +295,23 @@ def cmd_report(args):
 
 
 def _groups_from_csv(args) -> dict[str, pd.DataFrame]:
-    """Split an upload into groups by a column of the raw file (constant within each run)."""
+    """Split an upload into groups by a column of the file (constant within each run).
+
+    The column is read by the upload reader as the runs' family, so encodings, delimiters and bad
+    cells are handled (and reported) exactly as for any upload.
+    """
     from datasets.store import to_fit_frame
-    up = _read_upload(args.csv)
-    m = _pick_metric(sorted(up.points["metric"].unique()), args.metric, args.csv)
-    frame = to_fit_frame(up.runs, up.points, m, final_only=args.final_only)
+    from datasets.upload import read_upload
+    p = _check_file(args.csv)
     col = args.group
-    if col.lower() in ("family", "group", "method", "scaled_set"):
-        frame["_g"] = frame["group"].str.replace("upload/", "", regex=False)
-    else:
-        raw = pd.read_csv(args.csv, dtype=str) if not args.csv.endswith(".parquet") else pd.read_parquet(args.csv)
-        if col not in raw.columns:
-            raise CLIError(f"--group {col!r} is not a column of {args.csv} ({', '.join(map(str, raw.columns))})")
-        runcol = next((c for c in raw.columns if str(c).strip().lower() in ("run", "run_id", "model", "model_name", "name")), None)
-        if runcol is None:
-            raise CLIError("--group needs a run column in the file to map runs to groups")
-        mapping = raw.drop_duplicates(runcol).set_index(runcol)[col]
-        frame["_g"] = frame["run"].str.replace("upload/", "", regex=False).map(mapping)
+    up = read_upload(p, filename=p.name, column_map={"family": col})
+    split = up.runs.groupby("model")["family"].nunique()
+    if (split > 1).any():
+        raise CLIError(f"--group {col!r} changes within run {split[split > 1].index[0]!r}: "
+                       "a group must be constant within each run")
+    m = _pick_metric(sorted(up.points["metric"].unique()), args.metric, args.csv, _lr_metrics(up.points))
+    frame = to_fit_frame(up.runs, up.points, m, final_only=args.final_only)
+    frame["_g"] = frame["group"].str.replace("upload/", "", n=1, regex=False)
     groups = {str(g): sub.drop(columns="_g") for g, sub in frame.groupby("_g")}
     if len(groups) < 2:
         raise CLIError(f"--group {col!r} gives {len(groups)} group(s); a crossover needs at least 2")
@@ -285,8 +326,12 @@ def cmd_crossover(args):
         store = _store(args)
         if not args.family or len(args.family) < 2:
             raise CLIError("with --store give two or more --family NAME")
-        m = args.metric or store.default_metric(args.family[0])
-        groups = {f: store.fit_frame(f, m, final_only=args.final_only) for f in args.family}
+        m = _family_metric(store, args.family[0], args.metric)
+        for f in args.family[1:]:
+            _family_metric(store, f, m)
+        if len(set(args.family)) < 2:
+            raise CLIError("with --store give two or more different --family NAME")
+        groups = {f: store.fit_frame(f, m, final_only=args.final_only) for f in dict.fromkeys(args.family)}
         metric, hib = m, next(iter(groups.values())).attrs.get("higher_is_better")
     res = crossover(groups, axis=AXES[args.x], law=args.law, target=args.target, bootstrap=args.bootstrap,
                     seed=args.seed, higher_is_better=bool(hib))
@@ -337,9 +382,10 @@ def cmd_downstream(args):
         store = _store(args)
         if not args.family:
             raise CLIError("--store needs --family NAME")
+        _family_metric(store, args.family[0], None)
         pts = store.points(family=args.family[0])
     metrics = sorted(pts["metric"].unique())
-    metric = _pick_metric(metrics, args.metric, "the data")
+    metric = _pick_metric(metrics, args.metric, "the data", _lr_metrics(pts))
     loss_metric = args.loss_metric
     if loss_metric is None:
         losses = sorted(pts.loc[pts["unit"].isin(["nats", "bits", "perplexity"]), "metric"].unique())
@@ -365,6 +411,40 @@ def cmd_downstream(args):
 # ----------------------------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``error: ...``, exit 2), like every other error of the CLI."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"error: {' '.join(str(message).split())} (see `{self.prog} --help`)\n")
+
+
+def _number(kind: str, lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False,
+            integer=False):
+    """An argparse ``type``: a finite number within [lo, hi] (open ends where asked), else a usage error."""
+    def parse(text: str):
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind} expected, got {text!r}") from None
+        ok = math.isfinite(x) and (lo is None or (x > lo if lo_open else x >= lo)) \
+            and (hi is None or (x < hi if hi_open else x <= hi)) and (not integer or x == int(x))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"{kind} expected, got {text!r}")
+        return int(x) if integer else x
+    return parse
+
+
+POSITIVE = _number("a positive finite number", 0, lo_open=True)
+NON_NEGATIVE = _number("a finite number >= 0", 0)
+FRACTION = _number("a fraction in [0, 1)", 0, 1, hi_open=True)
+TAIL = _number("a fraction in (0, 1]", 0, 1, lo_open=True)
+ALPHA = _number("a significance level in (0, 1)", 0, 1, lo_open=True, hi_open=True)
+MAX_BOOTSTRAP = 100_000
+BOOTSTRAP = _number(f"a whole number of resamples from 0 to {MAX_BOOTSTRAP:,}", 0, MAX_BOOTSTRAP, integer=True)
+SEED = _number("a whole number from 0 to 2**32 - 1", 0, 2 ** 32 - 1, integer=True)
+COUNT = _number("a whole number >= 1", 1, 1e6, integer=True)
+
+
 def _data_args(p, multi_family=False):
     g = p.add_argument_group("data")
     g.add_argument("--csv", help="runs in the upload format (CSV or Parquet)")
@@ -380,19 +460,20 @@ def _fit_args(p, law_default="chinchilla"):
     g.add_argument("--law", default=law_default, choices=sorted(LAWS) + ["auto"],
                    help="law to fit; auto picks by held-out error (default: %(default)s)")
     g.add_argument("--objective", default="huber", choices=["huber", "mse", "lower"])
-    g.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log residuals")
-    g.add_argument("--bootstrap", type=int, default=1000, help="run-level bootstrap resamples (0 = none)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--min-tokens", type=float, help="drop checkpoints with fewer tokens than this")
-    g.add_argument("--min-fraction", type=float, help="drop checkpoints before this fraction of each run")
+    g.add_argument("--delta", type=POSITIVE, default=1e-3, help="Huber threshold on log residuals")
+    g.add_argument("--bootstrap", type=BOOTSTRAP, default=1000, help="run-level bootstrap resamples (0 = none)")
+    g.add_argument("--seed", type=SEED, default=0)
+    g.add_argument("--min-tokens", type=NON_NEGATIVE, help="drop checkpoints with fewer tokens than this")
+    g.add_argument("--min-fraction", type=FRACTION, help="drop checkpoints before this fraction of each run")
     g.add_argument("--exclude-run", action="append", help="leave out this run (repeatable)")
     g.add_argument("--y-transform", default="auto", choices=["auto", "none", "one_minus"],
                    help="fit 1 - value for higher-is-better metrics (auto: from the metric)")
-    g.add_argument("--time-budget", type=float, help="seconds the bootstrap may take before it stops early")
+    g.add_argument("--time-budget", type=POSITIVE, help="seconds the bootstrap may take before it stops early")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n\n")[0])
+    from analysis.laws import LAWS
+    parser = _Parser(prog="python -m analysis", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, fn, help_):
@@ -415,50 +496,57 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("allocate", cmd_allocate, "compute-optimal N and D for a FLOP budget")
     _data_args(p)
     _fit_args(p)
-    p.add_argument("--compute", type=float, required=True, help="training budget in FLOPs")
-    p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D")
-    p.add_argument("--unique-tokens", type=float, help="unique tokens available (data-constrained law)")
+    p.add_argument("--compute", type=POSITIVE, required=True, help="training budget in FLOPs")
+    p.add_argument("--flops-per-param-token", type=POSITIVE, default=6.0, help="k in C = k N D")
+    p.add_argument("--unique-tokens", type=POSITIVE, help="unique tokens available (data-constrained law)")
     p = add("backtest", cmd_backtest, "hold out the largest model(s), predict them, report ARE and log-RMSE")
     _data_args(p)
     _fit_args(p)
-    p.add_argument("--n-holdout", type=int, default=1, help="number of largest sizes held out")
-    p.add_argument("--tail", type=float, default=0.3, help="fraction of each held-out run scored by ARE")
+    p.add_argument("--n-holdout", type=COUNT, default=1, help="number of largest sizes held out")
+    p.add_argument("--tail", type=TAIL, default=0.3, help="fraction of each held-out run scored by ARE")
     p = add("report", cmd_report, "a fitted-law report in HTML, JSON or Markdown")
     _data_args(p)
     _fit_args(p)
     p.add_argument("--format", choices=["html", "json", "md"], default="html")
     p.add_argument("--out", help="write the report here (default: stdout)")
-    p.add_argument("--compute", type=float, action="append", help="budget(s) for the allocation table")
+    p.add_argument("--compute", type=POSITIVE, action="append", help="budget(s) for the allocation table")
     p = add("crossover", cmd_crossover, "where two groups' scaling curves cross, with bootstrap uncertainty")
     _data_args(p, multi_family=True)
     p.add_argument("--group", default="family", help="column of the CSV that names the groups")
     p.add_argument("--x", default="flops", choices=sorted(AXES), help="shared scale axis")
-    p.add_argument("--law", default=None, help="law per group (default: saturating power law on the axis)")
-    p.add_argument("--target", type=float, help="scale at which to say which group is better")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--law", default=None, choices=sorted(LAWS), help="law per group (default: saturating power law on the axis)")
+    p.add_argument("--target", type=POSITIVE, help="scale at which to say which group is better")
+    p.add_argument("--bootstrap", type=BOOTSTRAP, default=1000)
+    p.add_argument("--seed", type=SEED, default=0)
     p = add("trend", cmd_trend, "classify a metric's trend with scale: improving, inverse, U-shaped ...")
     _data_args(p)
     p.add_argument("--x", default="params", choices=sorted(AXES))
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=ALPHA, default=0.05, help="significance level")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--higher-is-better", choices=["yes", "no"], help="override the metric's direction")
     p = add("scan", cmd_scan, "list non-monotone trends across the store's families and metrics")
     p.add_argument("--store")
     p.add_argument("--family", action="append")
     p.add_argument("--source", help="only families of this source")
     p.add_argument("--split", default="downstream")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--alpha", type=ALPHA, default=0.05)
     p = add("downstream", cmd_downstream, "map loss to a downstream metric")
     _data_args(p)
     p.add_argument("--loss-metric", help="the loss to map from (default: the first loss metric)")
-    p.add_argument("--chance", type=float, help="chance level of the task (accuracy units)")
+    p.add_argument("--chance", type=NON_NEGATIVE, help="chance level of the task (accuracy units)")
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else exc.__class__.__name__
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
     from analysis.fit import FitError
     try:
         from datasets.store import StoreError
@@ -467,15 +555,21 @@ def main(argv=None) -> int:
     except ImportError:  # pragma: no cover - the upload module ships with the project
         known = (CLIError, FitError, ValueError, KeyError, OSError)
     try:
-        args.fn(args)
-    except known as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        print(f"error: {msg}", file=sys.stderr)
-        return EXIT_DATA
-    except BrokenPipeError:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")   # library noise (pandas, numpy) is not for the CLI's user
+            args.fn(args)
+    except BrokenPipeError:   # the reader went away (`... | head`): not an error; silence the final flush
+        try:
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return 0
+    except known as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        print(f"internal error ({exc.__class__.__name__}): {exc}; please report it with the command line",
+        print(f"internal error ({exc.__class__.__name__}): {_one_line(exc)}; please report it with the command line",
               file=sys.stderr)
         return EXIT_INTERNAL
     return 0

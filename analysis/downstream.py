@@ -282,9 +282,13 @@ class DownstreamResult:
         if self.model is None:
             return f"Does not map: {self.reason}."
         err = "" if not np.isfinite(self.heldout_rel_error) else \
-            f", held-out relative error {self.heldout_rel_error:.1%} on {self.n_heldout} observations"
+            f", held-out relative error {self.heldout_rel_error:.1%} on {_count(self.n_heldout, 'observation')}"
         head = "Maps" if self.maps else "Does not map"
-        return f"{head}: {self.reason}. Chosen form {self.formula}{err}; R^2 = {self.r2:.2f} over {self.n} observations."
+        return f"{head}: {self.reason}. Chosen form {self.formula}{err}; R^2 = {self.r2:.2f} over {_count(self.n, 'observation')}."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _num(v):

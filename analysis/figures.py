@@ -40,6 +40,7 @@ HELDOUT_COLOUR = "#d62728"
 EXCLUDED_COLOUR = "rgba(120, 120, 120, 0.45)"
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 MAX_LEGEND = 25            # runs listed in a legend; more are coloured by size with a colour bar
+DENSE_CURVE = 40           # a run with more checkpoints is drawn as a line without markers
 N_GRID = 120               # points on a fitted curve
 
 
@@ -97,6 +98,18 @@ def _size_colours(sizes) -> dict:
     return dict(zip(s, sample_colorscale(SIZE_SCALE, list(np.clip(t * 0.92, 0, 1)))))
 
 
+def _colour_bins(colours: dict, n_bins: int = 16) -> dict:
+    """Map each size to one of ``n_bins`` colours (by log size), so that many runs draw as few traces."""
+    if not colours:
+        return {}
+    s = np.array(sorted(colours))
+    ls = np.log10(s)
+    t = (ls - ls.min()) / (np.ptp(ls) or 1.0)
+    k = np.minimum((t * n_bins).astype(int), n_bins - 1)
+    palette = sample_colorscale(SIZE_SCALE, list(np.linspace(0, 0.92, n_bins)))
+    return {v: palette[j] for v, j in zip(s, k)}
+
+
 def x_axis(law_name: str) -> str:
     """The x axis a law is drawn against: C for laws in N and D, the step for the annealing law, else its variable."""
     law = get_law(law_name)
@@ -109,6 +122,36 @@ def x_axis(law_name: str) -> str:
 
 def _grid(lo: float, hi: float, n: int = N_GRID) -> np.ndarray:
     return np.logspace(math.log10(lo), math.log10(hi), n)
+
+
+def si(x: float) -> str:
+    """A count with an SI suffix for legends and labels: ``57M``, ``1.6B``, ``2T``."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def sci(x: float) -> str:
+    """A number in compact scientific notation for legends: ``5.76e21``."""
+    return f"{x:.3g}".replace("e+", "e").replace("e0", "e").replace("e-0", "e-")
+
+
+def vmark(fig: go.Figure, x: float, text: str | None = None, *, log_x: bool = True, colour: str = "#555",
+          dash: str = "dot", x1: float | None = None, left: bool = True) -> None:
+    """A vertical line at ``x`` (or a shaded span to ``x1``) labelled ``text`` at the top.
+
+    Plotly places a shape's own annotation at the raw value even on a log axis (off the chart), so
+    the label is a separate annotation at log10(x) there.
+    """
+    if x1 is None:
+        fig.add_vline(x=float(x), line=dict(color=colour, dash=dash))
+    else:
+        fig.add_vrect(x0=float(x), x1=float(x1), fillcolor="rgba(0,0,0,0.07)", line_width=0, layer="below")
+    if text:
+        at = math.log10(float(x)) if log_x else float(x)
+        fig.add_annotation(x=at, xref="x", y=1.0, yref="paper", yanchor="bottom", text=text, showarrow=False,
+                           xanchor="right" if left else "left", font=dict(size=11, color=colour))
 
 
 def used_points(fit, frame: pd.DataFrame) -> pd.Series:
@@ -172,7 +215,7 @@ def _data_traces(fig, df: pd.DataFrame, x: str, used: pd.Series, unit: str | Non
         marker = dict(size=6, opacity=0.85)
         if has_n:
             marker.update(color=cvals, colorscale=SIZE_SCALE, showscale=True,
-                          colorbar=dict(title="log10 N", thickness=12, len=0.6))
+                          colorbar=dict(title="log10 N<br>(params)", thickness=12, len=0.6))
         else:
             marker.update(color=FIT_COLOUR)
         fig.add_trace(go.Scatter(x=sub[x], y=sub["y"], mode="markers", name="data used in the fit",
@@ -180,11 +223,11 @@ def _data_traces(fig, df: pd.DataFrame, x: str, used: pd.Series, unit: str | Non
     return colours
 
 
-def _band_trace(x, lo, hi, name="95% bootstrap band", colour=BAND_FILL, legendgroup=None):
+def _band_trace(x, lo, hi, name="95% bootstrap band", colour=BAND_FILL, legendgroup=None, showlegend=True):
     xs = np.concatenate([x, x[::-1]])
     ys = np.concatenate([hi, lo[::-1]])
     return go.Scatter(x=xs, y=ys, fill="toself", fillcolor=colour, line=dict(width=0), hoverinfo="skip",
-                      name=name, legendgroup=legendgroup, showlegend=True)
+                      name=name, legendgroup=legendgroup, showlegend=showlegend)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,6 +236,10 @@ def _band_trace(x, lo, hi, name="95% bootstrap band", colour=BAND_FILL, legendgr
 def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None = None, unit: str | None = None,
                   title: str | None = None, max_points_per_run: int = 600) -> go.Figure:
     """Metric against tokens, FLOPs or steps, one line per run, coloured by model size.
+
+    Up to ``MAX_LEGEND`` runs are listed in the legend; beyond that the runs are coloured by size with a
+    colour bar, and runs of similar size share one trace (gaps between runs), which keeps a family of
+    hundreds of runs quick to draw. The hover always names the run.
 
     Parameters
     ----------
@@ -212,26 +259,46 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
     legend = len(runs) <= MAX_LEGEND
     x_label = {"tokens": "tokens", "flops": "FLOPs", "step": "step", "params": "N"}[x]
     u = f" {unit}" if unit else ""
-    hover = (f"run %{{customdata[0]}}<br>N %{{customdata[1]}}<br>step %{{customdata[2]}}<br>{x_label} %{{x:.3s}}"
+    hover = (f"run %{{customdata[0]}}<br>N %{{customdata[1]}} params<br>step %{{customdata[2]}}<br>{x_label} %{{x:.3s}}"
              f"<br>value %{{y:.4g}}{u}<extra></extra>")
     groups = {k: g for k, g in df.groupby("run_id", sort=False)}
+    bins = _colour_bins(colours) if not legend else {}
+    merged: dict = {}                       # colour bin -> list of run segments (drawn as one trace)
     for rid, n in zip(runs["run_id"], runs["params"]):
         g = groups[rid].sort_values([x, "step"], na_position="first")
         if len(g) > max_points_per_run:
             keep = np.unique(np.round(np.linspace(0, len(g) - 1, max_points_per_run)).astype(int))
             g = g.iloc[keep]
         colour = colours.get(n, "#555555") if pd.notna(n) else "#555555"
+        custom = _custom([str(rid)] * len(g), ["n/a" if pd.isna(n) else si(n)] * len(g), _steps(g))
+        if not legend:
+            merged.setdefault(bins.get(n, colour), []).append((g, custom))
+            continue
         label = str(g["model"].iloc[0]) if "model" in g and pd.notna(g["model"].iloc[0]) else str(rid)
-        custom = _custom([str(rid)] * len(g), ["n/a" if pd.isna(n) else f"{n:.3g}"] * len(g), _steps(g))
-        fig.add_trace(go.Scatter(x=g[x], y=g["value"], mode="lines+markers" if len(g) > 1 else "markers",
+        mode = "markers" if len(g) == 1 else "lines+markers" if len(g) <= DENSE_CURVE else "lines"
+        fig.add_trace(go.Scatter(x=g[x], y=g["value"], mode=mode,
                                  name=label, line=dict(color=colour, width=1.6),
                                  marker=dict(color=colour, size=5 if len(g) > 1 else 8),
-                                 customdata=custom, hovertemplate=hover, showlegend=legend))
+                                 customdata=custom, hovertemplate=hover))
+    for colour, parts in merged.items():     # many runs: one trace per colour, runs separated by gaps
+        xs, ys, cd = [], [], []
+        for g, custom in parts:
+            xs += list(g[x]) + [None]
+            ys += list(g["value"]) + [None]
+            cd += [list(r) for r in custom] + [[None, None, None]]
+        single = all(len(g) == 1 for g, _ in parts)
+        dense = all(len(g) > DENSE_CURVE for g, _ in parts)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers" if single else "lines" if dense else "lines+markers",
+                                 showlegend=False,
+                                 line=dict(color=colour, width=1.4), connectgaps=False,
+                                 marker=dict(color=colour, size=7 if single else 4), customdata=cd,
+                                 hovertemplate=hover))
     if not legend and len(colours):
         ls = np.log10(np.array(sorted(colours)))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker=dict(colorscale=SIZE_SCALE, cmin=ls.min(), cmax=ls.max(), color=[ls.min()],
-                                             showscale=True, colorbar=dict(title="log10 N", thickness=12))))
+                                             showscale=True, colorbar=dict(title="log10 N<br>(params)",
+                                                                           thickness=12))))
     return _layout(fig, title=title, x=axis_title(x), y=metric_title(metric, unit),
                    log_y=_log_y(unit, df["value"]), legend=legend, legend_below=False)
 
@@ -300,8 +367,7 @@ def fit_figure(fit, frame: pd.DataFrame, *, metric: str | None = None, unit: str
                                  line=dict(color=FIT_COLOUR, width=2.5),
                                  hovertemplate=f"{x} %{{x:.3s}}<br>predicted %{{y:.4g}}<extra>fit</extra>"))
     if target:
-        fig.add_vline(x=float(target), line=dict(color="#555", dash="dot"), annotation_text="target",
-                      annotation_position="top left")
+        vmark(fig, target, "target")
     yvals = df_plot["y"] if len(df_plot) else None
     return _layout(fig, title=title, x=axis_title(x), y=metric_title(metric, unit), log_y=_log_y(unit, yvals))
 
@@ -313,13 +379,15 @@ def _nd_curves(fig, fit, used_df: pd.DataFrame, target, n_sizes: int):
         sizes = sizes[idx]
     colours = _size_colours(used_df["N"])
     d_lo, d_hi = float(used_df["D"].min()), float(used_df["D"].max())
-    for n in sizes:
+    for i, n in enumerate(sizes):
         D = _grid(d_lo, d_hi, 60)
         C = 6.0 * n * D
         y = fit.predict(pd.DataFrame({"N": np.full_like(D, n), "D": D, "C": C, "U": np.nan}))
-        fig.add_trace(go.Scatter(x=C, y=y, mode="lines", name=f"fit at N = {n:.3g}", legendgroup="sizes",
+        fig.add_trace(go.Scatter(x=C, y=y, mode="lines", name="fit at fixed N (dashed, coloured by N)",
+                                 legendgroup="sizes", showlegend=i == 0,
                                  line=dict(color=colours.get(n, "#777"), width=1.3, dash="dash"),
-                                 hovertemplate=f"N {n:.3g}<br>C %{{x:.3s}} FLOPs<br>predicted %{{y:.4g}}<extra></extra>"))
+                                 hovertemplate=f"fit at N = {si(n)} params<br>C %{{x:.3s}} FLOPs<br>"
+                                               "predicted %{y:.4g}<extra></extra>"))
     c_lo, c_hi = float(used_df["C"].min()), float(used_df["C"].max())
     if target and target > c_hi:
         c_hi = float(target)
@@ -358,7 +426,7 @@ def residual_figure(fit, frame: pd.DataFrame, *, title: str | None = None) -> go
     cvals = np.log10(sub["N"].where(sub["N"] > 0)) if "N" in sub else pd.Series(np.nan, index=sub.index)
     marker = dict(size=6, opacity=0.85)
     if np.isfinite(cvals).any():
-        marker.update(color=cvals, colorscale=SIZE_SCALE, showscale=True, colorbar=dict(title="log10 N", thickness=12))
+        marker.update(color=cvals, colorscale=SIZE_SCALE, showscale=True, colorbar=dict(title="log10 N<br>(params)", thickness=12))
     custom = _custom(sub["run"].astype(str), sub["N"], _steps(sub))
     fig.add_trace(go.Scatter(x=sub[x], y=r, mode="markers", marker=marker, name="residual", customdata=custom,
                              hovertemplate="run %{customdata[0]}<br>N %{customdata[1]:.3s}<br>step %{customdata[2]}"
@@ -409,7 +477,7 @@ def comparison_figure(fits: dict, frame: pd.DataFrame, *, metric: str | None = N
         fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name=name, legendgroup=label,
                                  line=dict(color=colour, width=2.5, dash="solid" if i == 0 else "dash")))
     if target:
-        fig.add_vline(x=float(target), line=dict(color="#555", dash="dot"), annotation_text="target")
+        vmark(fig, target, "target")
     return _layout(fig, title=title, x=axis_title(x), y=metric_title(metric, unit), log_y=_log_y(unit, df["y"]))
 
 
@@ -457,7 +525,7 @@ def parameter_comparison_figure(fit, reference: dict, *, label: str = "ours", re
     parameter (their scales differ by orders of magnitude).
     """
     names = [n for n in fit.param_names if n in reference]
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.14)
     for j, n in enumerate(names, start=1):
         rows = [(label, fit.params[n], *(fit.ci.get(n) or (None, None)), FIT_COLOUR),
                 (reference_label, *reference[n], "#ff7f0e")]
@@ -466,11 +534,14 @@ def parameter_comparison_figure(fit, reference: dict, *, label: str = "ours", re
             if lo is not None and hi is not None:
                 err = dict(type="data", symmetric=False, array=[hi - v], arrayminus=[v - lo], color=colour)
             fig.add_trace(go.Scatter(x=[who], y=[v], mode="markers", marker=dict(color=colour, size=10),
-                                     error_y=err, name=who, showlegend=False,
+                                     error_y=err, name=who, showlegend=j == 1, legendgroup=who,
                                      hovertemplate=f"{n} ({who}) %{{y:.4g}}<extra></extra>"), row=1, col=j)
         if n in ("A", "B"):
             fig.update_yaxes(type="log", row=1, col=j)
-    fig.update_layout(template="plotly_white", title=title, height=320, margin=dict(l=40, r=20, t=60, b=40))
+    fig.update_layout(template="plotly_white", title=title, height=340, margin=dict(l=40, r=20, t=70, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.04, xanchor="center", x=0.5))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(tickfont=dict(size=10))
     return fig
 
 
@@ -481,17 +552,17 @@ def frontier_figure(front: pd.DataFrame, *, budget: float | None = None, title: 
     """The efficient frontier: N*(C) and D*(C) on log-log axes with their 95% bands (``allocate.frontier``)."""
     fig = go.Figure()
     c = front["compute"].to_numpy(float)
-    for col, name, colour, unit in (("N_opt", "N* (parameters)", "#1f77b4", "params"),
-                                    ("D_opt", "D* (tokens)", "#d62728", "tokens")):
+    for col, name, colour, unit in (("N_opt", "N*", "#1f77b4", "parameters"), ("D_opt", "D*", "#d62728", "tokens")):
         lo, hi = front.get(f"{col}_lo"), front.get(f"{col}_hi")
         if lo is not None and np.isfinite(lo.to_numpy(float)).any():
             fig.add_trace(_band_trace(c, lo.to_numpy(float), hi.to_numpy(float), name=f"{name}: 95% band",
-                                      colour=_rgba(colour, 0.15), legendgroup=col))
-        fig.add_trace(go.Scatter(x=c, y=front[col], mode="lines", name=name, legendgroup=col,
+                                      colour=_rgba(colour, 0.15), legendgroup=col, showlegend=False))
+        fig.add_trace(go.Scatter(x=c, y=front[col], mode="lines", name=f"{name} ({unit}; shaded: 95% band)",
+                                 legendgroup=col,
                                  line=dict(color=colour, width=2.5),
                                  hovertemplate=f"C %{{x:.3s}} FLOPs<br>{name} %{{y:.3s}} {unit}<extra></extra>"))
     if budget:
-        fig.add_vline(x=float(budget), line=dict(color="#555", dash="dot"), annotation_text="budget")
+        vmark(fig, budget, "budget")
     return _layout(fig, title=title, x=axis_title("C"), y="N* (parameters) and D* (tokens)", log_y=True)
 
 
@@ -506,11 +577,11 @@ def isoflop_figure(curves: list, *, optima: list | None = None, plan: dict | Non
     fig = go.Figure()
     for i, (compute, df) in enumerate(curves):
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
-        name = f"C = {compute:.3g} FLOPs"
+        name = f"C = {sci(compute)} FLOPs"
         if "loss_lo" in df and np.isfinite(df["loss_lo"]).any():
             fig.add_trace(_band_trace(df["N"].to_numpy(float), df["loss_lo"].to_numpy(float),
                                       df["loss_hi"].to_numpy(float), name=f"{name}: 95% band",
-                                      colour=_rgba(colour, 0.12), legendgroup=name))
+                                      colour=_rgba(colour, 0.12), legendgroup=name, showlegend=False))
         fig.add_trace(go.Scatter(x=df["N"], y=df["loss"], mode="lines", name=name, legendgroup=name,
                                  line=dict(color=colour, width=2), customdata=df["D"],
                                  hovertemplate="N %{x:.3s} params<br>D %{customdata:.3s} tokens<br>loss %{y:.4g}"
@@ -519,7 +590,7 @@ def isoflop_figure(curves: list, *, optima: list | None = None, plan: dict | Non
             a = optima[i]
             fig.add_trace(go.Scatter(x=[a.N_opt], y=[a.loss], mode="markers", legendgroup=name, showlegend=False,
                                      marker=dict(symbol="star", size=14, color=colour, line=dict(color="#222", width=1)),
-                                     hovertemplate=f"optimum at C = {compute:.3g}<br>N* %{{x:.3s}} params"
+                                     hovertemplate=f"optimum at C = {sci(compute)} FLOPs<br>N* %{{x:.3s}} params"
                                                    "<br>loss %{y:.4g}<extra></extra>"))
     if plan is not None:
         fig.add_trace(go.Scatter(x=[plan["N"]], y=[plan["loss"]], mode="markers", name=plan.get("label", "planned"),
@@ -557,13 +628,13 @@ def crossover_figure(result, *, metric: str | None = None, unit: str | None = No
         fig.add_vrect(x0=d_lo, x1=d_hi, fillcolor=_rgba(colour, 0.04), line_width=0, layer="below")
     m = result.main
     if m.crossover_x is not None:
-        fig.add_vline(x=m.crossover_x, line=dict(color="#222", dash="dash"), annotation_text="crossing")
-        if m.ci is not None and all(v is not None and np.isfinite(v) for v in m.ci):
-            fig.add_vrect(x0=m.ci[0], x1=m.ci[1], fillcolor="rgba(0,0,0,0.08)", line_width=0,
-                          annotation_text="95% CI", annotation_position="bottom left")
+        has_ci = m.ci is not None and all(v is not None and np.isfinite(v) for v in m.ci)
+        vmark(fig, m.crossover_x, "crossing (shaded: 95% CI)" if has_ci else "crossing", colour="#222", dash="dash",
+              left=False)
+        if has_ci:
+            vmark(fig, m.ci[0], None, x1=m.ci[1])
     if result.target:
-        fig.add_vline(x=result.target, line=dict(color="#555", dash="dot"), annotation_text="target",
-                      annotation_position="top left")
+        vmark(fig, result.target, "target")
     ylab = metric_title(("1 - " + metric) if (result.higher_is_better and metric) else metric, unit)
     return _layout(fig, title=title, x=axis_title(ax), y=ylab, log_y=_log_y(None if result.higher_is_better else unit))
 
@@ -610,10 +681,9 @@ def trend_figure(x, y, result, *, metric: str | None = None, unit: str | None = 
             fig.add_trace(go.Scatter(x=10 ** xs, y=ys, mode="lines", name=f"line {side} the break",
                                      line=dict(color=colour, dash="dash", width=2)))
     if result.turning_point is not None:
-        fig.add_vline(x=result.turning_point, line=dict(color="#222", dash="dot"), annotation_text="turning point")
+        vmark(fig, result.turning_point, "turning point", colour="#222")
         if result.turning_point_ci is not None and all(v is not None and np.isfinite(v) for v in result.turning_point_ci):
-            fig.add_vrect(x0=result.turning_point_ci[0], x1=result.turning_point_ci[1], fillcolor="rgba(0,0,0,0.07)",
-                          line_width=0)
+            vmark(fig, result.turning_point_ci[0], None, x1=result.turning_point_ci[1])
     return _layout(fig, title=title, x=axis_title("N"), y=metric_title(metric, unit), log_y=False)
 
 

@@ -168,7 +168,7 @@ def _varpro(design: Callable[[tuple], Array], y: Array, grids: list[Array]) -> t
     M = np.stack([design(tuple(e)) for e in mesh])            # (G, n, K)
     A = M / y[None, :, None]
     G, n, K = A.shape
-    AtA = np.einsum("gnk,gnl->gkl", A, A)
+    AtA = np.matmul(A.transpose(0, 2, 1), A)
     Atb = A.sum(axis=1)
     best_err = np.full(G, np.inf)
     best_coef = np.zeros((G, K))
@@ -180,10 +180,11 @@ def _varpro(design: Callable[[tuple], Array], y: Array, grids: list[Array]) -> t
         coef = np.zeros((G, K))
         coef[:, S] = c
         feasible = np.all(c >= 0, axis=1) & np.all(np.isfinite(c), axis=1)
-        resid = np.sum((np.einsum("gnk,gk->gn", A, coef) - 1.0) ** 2, axis=1)
+        # ||A c - 1||^2 from the Gram matrices: O(G K^2) instead of O(G n K) per active set
+        resid = np.einsum("gk,gkl,gl->g", coef, AtA, coef) - 2.0 * np.einsum("gk,gk->g", coef, Atb) + n
         take = feasible & (resid < best_err)
         best_err[take], best_coef[take] = resid[take], coef[take]
-    pred = np.einsum("gnk,gk->gn", M, best_coef)
+    pred = np.matmul(M, best_coef[:, :, None])[:, :, 0]
     with np.errstate(all="ignore"):
         score = np.sum((np.log(np.where(pred > 0, pred, np.nan)) - np.log(y)[None, :]) ** 2, axis=1)
     score = np.where(np.isfinite(score) & np.isfinite(best_err), score, np.inf)
@@ -464,6 +465,107 @@ def bnsl(n_breaks: int, var: str = "C") -> Law:
                (var,), params, logpred, jac, init, reference="Caballero et al. 2022 (BNSL)")
 
 
+# --------------------------------------------------------------------------------------------
+# M4 (Alabdulmohsin et al. 2022): (y - E) / (L0 - y)^alpha = beta * x^-c
+# --------------------------------------------------------------------------------------------
+M4_NEWTON_ITERS = 60
+
+
+def _softplus(t):
+    return np.logaddexp(0.0, t)
+
+
+def _m4_solve(s: Array, alpha: Array) -> Array:
+    """Solve ``log u - alpha log(1 - u) = s`` for ``u = sigmoid(t)`` in (0, 1); returns ``t``.
+
+    In ``t`` the left side is ``g(t) = -softplus(-t) + alpha softplus(t)``, increasing with slope
+    ``(1 - u) + alpha u`` in [min(1, alpha), max(1, alpha)] and concave (alpha < 1) or convex
+    (alpha > 1), so Newton's method converges from any start after its first step (monotonically
+    from then on). The start is the asymptote: ``t = s`` for ``s < 0``, ``t = s / alpha`` above.
+    """
+    a = np.maximum(alpha, 1e-12)
+    t = np.where(s < 0, s, s / a)
+    for _ in range(M4_NEWTON_ITERS):
+        u = expit(t)
+        g = -_softplus(-t) + a * _softplus(t) - s
+        step = g / ((1.0 - u) + a * u)
+        t = t - step
+        if np.all(np.abs(step) <= 1e-12 * (1.0 + np.abs(t))):
+            break
+    return t
+
+
+def m4(var: str = "D") -> Law:
+    """Alabdulmohsin et al.'s M4 learning-curve law, solved for y.
+
+    .. math::
+        \\frac{y - E}{(L_0 - y)^{\\alpha}} = \\beta\\, x^{-c}, \\qquad L_0 = E + B,
+
+    so ``y`` falls from the plateau ``L0`` (the random-guessing value) at small ``x`` to a power law
+    ``y - E ~ beta B^alpha x^-c`` at large ``x``; ``alpha = 0`` is the plain power law
+    ``E + beta x^-c`` (capped at ``L0``), ``alpha = 1`` the logistic in ``log x``. ``y``, ``E`` and
+    ``B`` are in the metric's units (an error rate, a loss in nats ...), ``x`` in the units of the
+    variable (tokens, examples seen, steps, FLOPs, parameters). With ``u = (y - E) / B`` the law is
+    ``log u - alpha log(1 - u) = log beta - c log x + (alpha - 1) log B``, solved exactly by
+    Newton's method in ``t = logit u``; the Jacobian follows from the implicit-function theorem.
+    """
+    params = (Param("E", "limit value as x grows (y units)", 1e-8, 1e3, log=True),
+              Param("B", "span L0 - E from the small-x plateau L0 to the limit (y units)", 1e-8, 1e4, log=True),
+              Param("beta", "coefficient of the power term", 1e-30, 1e60, log=True),
+              Param("c", "exponent", 0.0, 5.0),
+              Param("alpha", "shape: 0 = plain power law, 1 = logistic in log x", 0.0, 10.0))
+
+    def parts(theta, X):
+        lx = np.log(X[var])[None, :]
+        lE, lB, lb, c, al = (theta[:, k, None] for k in range(5))
+        s = lb - c * lx + (al - 1.0) * lB
+        t = _m4_solve(s + 0.0 * lE, al + 0.0 * lx)
+        lu = -_softplus(-t)
+        lg = lB + lu
+        lyhat = np.logaddexp(lE + 0.0 * lg, lg)
+        return lx, lE, lB, al, t, lu, lg, lyhat
+
+    def logpred(theta, X):
+        return parts(theta, X)[-1]
+
+    def jac(theta, X):
+        lx, lE, lB, al, t, lu, lg, lyhat = parts(theta, X)
+        u = np.exp(lu)
+        wa, wg = np.exp(lE - lyhat), np.exp(lg - lyhat)
+        dlu_ds = (1.0 - u) / ((1.0 - u) + np.maximum(al, 1e-12) * u)   # d log u / d s
+        J = np.empty(lyhat.shape + (5,))
+        J[..., 0] = wa
+        J[..., 1] = wg * (1.0 + dlu_ds * (al - 1.0))
+        J[..., 2] = wg * dlu_ds
+        J[..., 3] = -wg * dlu_ds * lx
+        J[..., 4] = wg * dlu_ds * (lB - _softplus(t))
+        return J
+
+    def init(X, y):
+        lx, ly = np.log(X[var]), np.log(y)
+        lo, hi = float(np.min(y)), float(np.max(y))
+        cands = []
+        # For fixed E and L0 the law is linear in (log beta, c, alpha): M4's own regression step.
+        for e_frac in (0.0, 0.3, 0.6, 0.85, 0.97):
+            E = max(e_frac * lo, 1e-6)
+            for l0 in (hi * 1.001 + 1e-6, hi * 1.02, hi * 1.1, hi * 1.5, hi * 3.0):
+                A = np.column_stack([np.ones_like(lx), -lx, np.log(l0 - y)])
+                coef, *_ = np.linalg.lstsq(A, np.log(np.maximum(y - E, 1e-12)), rcond=None)
+                lb_, c_, al_ = coef
+                c_, al_ = float(np.clip(c_, 1e-3, 5.0)), float(np.clip(al_, 0.0, 10.0))
+                cands.append([np.log(E), np.log(l0 - E), lb_, c_, al_])
+        # and from the saturating fit y = E + A x^-c (alpha = 0, L0 well above the data)
+        for la_, lA, c0 in saturating_inits(X[var], y):
+            if c0 > 0:
+                cands.append([la_, np.log(hi * 3.0), lA, c0, 0.0])
+        return np.array(cands)
+
+    name = {"N": "m4_n", "D": "m4_d", "C": "m4_c", "step": "m4_step"}[var]
+    return Law(name, f"M4 learning-curve law in {var}", f"(y - E)/(L0 - y)^alpha = beta*{var}^-c, L0 = E + B",
+               rf"\frac{{y - E}}{{(L_0 - y)^{{\alpha}}}} = \beta\,{var}^{{-c}},\ L_0 = E + B",
+               (var,), params, logpred, jac, init, reference="Alabdulmohsin et al. 2022 (M4)")
+
+
 def saturating_inits(x, y) -> list[tuple[float, float, float]]:
     """(log a, log b, c0) starts from a variable-projection fit of y = a + b x^-c0."""
     grid = np.linspace(-0.5, 1.5, 41)
@@ -560,7 +662,7 @@ def _registry() -> dict[str, Law]:
     laws = [chinchilla(), kaplan(), data_constrained(),
             saturating("N"), saturating("D"), saturating("C"), saturating("step"),
             pure_power("N"), pure_power("D"), pure_power("C"),
-            bnsl(1, "C"), bnsl(2, "C"), bnsl(1, "N"), bnsl(1, "D"), bnsl(1, "step"), lr_anneal()]
+            bnsl(1, "C"), bnsl(2, "C"), bnsl(1, "N"), bnsl(1, "D"), bnsl(1, "step"), m4("D"), lr_anneal()]
     return {law.name: law for law in laws}
 
 

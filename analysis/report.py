@@ -248,36 +248,53 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def reproduce_command(data_source: dict, settings: dict, fmt_: str = "html") -> str | None:
-    """The ``python -m analysis report`` line that redoes this fit from the same data and settings.
+def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
+    """The ``python -m analysis SUBCOMMAND`` line that reads the same data with ``options``.
 
-    Returns None when the data cannot be named on a command line (e.g. an upload without a file).
+    ``data_source`` names the data as in :func:`build_report` (``family`` may be a list: one
+    ``--family`` per group). ``options`` is a sequence of (flag, value): None, False and "" are left
+    out, True gives the bare flag, a list or tuple repeats the flag. Returns None when the data cannot
+    be named on a command line (e.g. an upload without a file).
     """
     kind = data_source.get("kind")
-    args = ["python", "-m", "analysis", "report"]
-    if kind == "store" and data_source.get("family"):
+    families = data_source.get("family")
+    families = list(families) if isinstance(families, (list, tuple)) else [families] if families else []
+    args = ["python", "-m", "analysis", subcommand]
+    if kind == "store" and families:
         if data_source.get("path"):
             args += ["--store", str(data_source["path"])]
-        args += ["--family", str(data_source["family"])]
+        for fam in families:
+            args += ["--family", str(fam)]
     elif kind in ("csv", "upload") and data_source.get("path"):
         args += ["--csv", str(data_source["path"])]
     else:
         return None
     if data_source.get("metric"):
         args += ["--metric", str(data_source["metric"])]
+    for flag, value in options:
+        if value is None or value is False or (isinstance(value, str) and value == ""):
+            continue
+        if value is True:
+            args.append(flag)
+        else:
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                args += [flag, str(v)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def reproduce_command(data_source: dict, settings: dict, fmt_: str = "html") -> str | None:
+    """The ``python -m analysis report`` line that redoes this fit from the same data and settings.
+
+    Returns None when the data cannot be named on a command line (e.g. an upload without a file).
+    """
     flags = (("law", "--law"), ("objective", "--objective"), ("delta", "--delta"), ("bootstrap", "--bootstrap"),
              ("seed", "--seed"), ("min_tokens", "--min-tokens"), ("min_fraction", "--min-fraction"),
              ("y_transform", "--y-transform"), ("time_budget", "--time-budget"))
-    for key, flag in flags:
-        value = settings.get(key)
-        if value is not None and value != "":
-            args += [flag, str(value)]
-    if settings.get("final_only"):
-        args.append("--final-only")
-    for run in settings.get("exclude_runs") or ():
-        args += ["--exclude-run", str(run)]
-    args += ["--format", fmt_, "--out", f"report.{fmt_}"]
-    return " ".join(shlex.quote(a) for a in args)
+    options = [(flag, settings.get(key)) for key, flag in flags]
+    options += [("--final-only", bool(settings.get("final_only"))),
+                ("--exclude-run", list(settings.get("exclude_runs") or ())),
+                ("--format", fmt_), ("--out", f"report.{fmt_}")]
+    return cli_command("report", data_source, options)
 
 
 def build_report(fit: FitResult, frame: pd.DataFrame, *, title: str | None = None,
@@ -363,7 +380,8 @@ def build_report(fit: FitResult, frame: pd.DataFrame, *, title: str | None = Non
         "reproduce": reproduce,
     }
     return Report(title=title, content=jsonable(content), fit=fit, frame=frame, backtest=backtest,
-                  comparisons=tuple(c for c in (comparisons or ()) if c is not None))
+                  comparisons=tuple(c for c in (comparisons or ()) if c is not None),
+                  crossover=crossover if hasattr(crossover, "shown_range") else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -430,6 +448,7 @@ class Report:
     frame: pd.DataFrame = field(repr=False)
     backtest: object = field(default=None, repr=False)
     comparisons: tuple = field(default=(), repr=False)
+    crossover: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """The report as plain JSON types (a deep copy)."""
@@ -504,7 +523,8 @@ class Report:
 
     # ------------------------------------------------------------------------------ HTML
     def figures(self) -> list[tuple[str, object]]:
-        """(caption, plotly Figure or None) pairs: fit over the data with its band, residuals, back-test.
+        """(caption, plotly Figure or None) pairs: fit over the data with its band, residuals, back-test,
+        crossover.
 
         A figure that cannot be drawn for this law is None, with the reason in its caption: the
         report's numbers stay available either way.
@@ -520,6 +540,9 @@ class Report:
         if self.backtest is not None and getattr(self.backtest, "predictions", None) is not None:
             specs.append(("Back-test: predicted vs actual, largest scale held out",
                           lambda: figs.report_backtest_figure(self.backtest, metric=metric, unit=unit)))
+        if self.crossover is not None:
+            specs.append(("Crossover: each group's fit with its 95% band, the crossing and its 95% interval",
+                          lambda: figs.crossover_figure(self.crossover, metric=metric, unit=unit)))
         out = []
         for caption, draw in specs:
             try:

@@ -89,7 +89,8 @@ def slider_timing(store: Path, repeats: int) -> tuple[float, float]:
     os.environ["SCALING_STORE"] = str(store)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "2_Fit.py"), default_timeout=TIMEOUT_MS / 1000)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT_MS / 1000)
+    at.switch_page("pages/2_Fit.py")          # inside the multipage app, as the server runs it
     at.run()
     if at.exception:
         raise RuntimeError(f"the Fit page failed: {at.exception[0].value}")

@@ -1,4 +1,4 @@
-"""Capture the README screenshots: one PNG per page of the dashboard, 1400 x 1000, into docs/screenshots/.
+"""Capture the README screenshots: one PNG per page of the dashboard, 1400 x 1400, into docs/screenshots/.
 
     python bench/screenshots.py [--store FILE] [--out docs/screenshots] [--max-kb 300]
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench._common import store_path  # noqa: E402
 from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, PAGES, HOME_HEADING, start_app, stop_app  # noqa: E402
 
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT = {"width": 1400, "height": 1400}
 TIMEOUT_MS = 240_000
 
 # page -> (path, query parameters as a list of pairs)

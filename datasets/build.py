@@ -276,6 +276,25 @@ def _remove(path: Path) -> None:
             pass
 
 
+def _remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete ``.<out>.<pid>.tmp`` files left by builds that were killed (their process is gone)."""
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2:-len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)          # signal 0: does the process exist?
+            continue                       # a build still running: leave its file alone
+        except ProcessLookupError:
+            pass
+        except PermissionError:            # exists, owned by someone else
+            continue
+        _remove(tmp)
+        removed.append(tmp)
+    return removed
+
+
 def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifest: mf.Manifest | None = None,
           progress: Progress | None = None, log: Callable[[str], None] | None = None) -> BuildReport:
     """Build the store at ``out`` from ``source_dir`` (one folder per source, as in ``shared/data``).
@@ -373,6 +392,8 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
                   exclusions=excl_df, meta=meta)
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in _remove_stale_temporaries(out):
+        (log or (lambda _m: None))(f"removed {stale.name}, left by an interrupted build")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     _remove(tmp)
     try:

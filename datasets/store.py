@@ -32,6 +32,7 @@ from datasets.schema import SCHEMA_VERSION
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STORE = PROJECT_ROOT / "store.duckdb"
 BUILD_HINT = "python -m datasets.build --source ../shared/data --out store.duckdb"
+_HEADER_BYTES = 3 * 4096   # DuckDB's file header and its two database headers precede the blocks
 
 LOSS_UNITS = ("nats", "bits", "perplexity", "log10_perplexity")
 _NATS_FACTOR = {"bits": math.log(2.0), "log10_perplexity": math.log(10.0)}
@@ -160,6 +161,17 @@ def _lr_at(frame: pd.DataFrame, lr_points: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def build_command(path: Path | str | None = None) -> str:
+    """The command that (re)builds the store at ``path`` (``BUILD_HINT`` for the default location)."""
+    import shlex
+    data = os.environ.get("SCALING_DATA_DIR") or "../shared/data"
+    if path is None or Path(path).expanduser().resolve() == DEFAULT_STORE.resolve():
+        out = "store.duckdb"
+    else:
+        out = str(path)
+    return f"python -m datasets.build --source {shlex.quote(data)} --out {shlex.quote(out)}"
+
+
 # ----------------------------------------------------------------------------------------- location
 def locate_store() -> Path:
     """``$SCALING_STORE`` if set, else ``<project root>/store.duckdb``."""
@@ -235,8 +247,9 @@ def ensure_store(progress: Progress | None = None) -> Path:
             builder.build(data, path, progress=(lambda f, m: progress(offset + scale * f, m)) if progress
                           else None)
         except (builder.BuildError, fetch.FetchError, OSError) as e:
-            raise StoreError(f"building the store at {path} failed: {e}",
-                             f"fix the cause and run {BUILD_HINT}", "build_failed") from e
+            why = "" if err.kind == "missing" else f"{err.message}, and "   # say why it was being rebuilt
+            raise StoreError(f"{why}building the store at {path} failed: {e}",
+                             f"fix the cause and run {build_command(path)}", "build_failed") from e
     err = _probe(path)
     if err is not None:
         raise err
@@ -253,8 +266,42 @@ def _signature(path: Path) -> tuple:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def _corrupt(path: Path, what: str) -> StoreError:
+    return StoreError(f"store {path} is damaged ({what})", f"delete it and rebuild: {build_command(path)}", "corrupt")
+
+
+def _verify(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Detect a truncated or damaged file now rather than in the middle of a page.
+
+    The file must be as long as DuckDB's own block count says, and every table is read once (each block's
+    checksum is verified as it is read): ~0.1 s for the full corpus, once per process and file.
+    """
+    try:
+        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                          "WHERE database_name = 'store'").fetchone()
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'store' "
+                                            "ORDER BY table_name").fetchall()]
+    except duckdb.Error as e:
+        raise _corrupt(path, _first_line(e)) from None
+    if row is not None:
+        need = _HEADER_BYTES + int(row[0]) * int(row[1])
+        size = path.stat().st_size
+        if size < need:
+            raise _corrupt(path, f"truncated: {size:,} bytes, the database needs {need:,}")
+    for name in tables:   # names from DuckDB's catalog, quoted: never from a caller
+        try:
+            con.execute(f'SELECT sum(hash(t)) FROM store."{name.replace(chr(34), chr(34) * 2)}" t').fetchall()
+        except duckdb.Error as e:
+            raise _corrupt(path, f"table {name}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
 def _open(path: Path) -> duckdb.DuckDBPyConnection:
-    """Attach ``path`` read-only as ``store`` and check ``meta.schema_version``."""
+    """Attach ``path`` read-only as ``store``, check ``meta.schema_version`` and that the file is whole."""
     con = duckdb.connect(":memory:")
     try:
         con.execute("ATTACH ? AS store (READ_ONLY)", [str(path)])
@@ -266,18 +313,23 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
                              "wait for that process (a build?) to finish, or close it, then retry",
                              "locked") from None
         raise StoreError(f"store {path} is not a readable DuckDB database ({text.splitlines()[0]})",
-                         f"delete it and rebuild: {BUILD_HINT}", "corrupt") from None
+                         f"delete it and rebuild: {build_command(path)}", "corrupt") from None
+    try:
+        _verify(con, path)
+    except StoreError:
+        con.close()
+        raise
     try:
         row = con.execute("SELECT value FROM store.meta WHERE key = 'schema_version'").fetchone()
     except duckdb.Error:
         con.close()
         raise StoreError(f"store {path} has no meta table (not a workbench store, or a very old one)",
-                         f"rebuild it: {BUILD_HINT}", "old_schema") from None
+                         f"rebuild it: {build_command(path)}", "old_schema") from None
     if row is None or row[0] != str(SCHEMA_VERSION):
         con.close()
         found = row[0] if row else "none"
         raise StoreError(f"store {path} has schema version {found}, this code needs {SCHEMA_VERSION}",
-                         f"rebuild it: {BUILD_HINT}", "old_schema")
+                         f"rebuild it: {build_command(path)}", "old_schema")
     return con
 
 
@@ -289,7 +341,7 @@ def _connection(path: Path) -> duckdb.DuckDBPyConnection:
             sig = _signature(path)
         except FileNotFoundError:
             _CONNECTIONS.pop(key, None)
-            raise StoreError(f"no store at {path}", f"build it: {BUILD_HINT} (or set SCALING_STORE)",
+            raise StoreError(f"no store at {path}", f"build it: {build_command(path)} (or set SCALING_STORE)",
                              "missing") from None
         cached = _CONNECTIONS.get(key)
         if cached is not None and cached[0] == sig:
@@ -353,6 +405,8 @@ class Store:
         cur = self._con.cursor()
         try:  # Arrow, then pandas: fetched fully, and ~3x faster than .df() for long results
             return cur.sql(sql, params=list(params) or None).to_arrow_table().to_pandas()
+        except (duckdb.IOException, duckdb.InternalException) as e:   # the file changed or broke under us
+            raise _corrupt(self.path, _first_line(e)) from None
         finally:
             cur.close()
 

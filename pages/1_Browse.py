@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from analysis import figures
 
-ui.page("Browse", "🔎")
+ui.page("Browse")
 st.title("Browse runs")
 data = ui.sidebar()
 if data is None:
@@ -20,7 +20,7 @@ else:
     others = [f for f in ui.upload_families() if f != data.family]
 extra = ui.multiselect("Also show families", sorted(others), key="also",
                        help="Families of the same source drawn beside the one chosen in the sidebar (same metric).")
-handles = [data] + [ui.family_data(data, f) for f in extra]
+handles = [data] + [data.sibling(f) for f in extra]
 runs = pd.concat([h.runs() for h in handles], ignore_index=True)
 points = pd.concat([h.points() for h in handles], ignore_index=True)
 
@@ -70,7 +70,7 @@ usable = [a for a in AXES if (pd.to_numeric(present[a], errors="coerce") > 0).an
 shown = x
 if x not in usable and usable:
     shown = usable[0]
-    st.info(f"These points have no {AXES[x]}: drawn against {AXES[shown]} instead.", icon="ℹ️")
+    st.info(f"These points have no {AXES[x]}: drawn against {AXES[shown]} instead.", icon=":material/info:")
 ui.chart(figures.curves_figure(pts, x=shown, metric=data.metric, unit=unit,
                                title=f"{data.metric} against {AXES[shown]}"),
          f"curves_{data.family}_{data.metric}", key="browse_curves")
@@ -78,9 +78,5 @@ ui.chart(figures.curves_figure(pts, x=shown, metric=data.metric, unit=unit,
 st.subheader("Runs and provenance")
 cols = [c for c in ("run_id", "model", "family", "arch", "params", "data", "tokens", "flops", "unique_tokens",
                     "paper", "repo", "commit", "file", "licence", "notes") if c in keep]
-st.dataframe(keep[cols], hide_index=True, key="browse_runs",
-             column_config={"params": st.column_config.NumberColumn("params (N)", format="%.3e"),
-                            "tokens": st.column_config.NumberColumn("tokens (D)", format="%.3e"),
-                            "flops": st.column_config.NumberColumn("FLOPs (C)", format="%.3e"),
-                            "unique_tokens": st.column_config.NumberColumn("unique tokens", format="%.3e")})
+ui.table(keep[cols], "browse_runs")
 ui.download_table(pts, f"points_{data.family}_{data.metric}", key="browse_dl", label="filtered points")

@@ -9,9 +9,8 @@ from analysis.allocate import allocate
 from analysis.backtest import applicable_laws
 from analysis.fit import OBJECTIVES, complete_axes
 from analysis.laws import VAR_UNITS
-from analysis.report import build_report
 
-ui.page("Fit", "📈")
+ui.page("Fit")
 st.title("Fit a scaling law")
 data = ui.sidebar()
 if data is None:
@@ -37,10 +36,10 @@ try:
     fit = ui.run_fit(data, frame, settings)
 except ui.AnalysisError as e:
     st.error(f"The fit failed: {ui.md(e)}")
-    st.info("Try another law, relax the early-checkpoint cut, or include more runs.", icon="ℹ️")
+    st.info("Try another law, relax the early-checkpoint cut, or include more runs.", icon=":material/info:")
     st.stop()
 if choice is not None:
-    st.info(f"auto chose **{choice.law}**: {ui.md(choice.reason)}.", icon="🤖")
+    st.info(f"auto chose **{choice.law}**: {ui.md(choice.reason)}.", icon=":material/smart_toy:")
 
 law = fit.law_obj
 x = figures.x_axis(fit.law)
@@ -120,7 +119,7 @@ elif view == "backtest":
                     help="Mean absolute relative error over the last 30% of each held-out run (Hitchhiker's guide; "
                          "about 4% is the best the guide finds across its corpus).")
         b[1].metric("Held-out log-RMSE", ui.fmt(bt.log_rmse))
-        b[2].metric("Held-out runs", f"{len(bt.heldout)} runs")
+        b[2].metric("Held-out runs", f"{len(bt.heldout):,}")
         st.caption(ui.md(bt.rule))
         ui.chart(figures.backtest_figure(bt, metric=data.metric, unit=unit), f"backtest_{slug}", key="fit_backtest")
         st.dataframe(pd.DataFrame(bt.heldout), hide_index=True, key="fit_heldout",
@@ -177,10 +176,10 @@ else:  # export
     st.subheader("Downloads")
     c = st.columns(3)
     ui.download_json(fit.to_dict(), f"fit_{slug}", key="dl_fit_json", label="Fit (JSON)", where=c[0])
-    c[1].download_button("Parameters (CSV)", ui.param_table(fit, unit).to_csv(index=False).encode("utf-8"),
-                         file_name=f"params_{ui.slug(slug)}.csv", mime="text/csv", key="dl_params", on_click="ignore")
-    c[2].download_button("Fit frame (CSV)", frame.to_csv(index=False).encode("utf-8"),
-                         file_name=f"frame_{ui.slug(slug)}.csv", mime="text/csv", key="dl_frame", on_click="ignore")
+    ui.download_text("Parameters (CSV)", lambda: ui.param_table(fit, unit).to_csv(index=False),
+                     f"params_{ui.slug(slug)}.csv", "text/csv", key="dl_params", where=c[1])
+    ui.download_text("Fit frame (CSV)", lambda: frame.to_csv(index=False), f"frame_{ui.slug(slug)}.csv", "text/csv",
+                     key="dl_frame", where=c[2])
     try:
         bt = ui.compute("backtest", data.cache_key(), frame, law=fit.law, bootstrap=0, **settings.kwargs())
     except ui.AnalysisError:
@@ -190,13 +189,5 @@ else:  # export
         lo_c = float(complete_axes(frame)["C"].min())
         allocation = ui.compute("frontier", f"{data.cache_key()}|{fit.settings}", fit,
                                 computes=tuple(np.logspace(np.log10(lo_c), np.log10(target), 5)))
-    report = build_report(fit, frame, data_source=data.describe(), backtest=bt, allocation=allocation)
     st.subheader("Report")
-    st.caption("The same content three ways: a self-contained HTML page (works offline), Markdown, and JSON.")
-    r = st.columns(3)
-    ui.download_text("Report (HTML)", report.to_html, f"report_{ui.slug(slug)}.html", "text/html",
-                     key="dl_report_html", where=r[0])
-    ui.download_text("Report (Markdown)", report.to_markdown, f"report_{ui.slug(slug)}.md", "text/markdown",
-                     key="dl_report_md", where=r[1])
-    ui.download_text("Report (JSON)", report.to_json, f"report_{ui.slug(slug)}.json", "application/json",
-                     key="dl_report_json", where=r[2])
+    ui.report_downloads(fit, frame, data, slug, "dl_report", backtest=bt, allocation=allocation)

@@ -1,6 +1,5 @@
 """Allocate: split a compute budget into parameters and tokens, with intervals, from a fitted law in N and D."""
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -11,7 +10,7 @@ from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
 from analysis.laws import get_law
 
-ui.page("Allocate", "🧮")
+ui.page("Allocate")
 st.title("Allocate a compute budget")
 data = ui.sidebar()
 if data is None:
@@ -74,7 +73,7 @@ c[3].caption(ui.fmt_ci(alloc.ci.get("loss"), unit))
 st.caption(f"Law {fit.law} ({alloc.method}); C = {alloc.flops_per_param_token:g} N D; {fit.n_boot} bootstrap "
            "resamples give the 95% intervals.")
 for note in alloc.notes:
-    st.info(ui.md(note), icon="ℹ️")
+    st.info(ui.md(note), icon=":material/info:")
 
 if uniq is not None and alloc.D_opt > uniq and not dc:
     epochs = alloc.D_opt / uniq
@@ -84,7 +83,7 @@ if uniq is not None and alloc.D_opt > uniq and not dc:
                f"train N = {ui.fmt(one_epoch.N, 'params')} on D = {ui.fmt(uniq, 'tokens')}: predicted "
                f"{ui.fmt(one_epoch.loss, unit)} against {ui.fmt(alloc.loss, unit)} at the optimum. For the repetition-"
                "aware answer, fit the data_constrained law on runs that repeat data (they need a unique-token "
-               "column U).", icon="⚠️")
+               "column U).", icon=":material/warning:")
 
 # ---- frontier and iso-FLOP curves
 d = complete_axes(frame)
@@ -116,20 +115,21 @@ q = st.columns(4)
 q[0].metric("Planned compute (FLOPs)", ui.fmt(plan.compute, "FLOPs", short=True),
             help=ui.fmt(flops_to_gpu_hours(plan.compute), "GPU-hours"))
 q[1].metric(f"Planned {data.metric} ({unit})", ui.fmt(plan.loss, unit, short=True))
-q[2].metric(f"Optimal {data.metric} at that compute ({unit})", ui.fmt(plan.optimal_loss, unit, short=True),
-            help=f"N* = {ui.fmt(plan.optimal_N, 'params')}, D* = {ui.fmt(plan.optimal_D, 'tokens')}")
-q[3].metric("FLOPs the optimum needs for your loss", ui.fmt(plan.compute_for_same_loss, "FLOPs", short=True),
-            help="The compute-optimal model reaching the planned model's loss.")
+q[2].metric(f"Optimum at this compute ({unit})", ui.fmt(plan.optimal_loss, unit, short=True),
+            help=f"The compute-optimal {data.metric} at the planned compute: N* = {ui.fmt(plan.optimal_N, 'params')}, "
+                 f"D* = {ui.fmt(plan.optimal_D, 'tokens')}")
+q[3].metric("Optimal FLOPs for that loss", ui.fmt(plan.compute_for_same_loss, "FLOPs", short=True),
+            help="The FLOPs a compute-optimal model needs to reach the planned model's loss.")
 st.markdown(f"**Verdict:** {ui.md(plan.summary())}.")
 with right:
     ui.chart(figures.isoflop_figure(curves, optima=optima, metric=data.metric, unit=unit,
                                     plan={"N": plan_n, "loss": plan.loss, "label": "planned (N, D)"}
                                     if abs(np.log10(plan.compute / budget)) < 0.05 else None,
-                                    title="Iso-FLOP curves with their optima (stars)"),
+                                    title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
              f"isoflop_{data.family}", key="alloc_isoflop")
 
 with st.expander("Frontier table and Approach 2 on the data"):
-    st.dataframe(front, hide_index=True, key="alloc_front_table")
+    ui.table(front, "alloc_front_table")
     ui.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
     table, info = isoflop_minima(d)
     if info["n_budgets"] >= 2:
@@ -140,7 +140,7 @@ with st.expander("Frontier table and Approach 2 on the data"):
             text += (f" Approach 3 (the fitted law) gives beta/(alpha+beta) = {a_:.3f}. Approach 2 is biased when "
                      "alpha and beta differ or the sizes are off-centre.")
         st.markdown(text)
-        st.dataframe(table, hide_index=True, key="alloc_approach2")
+        ui.table(table, "alloc_approach2")
     else:
         st.caption("Approach 2 needs at least two iso-FLOP groups with three or more model sizes each; these data "
                    "have fewer.")

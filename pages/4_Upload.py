@@ -8,7 +8,7 @@ import streamlit as st
 import ui
 from datasets.upload import ALIASES, MAX_BYTES, UploadError, example_csv, read_upload, suggest_mapping
 
-ui.page("Upload", "📤")
+ui.page("Upload")
 st.title("Upload your runs")
 ui.sidebar()
 
@@ -21,7 +21,21 @@ with st.expander("Accepted columns (names are matched ignoring case, spaces, '-'
                  hide_index=True, key="upload_aliases")
     st.caption("Need: a value column and at least one of N (parameters), D (tokens), C (FLOPs). Sizes may use SI "
                "suffixes (125M, 1.3B, 2T). Losses are read as nats unless a unit column says bits or perplexity.")
-ui.download_text("Download an example file (CSV)", example_csv, "example_runs.csv", "text/csv", key="upload_example")
+
+
+def _use_example():
+    raw = example_csv()
+    up = read_upload(raw, filename="example_runs.csv")
+    ui.add_upload("example_runs.csv", up, "example_runs.csv", raw)
+    st.session_state["data"] = "upload"
+    st.session_state["ufamily"] = sorted(up.runs["family"].dropna().unique())[0]
+
+
+e1, e2, _ = st.columns([1, 1, 2])
+ui.download_text("Download an example file (CSV)", example_csv, "example_runs.csv", "text/csv", key="upload_example",
+                 where=e1)
+e2.button("Try the example runs", key="upload_try_example", on_click=_use_example, icon=":material/science:",
+          help="Five runs drawn from Chinchilla's law with 0.5% noise, loaded as if you had uploaded them.")
 
 AUTO, NONE = "(automatic)", "(not in the file)"
 
@@ -72,12 +86,12 @@ if file is not None:
         where = ", ".join(x for x in (f"row {result.row}" if result.row else "",
                                       f"column {result.column!r}" if result.column else "") if x)
         st.error(f"The file could not be read{' (' + ui.md(where) + ')' if where else ''}: {ui.md(result.message)}",
-                 icon="🚫")
+                 icon=":material/block:")
         if result.fix:
-            st.info(f"What to do: {ui.md(result.fix)}", icon="ℹ️")
+            st.info(f"What to do: {ui.md(result.fix)}", icon=":material/info:")
         if suggested and not column_map:
             st.info("Suggested mapping: " + ui.md(", ".join(f"{k} = {v}" for k, v in suggested.items())) +
-                    ". Set it under Column mapping above.", icon="💡")
+                    ". Set it under Column mapping above.", icon=":material/lightbulb:")
     else:
         rep = result.report
         st.subheader("Validation report")
@@ -113,8 +127,7 @@ if file is not None:
             st.dataframe(pd.DataFrame(list(rep.rejection_counts.items()), columns=["column: reason", "rows"]),
                          hide_index=True, key="upload_reject_counts")
         st.markdown("**Runs read**")
-        st.dataframe(result.runs[["run_id", "family", "model", "params", "tokens", "flops"]], hide_index=True,
-                     key="upload_runs")
+        ui.table(result.runs[["run_id", "family", "model", "params", "tokens", "flops"]], "upload_runs")
         ui.add_upload(file.name, result, file.name, raw)
         families = sorted(result.runs["family"].dropna().unique())
 
@@ -122,7 +135,7 @@ if file is not None:
             st.session_state["data"] = "upload"
             st.session_state["ufamily"] = families[0]
 
-        st.success(f"{rep.runs} runs in {rep.families} families are ready for this session.", icon="✅")
+        st.success(f"{rep.runs} runs in {rep.families} families are ready for this session.", icon=":material/check_circle:")
         st.button("Analyse these runs", key="upload_use", on_click=_use, type="primary",
                   help="Switches the sidebar to My uploads; every page then works on them.")
 
@@ -138,4 +151,4 @@ if ui.uploads():
         st.rerun()
     cols = st.columns(3)
     for i, name in enumerate(("Browse", "Fit", "Allocate")):
-        cols[i].page_link(ui.PAGE_FILES[name], label=f"Open {name}")
+        cols[i].page_link(ui.PAGE_FILES[name], label=f"Open {name}", icon=ui.ICONS[name])

@@ -1,14 +1,16 @@
 """Crossover: where do two or more families' scaling curves cross, and how sure is the bootstrap?"""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ui
 from analysis import figures
+from analysis.report import cli_command
 from analysis.crossover import AXIS_UNITS
 from analysis.fit import complete_axes
 
-ui.page("Crossover", "✖️")
+ui.page("Crossover")
+EXAMPLE = {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip", "metric": "imagenet1k/acc1",
+           "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]}
 st.title("Crossover between families")
 st.caption("Each group is fitted with a saturating power law along one axis (err = E + A x^-alpha); the curves' "
            "crossings and their bootstrap uncertainty say where one recipe overtakes another.")
@@ -20,8 +22,8 @@ if data.kind == "corpus":
     measured = ui.query(data.store, "metric_across_families", data.metric)
     runs_per = measured.groupby("family")["run_id"].nunique().sort_values(ascending=False, kind="stable")
 else:
-    runs_per = pd.Series({f: ui.family_data(data, f).runs()["run_id"].nunique() for f in ui.upload_families()
-                          if data.metric in set(ui.family_data(data, f).metrics()["metric"])})
+    runs_per = pd.Series({f: data.sibling(f).runs()["run_id"].nunique() for f in ui.upload_families()
+                          if data.metric in set(data.sibling(f).metrics()["metric"])})
 same_source = sorted(f for f in runs_per.index if f.split("/")[0] == data.family.split("/")[0])
 options = same_source + sorted(f for f in runs_per.index if f not in same_source)
 if data.family not in options:
@@ -38,12 +40,16 @@ final = ui.toggle("Final checkpoints only", key="final", default=True, where=c2,
 boot = ui.number("Bootstrap resamples", key="xboot", default=min(ui.BOOTSTRAP, 200), min_value=0, max_value=2000,
                  step=50, integer=True, where=c3, help="Per group; resample b of one group is paired with b of the other.")
 if len(groups) < 2:
-    st.info("Choose at least two groups to compare.", icon="ℹ️")
+    st.info("Choose at least two groups to compare: families that measure the sidebar's metric, e.g. two recipes "
+            "of one source" + ("" if partners else " (this source has no second family with this metric)") + ".",
+            icon=":material/info:")
+    if data.kind == "corpus":
+        ui.example("Show an example: CLIP against MaMMUT on ImageNet accuracy", EXAMPLE, key="cross_example")
     st.stop()
 
 frames = {}
 for g in groups:
-    h = ui.family_data(data, g)
+    h = data.sibling(g)
     try:
         f = h.frame(final_only=final)
     except ui.AnalysisError as e:
@@ -63,7 +69,7 @@ target = ui.scale(f"Target scale ({AXIS_UNITS[axis]})", key="xtarget", lo=float(
                   hi=float(ranges.max()) * 1e3, default=float(ranges.max()) * 10, unit=unit_x,
                   help="Which group is better here? The shown range extends to it.")
 hib = data.higher_is_better()
-key = "|".join([data.cache_key(final_only=final)] + [ui.family_data(data, g).cache_key(final_only=final) for g in groups])
+key = "|".join([data.cache_key(final_only=final)] + [data.sibling(g).cache_key(final_only=final) for g in groups])
 try:
     res = ui.compute("crossover", key, frames, spinner="Fitting every group and its bootstrap ...", axis=axis,
                      target=target, bootstrap=int(boot), higher_is_better=hib)
@@ -74,21 +80,21 @@ except ui.AnalysisError as e:
 
 m = res.main
 unit = data.unit()
-k = st.columns(4)
-k[0].metric("Verdict", m.status)
+st.markdown(f"#### Verdict: {ui.md(m.status)}")
+k = st.columns(3)
 if m.crossover_x is not None:
-    k[1].metric(f"Crossing ({unit_x})", ui.fmt(m.median if m.median is not None else m.crossover_x, unit_x, short=True),
+    k[0].metric(f"Crossing ({unit_x})", ui.fmt(m.median if m.median is not None else m.crossover_x, unit_x, short=True),
                 help="Bootstrap median of the crossing scale (point estimate when the bootstrap is off).")
-    k[1].caption(ui.fmt_ci(m.ci, unit_x) + f"; {m.location}")
+    k[0].caption(ui.fmt_ci(m.ci, unit_x) + f"; {m.location}")
 else:
-    k[1].metric(f"Crossing ({unit_x})", "none", help="The fitted curves do not cross in the searched range.")
-k[2].metric("P(crossing in range)", ui.fmt(m.p_cross, "%"), help="Share of paired resamples whose curves cross "
+    k[0].metric(f"Crossing ({unit_x})", "none", help="The fitted curves do not cross in the searched range.")
+k[1].metric("P(crossing in range)", ui.fmt(m.p_cross, "%"), help="Share of paired resamples whose curves cross "
                                                                   "inside the shown range (descriptive, not a test).")
 if res.better_at_target:
     best = max(res.better_at_target, key=res.better_at_target.get)
-    k[3].metric("Better at the target", best.split("/", 1)[-1], help=f"{best}: in {res.better_at_target[best]:.0%} "
+    k[2].metric("Better at the target", best.split("/", 1)[-1], help=f"{best}: in {res.better_at_target[best]:.0%} "
                                                                       "of resamples")
-    k[3].caption(f"in {res.better_at_target[best]:.0%} of resamples at {ui.fmt(target, unit_x)}")
+    k[2].caption(f"in {res.better_at_target[best]:.0%} of resamples at {ui.fmt(target, unit_x)}")
 st.markdown(ui.md(res.verdict))
 for note in res.notes:
     st.caption(ui.md(note))
@@ -109,3 +115,11 @@ with st.expander("Each group's fit"):
         st.dataframe(ui.param_table(f, "error" if hib else unit), hide_index=True, key=f"cross_fit_{g}")
         ui.warn(f.warnings)
 ui.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
+
+st.subheader("Report")
+ui.report_downloads(res.fits[groups[0]], frames[groups[0]], data.sibling(groups[0]), f"crossover_{name}", "cross_report",
+                    title=f"Crossover of {' and '.join(groups)} ({data.metric})", crossover=res,
+                    settings={"groups": list(groups), "axis": axis, "final_only": final, "target": target},
+                    command=cli_command("crossover", data.describe(family=list(groups)),
+                                        [("--final-only", final), ("--x", axis), ("--target", f"{target:.6g}"),
+                                         ("--bootstrap", int(boot))]))

@@ -1,12 +1,16 @@
 """Trends: does a metric improve with model size, get worse (inverse scaling), or turn (U shapes)?"""
+import shlex
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ui
 from analysis import figures
+from analysis.report import cli_command
 
-ui.page("Trends", "〽️")
+ui.page("Trends")
+EXAMPLE = {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA"}
 st.title("Inverse and U-shaped trends")
 st.caption("The final value of each run against its size N: Mann-Kendall for a monotone trend, Simonsohn's two-lines "
            "test for a U shape. 'Improving' always means the metric gets better with scale.")
@@ -22,9 +26,13 @@ c1, c2 = st.columns(2)
 alpha = ui.select("Significance level", [0.01, 0.05, 0.1], key="alpha", default=0.05, where=c1)
 boot = ui.number("Bootstrap resamples (turning point)", key="tboot", default=min(ui.BOOTSTRAP, 500), min_value=0,
                  max_value=5000, step=100, integer=True, where=c2)
+res = found = None
 if pts["params"].nunique() < 2:
     st.warning("This family has fewer than two model sizes with this metric: choose a family with several sizes "
                "(a scaling family) to judge a trend.")
+    if data.kind == "corpus":
+        ui.example("Show an example: TruthfulQA falls with size in Pythia (inverse scaling)", EXAMPLE,
+                   key="trend_example")
 else:
     x = pts["params"].to_numpy(float)
     y = pts["value"].to_numpy(float)
@@ -48,9 +56,9 @@ else:
     st.markdown(ui.md(res.summary()))
     if res.shape in ("inverse", "U-shaped", "inverted-U"):
         st.warning("This metric does not simply improve with scale: do not extrapolate it with a monotone law; "
-                   "check the turning point's interval and, for U shapes, whether larger models recover.", icon="⚠️")
+                   "check the turning point's interval and, for U shapes, whether larger models recover.", icon=":material/warning:")
     elif res.shape == "too few sizes":
-        st.info("Too few model sizes for a verdict: at least 4 are needed (5 for a U test).", icon="ℹ️")
+        st.info("Too few model sizes for a verdict: at least 4 are needed (5 for a U test).", icon=":material/info:")
     ui.chart(figures.trend_figure(x, y, res, metric=data.metric, unit=unit, labels=pts["model"].astype(str).to_numpy(),
                                   title=f"{data.metric} against model size"),
              f"trend_{data.family}_{data.metric}", key="trend_fig")
@@ -67,8 +75,8 @@ if scan:
         key = f"{data.key.rsplit('|', 1)[0]}|source={data.source}"
     else:
         fams = ui.upload_families()
-        table_pts = pd.concat([ui.family_data(data, f).points(metric=m, final_only=True)
-                               for f in fams for m in ui.family_data(data, f).metrics()["metric"].unique()],
+        table_pts = pd.concat([data.sibling(f).points(metric=m, final_only=True)
+                               for f in fams for m in data.sibling(f).metrics()["metric"].unique()],
                               ignore_index=True)
         key = data.key.rsplit("|", 1)[0]
     try:
@@ -78,13 +86,32 @@ if scan:
         st.error(f"The scan failed: {ui.md(e)}")
     else:
         if found.empty:
-            st.success("No inverse or U-shaped trend at this significance level.", icon="✅")
+            st.success("No inverse or U-shaped trend at this significance level.", icon=":material/check_circle:")
         else:
-            st.dataframe(found, hide_index=True, key="trend_scan",
-                         column_config={"p_value": st.column_config.NumberColumn(format="%.2g"),
-                                        "turning_point": st.column_config.NumberColumn(format="%.3e"),
-                                        "turning_point_lo": st.column_config.NumberColumn(format="%.3e"),
-                                        "turning_point_hi": st.column_config.NumberColumn(format="%.3e"),
-                                        "min_params": st.column_config.NumberColumn(format="%.3e"),
-                                        "max_params": st.column_config.NumberColumn(format="%.3e")})
+            ui.table(found, "trend_scan", p_value=st.column_config.NumberColumn(format="%.2g"))
             ui.download_table(found, f"trend_scan_{scope}", key="trend_scan_dl", label="findings")
+
+if res is not None:
+    st.subheader("Report")
+    st.caption("The trend verdict (and the scan, when run) beside the Fit page's default law for this metric, "
+               "fitted with its bootstrap as context.")
+    try:
+        frame = data.frame()
+        fit = ui.run_fit(data, frame, ui.default_settings(data, frame, bootstrap=min(ui.BOOTSTRAP, 200)))
+    except ui.AnalysisError as e:
+        st.info(f"No law could be fitted to this metric ({ui.md(e)}), so there is no report; the trend result is "
+                "downloadable as JSON above.", icon=":material/info:")
+    else:
+        scan_cmd = None
+        if found is not None and data.kind == "corpus":
+            scan_cmd = " ".join(shlex.quote(a) for a in ["python", "-m", "analysis", "scan", "--store",
+                                                         str(data.store.path), "--source", str(data.source),
+                                                         "--alpha", str(alpha)])
+        ui.report_downloads(fit, frame, data, f"trend_{data.family}_{data.metric}", "trend_report",
+                            title=f"Trend of {data.metric} with model size in {data.family}",
+                            trend=res if found is None else [res, found],
+                            settings={"trend_alpha": alpha, "trend_bootstrap": int(boot), "trend_x": "N",
+                                      "trend_final_only": True},
+                            extra_commands=[cli_command("trend", data.describe(), [("--final-only", True),
+                                                                                    ("--x", "N"), ("--alpha", alpha)]),
+                                            scan_cmd])

@@ -6,6 +6,7 @@ Bootstrap counts are kept small through ``SCALING_BOOTSTRAP`` (the app's default
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -57,12 +58,38 @@ def charts(at) -> list:
     return at.get("plotly_chart")
 
 
+def png_names(at) -> list[str]:
+    """The file name of each chart's modebar PNG download."""
+    return [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in charts(at)]
+
+
+@pytest.fixture
+def reports(monkeypatch):
+    """Every Report the pages build during the test (analysis.report.build_report, spied)."""
+    import analysis.report as report_api
+
+    made, real = [], report_api.build_report
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(report_api, "build_report", spy)
+    return made
+
+
 def table(at, *columns: str):
     """The first dataframe shown with all of ``columns`` (AppTest does not expose a dataframe's key)."""
     for df in at.dataframe:
         if set(columns) <= set(df.value.columns):
             return df.value
     raise AssertionError(f"no table with columns {columns}; tables: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+def url_values(at, key: str) -> list:
+    """The URL's values of ``key`` (AppTest keeps a repeated parameter as a list)."""
+    v = at.query_params.get(key)
+    return [] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
 
 
 def metric(at, label: str) -> str:
@@ -95,6 +122,10 @@ def test_every_page_runs_for_every_source(app_env, page, family):
         assert int(metric(at, "Runs shown").replace(",", "")) >= 1
     # every page either shows a result or says why not (and what to do)
     assert charts(at) or at.warning or at.info or at.error, f"{page} {family} showed nothing"
+    # every chart saves a PNG named after what it shows; the sidebar lists the pages by name
+    for name in png_names(at):
+        assert name and name != "figure" and re.fullmatch(r"[A-Za-z0-9_.-]+", name), png_names(at)
+    assert [link.proto.label for link in at.get("page_link")][:len(PAGES)] == list(PAGES)
 
 
 def test_home_shows_corpus_and_reference_fit(app_env):
@@ -131,7 +162,7 @@ def test_fit_widgets_change_the_result(app_env):
     assert at.query_params.get("law") == "kaplan"
 
 
-def test_fit_views_backtest_compare_export(app_env):
+def test_fit_views_backtest_compare_export(app_env, reports):
     base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
     at = run_page("Fit", {**base, "view": "backtest"})
     assert number_of(metric(at, "ARE on held-out runs")) < 0.2
@@ -142,6 +173,17 @@ def test_fit_views_backtest_compare_export(app_env):
     at = run_page("Fit", {**base, "view": "export"})
     labels = {b.label for b in at.get("download_button")}
     assert {"Fit (JSON)", "Report (HTML)", "Report (Markdown)", "Report (JSON)"} <= labels
+    # the report names the exact command (and settings) that reproduce it, and the page shows that command
+    content = reports[-1].to_dict()
+    command = content["reproduce"]
+    for part in ("python -m analysis report", f"--store {app_env}", "--family chinchilla-epoch/chinchilla",
+                 "--law chinchilla", "--objective huber", f"--bootstrap {BOOT}", "--exclude-run"):
+        assert part in command, (part, command)
+    assert command.count("--exclude-run") == 5          # Epoch's five flagged outliers, left out by default
+    assert content["settings"]["law"] == "chinchilla" and content["settings"]["bootstrap"] == BOOT
+    assert content["allocation"] and content["backtest"]
+    assert "## Reproduce" in reports[-1].to_markdown() and command in reports[-1].to_markdown()
+    assert any(command in c.value for c in at.code)
     at = run_page("Fit", {**base, "view": "residuals"})
     assert charts(at)
 
@@ -225,9 +267,79 @@ def test_trends_finds_an_inverse_trend(app_env):
 def test_crossover_between_two_families(app_env):
     at = run_page("Crossover", {"source": "overtrain", "family": "overtrain/rpj",
                                 "groups": ["overtrain/rpj", "overtrain/c4_original"]})
-    assert metric(at, "Verdict")
-    assert len(table(at, "group 1", "group 2", "status")) == 1
+    status = table(at, "group 1", "group 2", "status")["status"]
+    assert len(status) == 1 and any(m.value == f"#### Verdict: {status[0]}" for m in at.markdown)
     assert charts(at)
+
+
+@pytest.mark.parametrize("page, params, analysis, cli", [
+    ("Crossover", {"source": "overtrain", "family": "overtrain/rpj",
+                   "groups": ["overtrain/rpj", "overtrain/c4_original"]}, "crossover", "python -m analysis crossover"),
+    ("Trends", {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA"}, "trend",
+     "python -m analysis trend"),
+    ("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "task": "hellaswag/acc"}, "downstream",
+     "python -m analysis downstream"),
+])
+def test_analysis_pages_export_reports_with_their_analysis(app_env, reports, page, params, analysis, cli):
+    at = run_page(page, params)
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Report (HTML)", "Report (Markdown)", "Report (JSON)"} <= labels
+    rep = reports[-1]
+    content = rep.to_dict()
+    assert list(content["analyses"]) == [analysis]
+    entry = content["analyses"][analysis]
+    assert entry["summary"] and entry["result"]
+    assert f"## {analysis.capitalize()}" in rep.to_markdown() and entry["summary"] in rep.to_markdown()
+    assert cli in content["reproduce"] and f"--family {params['family']}" in content["reproduce"]
+    assert any(cli in c.value for c in at.code)
+
+
+def test_allocate_url_restores_the_view(app_env):
+    params = {"source": "overtrain", "family": "overtrain/rpj", "law": "kaplan", "bunit": "gpuh", "gpuh": "2.5e5",
+              "unique": "5e10", "planN": "1e9", "planD": "3e10"}
+    at = run_page("Allocate", params)
+    assert at.selectbox(key="law").value == "kaplan"
+    assert at.radio(key="bunit").value == "gpuh"
+    assert at.number_input(key="gpuh").value == 250000
+    assert at.number_input(key="unique").value == 5e10
+    assert (at.number_input(key="planN").value, at.number_input(key="planD").value) == (1e9, 3e10)
+    for k, v in params.items():
+        if k != "family":
+            assert at.query_params.get(k) == v, k
+    assert "budget" not in at.query_params          # the FLOP input is not shown in GPU-hour mode
+    assert number_of(metric(at, "Planned compute (FLOPs)")) == pytest.approx(6 * 1e9 * 3e10, rel=0.01)
+
+
+def test_crossover_url_restores_the_view_and_the_example_button(app_env):
+    params = {"source": "overtrain", "family": "overtrain/rpj", "groups": ["overtrain/rpj", "overtrain/c4_original"],
+              "axis": "N", "final": "0", "xboot": "30"}
+    at = run_page("Crossover", params)
+    assert at.multiselect(key="groups").value == ["overtrain/rpj", "overtrain/c4_original"]
+    assert at.radio(key="axis").value == "N" and at.toggle(key="final").value is False
+    assert at.number_input(key="xboot").value == 30
+    for k, v in params.items():
+        if k != "family":
+            assert url_values(at, k) == (v if isinstance(v, list) else [v]), k
+    assert len(table(at, "group 1", "group 2", "status")) == 1
+    # a family without a partner says so and offers a worked example that fills the view
+    at = run_page("Crossover", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"})
+    assert not charts(at) and "at least two groups" in at.info[0].value
+    at.button(key="cross_example").click().run()
+    assert not at.exception
+    assert at.multiselect(key="groups").value == ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]
+    assert at.query_params.get("source") == "laion-clip-mammut" and charts(at)
+
+
+def test_flagged_outliers_are_left_out_by_default_and_the_url_can_keep_them(app_env):
+    base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
+    at = run_page("Fit", base)
+    flagged = at.multiselect(key="exclude").value
+    assert len(flagged) == 5 and "exclude" not in at.query_params
+    assert metric(at, "Runs used") == "240"
+    at.multiselect(key="exclude").set_value([]).run()
+    assert metric(at, "Runs used") == "245" and url_values(at, "exclude") == [""]
+    at = run_page("Fit", {**base, "exclude": ""})            # the shared link keeps every run
+    assert at.multiselect(key="exclude").value == [] and metric(at, "Runs used") == "245"
 
 
 # ---------------------------------------------------------------------------------------------- uploads
@@ -255,6 +367,9 @@ def test_upload_page_reads_and_reports(app_env):
     assert not at.exception
     assert metric(at, "Runs") == "5" and metric(at, "Rows rejected") == "0"
     assert "runs.csv" in at.session_state["uploads"]
+    at.button(key="upload_try_example").click().run()        # one click loads the example as an upload
+    assert not at.exception and "example_runs.csv" in at.session_state["uploads"]
+    assert at.sidebar.radio(key="data").value == "upload"
     # a file whose columns need mapping: the error names the fix, the suggested mapping reads it
     bad = "model name,Params (M),final val loss\na,20M,3.2\nb,50M,3.0\nc,125M,2.9\nd,350M,2.7\n"
     at = run_page("Upload")

@@ -186,6 +186,13 @@ def selected(pg, label: str) -> str:
     return box.input_value()
 
 
+def sidebar_pages(pg) -> list[str]:
+    """The labels of the sidebar's page list (the icon's ligature text stripped), once its links are drawn."""
+    links = pg.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")
+    links.last.wait_for()
+    return [links.nth(i).inner_text().strip().split("\n")[-1].strip() for i in range(links.count())]
+
+
 def upload(pg, name: str, payload: bytes) -> None:
     pg.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         files=[{"name": name, "mimeType": "text/csv", "buffer": payload}])
@@ -218,6 +225,12 @@ def test_home_page_renders_summary_and_fitted_law(page, app_url, store_path):
     assert any(t["fill"] == "toself" for t in traces), traces
     alpha = page.get_by_test_id("stMetric").filter(has_text="alpha").first.get_by_test_id("stMetricValue")
     assert 0.3 < float(alpha.inner_text()) < 0.4       # Epoch: 0.348 (0.317 to 0.373)
+    # the sidebar lists the pages by name (Home, not the script's name) and its links lead to clean URLs
+    assert sidebar_pages(page) == ["Home", *PAGES]
+    assert page.get_by_test_id("stSidebarNav").count() == 0
+    page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink").filter(has_text="Allocate").click()
+    heading(page, PAGES["Allocate"])
+    assert re.search(r"/Allocate(\?|$)", page.url), page.url
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -228,6 +241,7 @@ def test_cold_deep_link_renders_the_page_itself(page, app_url, name):
     assert page.locator("h1").filter(has_text=re.compile(rf"^\s*{HOME_HEADING}\s*$")).count() == 0
     assert page.title().startswith(name)
     settled(page)
+    assert sidebar_pages(page) == ["Home", *PAGES]
     no_exception(page)
 
 

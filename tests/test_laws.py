@@ -49,6 +49,7 @@ RECOVER = {
     "kaplan_n": {"alpha": 0.03},
     "kaplan_d": {"alpha": 0.03},
     "lr_anneal": {"L0": 0.05, "alpha": 0.15, "C": 0.15},
+    "m4_d": {"E": 0.02, "c": 0.05, "alpha": 0.15},
 }
 
 
@@ -85,3 +86,18 @@ def test_anneal_areas_step_decay_accumulates_momentum():
     # one drop of 0.5 at step 1001: m_i = 0.5 * 0.999^(i - 1001), so S2 -> 0.5 * (1 - 0.999^1000) / 0.001
     assert S2[-1] == pytest.approx(0.5 * (1 - 0.999 ** 1000) / 0.001, rel=1e-9)
     assert S2[999] == 0.0
+
+
+def test_m4_solves_its_implicit_equation():
+    """M4's prediction satisfies (y - E) / (L0 - y)^alpha = beta x^-c, and alpha = 0 is E + beta x^-c."""
+    law = get_law("m4_d")
+    x = np.geomspace(1e5, 1e11, 40)
+    for alpha in (0.3, 1.0, 2.5):
+        p = {"E": 0.2, "B": 0.75, "beta": 3e3, "c": 0.5, "alpha": alpha}
+        y = law.predict(p, {"D": x})
+        L0 = p["E"] + p["B"]
+        assert np.all((y > p["E"]) & (y < L0))
+        np.testing.assert_allclose((y - p["E"]) / (L0 - y) ** alpha, p["beta"] * x ** -p["c"], rtol=1e-9)
+    low = x[x > 1e9]   # where beta x^-c < B the alpha = 0 law is the plain saturating power law
+    np.testing.assert_allclose(law.predict({"E": 0.2, "B": 0.75, "beta": 3e3, "c": 0.5, "alpha": 0.0}, {"D": low}),
+                               0.2 + 3e3 * low ** -0.5, rtol=1e-9)
