@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fit import FitError, FitResult, complete_axes, fit_law, select_rows
-from analysis.laws import LAWS, get_law
+from analysis.laws import LAWS, anneal_areas, get_law
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,8 +76,21 @@ def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float =
     """
     df = complete_axes(frame).reset_index(drop=True)
     df["run"] = df["run"].astype(str) if "run" in df else np.arange(len(df)).astype(str)
+    if "S1" in get_law(law).variables and {"step", "lr"} <= set(df):
+        # schedule areas accumulate from each run's first step: compute them on whole runs, so the
+        # held-out rows get the areas of their full schedule (the fit recomputes the same values)
+        ok = np.isfinite(df["lr"]) & np.isfinite(df["step"])
+        df = df[ok].reset_index(drop=True)
+        if mask is not None:
+            mask = np.asarray(mask, bool)[ok.to_numpy()]
+        df["S1"], df["S2"] = anneal_areas(df["step"].to_numpy(), df["lr"].to_numpy(), df["run"].to_numpy())
     if mask is None:
-        mask, rule = heldout_mask(df, n_holdout)
+        # runs the user excluded are neither fitted nor scored: the largest model is chosen among the rest
+        excluded = df["run"].isin({str(r) for r in fit_kwargs.get("exclude_runs") or ()}).to_numpy()
+        kept = df[~excluded]
+        mask = np.zeros(len(df), bool)
+        sub, rule = heldout_mask(kept.reset_index(drop=True), n_holdout)
+        mask[np.flatnonzero(~excluded)[sub]] = True
     else:
         mask, rule = np.asarray(mask, bool), "held out the given rows"
     train, test = df[~mask], df[mask]
@@ -186,8 +199,26 @@ class LawChoice:
                 "table": self.table.to_dict(orient="records")}
 
 
+def thin_runs(frame: pd.DataFrame, max_points: int | None) -> pd.Index:
+    """Index labels of at most about ``max_points`` rows: every run keeps the same share of its points,
+    evenly spaced along its scale axis, first and last included (a run with one point keeps it)."""
+    if not max_points or len(frame) <= max_points:
+        return frame.index
+    axis = next((a for a in ("D", "step", "C") if a in frame and frame[a].notna().any()), None)
+    share = max_points / len(frame)
+    keep = []
+    for _, g in frame.groupby("run", sort=False):
+        g = g.sort_values(axis) if axis else g
+        k = max(1, int(np.ceil(share * len(g))))
+        keep.append(g.index[np.unique(np.linspace(0, len(g) - 1, k).round().astype(int))])
+    return pd.Index(np.sort(np.concatenate(keep)))
+
+
+CHOICE_MAX_POINTS = 1500
+
+
 def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None = None, rule: str = "simplest",
-               **fit_kwargs) -> LawChoice:
+               max_points: int | None = CHOICE_MAX_POINTS, **fit_kwargs) -> LawChoice:
     """Pick the law that extrapolates best inside the data, by held-out log-RMSE over validation folds.
 
     The data choices in ``fit_kwargs`` (``min_tokens``, ``min_fraction``, ``exclude_runs``) are applied
@@ -195,6 +226,10 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
     every fold of :func:`validation_folds` (or on ``mask`` alone when given); its score is the
     geometric mean of its fold log-RMSEs (the table's ``log_rmse``). A law that fails on a fold where
     another law succeeds is not eligible and ranks last.
+
+    Longer data are thinned to about ``max_points`` rows for the choice (every run evenly, see
+    :func:`thin_runs`): the ranking needs the shape of the curves, not every checkpoint, and the
+    final fit of the chosen law still uses all rows.
 
     rule : {"simplest", "lowest"}
         ``"simplest"`` (default): start from the eligible law with the fewest parameters and move to
@@ -208,9 +243,12 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
     cuts = {k: fit_kwargs.pop(k) for k in ("min_tokens", "min_fraction", "exclude_runs") if k in fit_kwargs}
     base = pd.DataFrame(frame).reset_index(drop=True)
     kept, notes = select_rows(base, **cuts)
-    data = base.loc[kept.index].reset_index(drop=True)
+    rows_used = thin_runs(kept, max_points)
+    if len(rows_used) < len(kept):
+        notes.append(f"chose on {len(rows_used):,} of the {len(kept):,} points (each run thinned evenly)")
+    data = base.loc[rows_used].reset_index(drop=True)
     if mask is not None:
-        folds = [(np.asarray(mask, bool)[kept.index.to_numpy()], "held out the given rows")]
+        folds = [(np.asarray(mask, bool)[rows_used.to_numpy()], "held out the given rows")]
     else:
         folds = validation_folds(data)
     scores = np.full((len(candidates), len(folds)), np.nan)

@@ -38,6 +38,8 @@ BAND_FILL = "rgba(31, 119, 180, 0.18)"
 FIT_COLOUR = "#1f77b4"
 HELDOUT_COLOUR = "#d62728"
 EXCLUDED_COLOUR = "rgba(120, 120, 120, 0.45)"
+BOUNDED_UNITS = frozenset({"accuracy", "error", "fraction", "f1"})     # metrics that live in [0, 1]
+CLIPPED_NOTE = "curves drawn only where the fitted value lies in [0, 1]"
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 MAX_LEGEND = 25            # runs listed in a legend; more are coloured by size with a colour bar
 DENSE_CURVE = 40           # a run with more checkpoints is drawn as a line without markers
@@ -488,17 +490,33 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def backtest_figure(bt, *, metric: str | None = None, unit: str | None = None, title: str | None = None) -> go.Figure:
-    """Predicted against actual for the back-test: held-out points red, fitted points grey, y = x line."""
-    df = bt.predictions
+    """Predicted against actual for the back-test: held-out points red, fitted points grey, y = x line.
+
+    Rows the back-test's fit did not use although they were not held out (runs the user excluded or the
+    source flags as outliers, checkpoints before the early cut) are grey crosses "left out of the fit",
+    read from the fit's own settings (``bt.fit.settings``).
+    """
+    df = bt.predictions.reset_index(drop=True)
+    held = df["heldout"].to_numpy(bool)
+    role = np.where(held, "held out", "used to fit").astype(object)
+    if bt.fit is not None and (~held).any():
+        train = df[~held]
+        used = used_points(bt.fit, train).to_numpy(bool)
+        if used.any():                    # none: the rows could not be re-prepared; keep the plain labels
+            idx = np.flatnonzero(~held)
+            role[idx[~used]] = "left out of the fit"
+    df = df.assign(_role=role)
     df = df[np.isfinite(df["y"]) & np.isfinite(df["y_pred"])]
     fig = go.Figure()
-    for held, name, colour in ((False, "used to fit", "rgba(90, 90, 90, 0.55)"), (True, "held out", HELDOUT_COLOUR)):
-        sub = df[df["heldout"] == held]
+    for name, colour, symbol, size in (("left out of the fit", EXCLUDED_COLOUR, "x", 6),
+                                       ("used to fit", "rgba(90, 90, 90, 0.55)", "circle", 5),
+                                       ("held out", HELDOUT_COLOUR, "circle", 7)):
+        sub = df[df["_role"] == name]
         if sub.empty:
             continue
         custom = _custom(sub["run"].astype(str), sub["N"], sub["D"])
         fig.add_trace(go.Scatter(x=sub["y"], y=sub["y_pred"], mode="markers", name=name,
-                                 marker=dict(color=colour, size=7 if held else 5),
+                                 marker=dict(color=colour, size=size, symbol=symbol),
                                  customdata=custom,
                                  hovertemplate="run %{customdata[0]}<br>N %{customdata[1]:.3s}<br>D %{customdata[2]:.3s}"
                                                "<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"))
@@ -611,16 +629,28 @@ def crossover_figure(result, *, metric: str | None = None, unit: str | None = No
     """
     ax = result.axis
     lo, hi = result.shown_range
-    xs = _grid(lo, hi, 150)
+    grid = _grid(lo, hi, 150)
+    bounded = bool(result.higher_is_better) or unit in BOUNDED_UNITS
+    clipped = []
     fig = go.Figure()
     for i, g in enumerate(result.groups):
         fit = result.fits[g]
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
-        X = pd.DataFrame({ax: xs})
-        y = fit.law_obj.predict(fit.params, X)
+        xs = grid
+        y = np.asarray(fit.law_obj.predict(fit.params, pd.DataFrame({ax: xs})), float)
+        if bounded:
+            # an error or accuracy lives in [0, 1]: draw the curve only where its prediction does
+            ok = np.isfinite(y) & (y >= 0.0) & (y <= 1.0)
+            if not ok.all():
+                clipped.append(str(g))
+            xs, y = xs[ok], y[ok]
+            if len(xs) == 0:
+                continue
         if fit.n_boot:
             s = np.exp(fit.law_obj.logpred(fit.law_obj.to_internal(fit.boot), {ax: xs}))
             blo, bhi = np.nanquantile(s, [0.025, 0.975], axis=0)
+            if bounded:
+                blo, bhi = np.clip(blo, 0.0, 1.0), np.clip(bhi, 0.0, 1.0)
             fig.add_trace(_band_trace(xs, blo, bhi, name=f"{g}: 95% band", colour=_rgba(colour, 0.15), legendgroup=g))
         fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name=str(g), legendgroup=g, line=dict(color=colour, width=2.5),
                                  hovertemplate=f"{ax} %{{x:.3s}}<br>fitted %{{y:.4g}}<extra></extra>"))
@@ -636,7 +666,12 @@ def crossover_figure(result, *, metric: str | None = None, unit: str | None = No
     if result.target:
         vmark(fig, result.target, "target")
     ylab = metric_title(("1 - " + metric) if (result.higher_is_better and metric) else metric, unit)
-    return _layout(fig, title=title, x=axis_title(ax), y=ylab, log_y=_log_y(None if result.higher_is_better else unit))
+    fig = _layout(fig, title=title, x=axis_title(ax), y=ylab, log_y=_log_y(None if result.higher_is_better else unit))
+    if clipped:
+        fig.add_annotation(text=f"{CLIPPED_NOTE} ({len(clipped)} of {len(result.groups)} curves)", xref="paper",
+                           yref="paper", x=0.01, y=0.02, xanchor="left", yanchor="bottom", showarrow=False,
+                           bgcolor="rgba(255, 255, 255, 0.8)", font=dict(size=11, color="#555"))
+    return fig
 
 
 def crossover_data_figure(frames: dict, *, axis: str, metric: str | None = None, unit: str | None = None,

@@ -119,6 +119,12 @@ if file is not None:
             if not rep.defaults:
                 st.caption("None: every field came from the file.")
         ui.warn(rep.warnings)
+        unused = {f: c for f, c in suggested.items() if c in (rep.ignored_columns or ()) and f not in column_map}
+        if unused:
+            st.warning("Not used although they look like fields: " +
+                       ui.md(", ".join(f"column '{c}' (suggested for {f})" for f, c in unused.items())) +
+                       ". Set them under Column mapping above, or click Apply the suggested mapping.",
+                       icon=":material/warning:")
         if rep.n_rejected:
             st.markdown(f"**Rejected rows** ({rep.n_rejected:,}; the first {len(rep.rejected):,} listed; row 1 is the "
                         "first row below the header)")

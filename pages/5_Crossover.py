@@ -99,7 +99,11 @@ st.markdown(ui.md(res.verdict))
 for note in res.notes:
     st.caption(ui.md(note))
 name = ui.slug("_vs_".join(groups))
-ui.chart(figures.crossover_figure(res, metric=data.metric, unit=unit), f"crossover_{name}", key="cross_fig")
+cross_fig = figures.crossover_figure(res, metric=data.metric, unit=unit)
+ui.chart(cross_fig, f"crossover_{name}", key="cross_fig")
+if any(str(a.text or "").startswith(figures.CLIPPED_NOTE) for a in cross_fig.layout.annotations):
+    st.caption("Below the data a fitted error curve can pass 1 (and an accuracy fall below 0); the curves are drawn "
+               "only where the fitted value lies in [0, 1], the metric's valid range.")
 with st.expander("The data of each group"):
     ui.chart(figures.crossover_data_figure(frames, axis=axis, metric=data.metric, unit=unit), f"crossover_data_{name}",
              key="cross_data")

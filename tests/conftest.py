@@ -2,7 +2,9 @@
 
 ``data_dir``   the published source data: ``$SCALING_DATA_DIR``, else ``../shared/data`` beside the project.
 ``store_path`` a store built once per test session from ``data_dir`` into a temporary directory
-               (every source whose ingester exists). Keep these names stable: other test modules use them.
+               (every source whose ingester exists).
+``small_store_path`` a small real store (``SMALL_SOURCES``, ~1 s to build), once per session; tests that
+               damage or rewrite a store copy it first. Keep these names stable: other test modules use them.
 """
 from __future__ import annotations
 
@@ -35,4 +37,16 @@ def store_path(data_dir, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("store") / "store.duckdb"
     build(data_dir, out)
+    return out
+
+
+SMALL_SOURCES = ["chinchilla-epoch", "laion-clip-mammut"]
+
+
+@pytest.fixture(scope="session")
+def small_store_path(data_dir, tmp_path_factory) -> Path:
+    from datasets.build import build
+
+    out = tmp_path_factory.mktemp("small") / "small.duckdb"
+    build(data_dir, out, only=SMALL_SOURCES)
     return out

@@ -421,3 +421,60 @@ def test_default_early_checkpoint_cut():
     assert ui.default_cut(long_runs)[:2] == ("tokens", 10e9)
     short_runs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "D": [1e8, 1e9, 2e9, 1e8, 1e9, 5e11]})
     assert ui.default_cut(short_runs)[:2] == ("fraction", 0.1)
+
+
+# ---------------------------------------------------------------------------------------------- tester fixes
+def _array(v) -> list:
+    """A trace array from a chart's JSON spec: a list, or a typed array {"dtype", "bdata" (base64)}."""
+    import base64
+
+    import numpy as np
+
+    if v is None:
+        return []
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def _traces(at, i: int = 0) -> list[dict]:
+    """The traces of chart ``i``: name and decoded x and y arrays."""
+    return [{"name": t.get("name", ""), "x": _array(t.get("x")), "y": _array(t.get("y"))}
+            for t in json.loads(charts(at)[i].proto.spec)["data"]]
+
+
+def test_backtest_figure_shows_excluded_runs_as_left_out(app_env):
+    """Runs left out of the fit (here Epoch's five flagged outliers) are not drawn as 'used to fit'."""
+    at = run_page("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", "view": "backtest"})
+    n = {t["name"]: len(t["x"]) for t in _traces(at)}
+    assert n.get("left out of the fit") == 5, n
+    assert n["used to fit"] + n["held out"] == 240, n         # the 240 runs the fit used, one held out
+    at.multiselect(key="exclude").set_value([]).run()         # keep every run: nothing is left out
+    n = {t["name"]: len(t["x"]) for t in _traces(at)}
+    assert "left out of the fit" not in n and n["used to fit"] + n["held out"] == 245, n
+
+
+def test_crossover_error_curves_stay_in_the_unit_interval(app_env):
+    """1 - accuracy curves extrapolated below the data would pass 1: they are drawn only inside [0, 1]."""
+    import numpy as np
+
+    at = run_page("Crossover", {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip",
+                                "metric": "imagenet1k/acc1",
+                                "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]})
+    traces = _traces(at)
+    ys = np.concatenate([np.asarray(t["y"], float) for t in traces if t["y"]])
+    assert len(ys) > 100 and np.nanmin(ys) >= 0.0 and np.nanmax(ys) <= 1.0, (np.nanmin(ys), np.nanmax(ys))
+    assert any("[0, 1]" in c.value for c in at.caption)
+
+
+def test_upload_warns_when_a_suggested_column_is_not_used(app_env):
+    """Mapping only the value column leaves an N-like column unread: the page says so and names it."""
+    odd = "nparams_total,tokens,lm_xent,run\n" + "\n".join(
+        f"{n},{d},{3.0 + 1e9 / n * 1e-3 + 1e9 / d * 1e-2:.4f},r{n}" for n in (2e7, 5e7, 1e8) for d in (1e9, 2e9, 4e9))
+    at = run_page("Upload")
+    at.file_uploader(key="upload_file_0").upload("odd.csv", odd.encode("utf-8"), "text/csv").run()
+    at.selectbox(key="map_value").set_value("lm_xent").run()
+    assert not at.exception and metric(at, "Runs") == "3"
+    assert any("nparams_total" in w.value.replace("\\", "") for w in at.warning), [w.value for w in at.warning]
+    at.button(key="upload_apply_suggested").click().run()
+    assert not any("nparams_total" in w.value.replace("\\", "") for w in at.warning)

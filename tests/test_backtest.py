@@ -18,6 +18,18 @@ def test_holds_out_the_largest_model():
     assert bt.predictions["heldout"].sum() == mask.sum()
 
 
+def test_an_excluded_largest_run_is_neither_held_out_nor_fitted():
+    df = sample("chinchilla", np.random.default_rng(0))
+    sizes = sorted(df["N"].unique())
+    largest = df.loc[df["N"] == sizes[-1], "run"].unique().tolist()
+    bt = backtest(df, "chinchilla", exclude_runs=largest)
+    assert {h["N"] for h in bt.heldout} == {sizes[-2]}          # the largest of the runs still in play
+    held = bt.predictions[bt.predictions["heldout"]]
+    assert not held["run"].isin(largest).any()
+    held_runs = held["run"].nunique()
+    assert bt.fit.n_runs == df["run"].nunique() - len(largest) - held_runs
+
+
 def test_are_scores_only_the_last_30_percent_of_each_run():
     df = sample("chinchilla", np.random.default_rng(0))
     bt = backtest(df, "chinchilla")
@@ -143,3 +155,24 @@ def test_a_more_complex_law_must_win_on_every_fold(monkeypatch):
     assert lowest.law == "m4_d" and lowest.table["law"].iloc[0] == "m4_d"
     with pytest.raises(ValueError, match="unknown rule"):
         bt_mod.choose_law(df, list(errors), rule="best")
+
+
+def test_long_data_are_thinned_evenly_per_run_for_the_choice():
+    from analysis.backtest import thin_runs
+    df = pd.DataFrame({"run": ["a"] * 1000 + ["b"] * 10 + ["c"], "D": np.r_[np.arange(1, 1001), np.arange(1, 11), 5.0]})
+    keep = thin_runs(df, 101)
+    kept = df.loc[keep]
+    assert kept.groupby("run").size().to_dict() == {"a": 100, "b": 1, "c": 1}   # ceil(101/1011 * n)
+    a = kept[kept["run"] == "a"]["D"]
+    assert a.min() == 1 and a.max() == 1000                     # both ends of every run survive
+    assert thin_runs(df, None).equals(df.index) and thin_runs(df, 5000).equals(df.index)
+    choice = choose_law(_m4_curve(0, n=400), ["power_d", "m4_d"], bootstrap=0, max_points=100)
+    assert "chose on 100 of the 400 points" in choice.reason
+
+
+def test_lr_anneal_backtest_uses_the_areas_of_the_whole_schedule():
+    df = sample("lr_anneal", np.random.default_rng(0))
+    bt = backtest(df, "lr_anneal")
+    assert bt.log_rmse < 0.02 and len(bt.heldout) == 3    # the tail of each of the three schedules
+    choice = choose_law(df, ["power_step", "lr_anneal"], bootstrap=0)
+    assert choice.law == "lr_anneal"

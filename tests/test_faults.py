@@ -25,19 +25,16 @@ import pytest
 from datasets.schema import SCHEMA_VERSION
 from datasets.store import Store, StoreError
 from datasets.upload import example_csv
+from tests.conftest import SMALL_SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["chinchilla-epoch", "laion-clip-mammut"]     # a small real store: ~1 s to build
+SOURCES = SMALL_SOURCES
 TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
-def small_store(data_dir, tmp_path_factory) -> Path:
-    from datasets.build import build
-
-    path = tmp_path_factory.mktemp("faults") / "small.duckdb"
-    build(data_dir, path, only=SOURCES)
-    return path
+def small_store(small_store_path) -> Path:
+    return small_store_path
 
 
 @pytest.fixture

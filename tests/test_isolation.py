@@ -22,7 +22,6 @@ from datasets.store import Store
 from datasets.upload import example_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["chinchilla-epoch", "laion-clip-mammut"]
 PAGES = {"Home": "app.py", "Browse": "pages/1_Browse.py", "Fit": "pages/2_Fit.py", "Allocate": "pages/3_Allocate.py",
          "Upload": "pages/4_Upload.py", "Crossover": "pages/5_Crossover.py", "Trends": "pages/6_Trends.py",
          "Downstream": "pages/7_Downstream.py"}
@@ -41,12 +40,8 @@ TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
-def store(data_dir, tmp_path_factory) -> Path:
-    from datasets.build import build
-
-    path = tmp_path_factory.mktemp("isolation") / "store.duckdb"
-    build(data_dir, path, only=SOURCES)
-    return path
+def store(small_store_path) -> Path:
+    return small_store_path
 
 
 @pytest.fixture(scope="module")
