@@ -527,7 +527,8 @@ def store(quiet: bool = False) -> Store | None:
 
 
 _QUERIES = frozenset({"summary", "sources", "families", "metrics", "default_metric", "runs", "points", "fit_frame",
-                      "exclusions", "metric_across_families"})
+                      "exclusions", "metric_across_families", "chance_level",
+                      "flagged_runs"})
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -688,6 +689,8 @@ class Data:
     def flagged_runs(self) -> list[str]:
         """Runs the source flags as outliers (``runs.extra``: ``"..._outlier": true``, e.g. the five points
         Epoch's Chinchilla replication leaves out): fits leave them out by default."""
+        if self.kind == "corpus":
+            return query(self.store, "flagged_runs", self.family)
         r = self.runs()
         if "extra" not in r:
             return []

@@ -128,6 +128,7 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
         m = _family_metric(store, fam, metric)
         frame = store.fit_frame(fam, m, final_only=getattr(args, "final_only", False))
         return frame, {"kind": "store", "path": str(store.path), "family": fam, "metric": m,
+                       "flagged": store.flagged_runs(fam),
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
     raise CLIError("give the data: --csv FILE, or --store FILE --family NAME")
 
@@ -144,7 +145,15 @@ def _fit_kwargs(args, source: dict) -> dict:
         yt = "one_minus" if source.get("higher_is_better") else "none"
     return dict(objective=args.objective, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
                 min_tokens=args.min_tokens, min_fraction=args.min_fraction,
-                exclude_runs=tuple(args.exclude_run or ()), y_transform=yt, time_budget=args.time_budget)
+                exclude_runs=_exclusions(args, source), y_transform=yt, time_budget=args.time_budget)
+
+
+def _exclusions(args, source: dict) -> tuple[str, ...]:
+    """--exclude-run values plus, as in the app, the runs the source flags as outliers (unless --keep-flagged)."""
+    runs = list(args.exclude_run or ())
+    if not getattr(args, "keep_flagged", False):
+        runs += [r for r in source.get("flagged", ()) if r not in runs]
+    return tuple(runs)
 
 
 def _choose(args, frame, kwargs) -> tuple[str, dict | None]:
@@ -392,6 +401,9 @@ def cmd_downstream(args):
         if not losses:
             raise CLIError("no loss metric (unit nats/bits/perplexity) to map from; name one with --loss-metric")
         loss_metric = losses[0]
+    chance = args.chance
+    if chance is None and not args.csv:     # as the app: the source's published random baseline, when known
+        chance = store.chance_level(args.family[0].split("/")[0], metric)
     if "params" not in pts:
         pts = pts.merge(up.runs[["run_id", "params"]], on="run_id", how="left")
     key = ["run_id", "tokens"] if pts["tokens"].notna().any() else ["run_id", "step"]
@@ -402,7 +414,7 @@ def cmd_downstream(args):
         raise CLIError(f"only {len(j)} checkpoints have both {loss_metric!r} and {metric!r}; need at least 4")
     hib = bool(j["higher_is_better"].dropna().iloc[0]) if j["higher_is_better"].notna().any() else True
     res = map_downstream(j["loss"].to_numpy(float), j["value"].to_numpy(float), runs=j["run_id"].to_numpy(str),
-                         chance=args.chance, higher_is_better=hib, scale=j["params"].to_numpy(float))
+                         chance=chance, higher_is_better=hib, scale=j["params"].to_numpy(float))
     payload = res.to_dict()
     payload.update(metric=metric, loss_metric=loss_metric)
     _emit(args, payload, res.summary())
@@ -466,6 +478,8 @@ def _fit_args(p, law_default="chinchilla"):
     g.add_argument("--min-tokens", type=NON_NEGATIVE, help="drop checkpoints with fewer tokens than this")
     g.add_argument("--min-fraction", type=FRACTION, help="drop checkpoints before this fraction of each run")
     g.add_argument("--exclude-run", action="append", help="leave out this run (repeatable)")
+    g.add_argument("--keep-flagged", action="store_true",
+                   help="keep the runs the source flags as outliers (left out by default, as in the app)")
     g.add_argument("--y-transform", default="auto", choices=["auto", "none", "one_minus"],
                    help="fit 1 - value for higher-is-better metrics (auto: from the metric)")
     g.add_argument("--time-budget", type=POSITIVE, help="seconds the bootstrap may take before it stops early")

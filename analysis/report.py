@@ -293,6 +293,8 @@ def reproduce_command(data_source: dict, settings: dict, fmt_: str = "html") -> 
     options = [(flag, settings.get(key)) for key, flag in flags]
     options += [("--final-only", bool(settings.get("final_only"))),
                 ("--exclude-run", list(settings.get("exclude_runs") or ())),
+                # the exclusions above are the whole list: the store's flagged runs are not added again
+                ("--keep-flagged", (data_source or {}).get("kind") == "store"),
                 ("--format", fmt_), ("--out", f"report.{fmt_}")]
     return cli_command("report", data_source, options)
 

@@ -476,6 +476,23 @@ class Store:
             raise KeyError(f"no extra table {name!r}; the store has {allowed}")
         return self._query(f'SELECT * FROM store."{name}"')
 
+    def flagged_runs(self, family: str) -> list[str]:
+        """Runs of ``family`` that their source flags as outliers (``runs.extra`` holds ``"..._outlier": true``,
+        e.g. the five points Epoch's Chinchilla replication leaves out). Fits leave them out by default."""
+        rows = self._query("SELECT run_id FROM store.runs WHERE family = ? AND "
+                           "regexp_matches(CAST(extra AS VARCHAR), 'outlier\"\\s*:\\s*true') ORDER BY run_id",
+                           [_text("family", family)])
+        return rows["run_id"].astype(str).tolist()
+
+    def chance_level(self, source: str, metric: str) -> float | None:
+        """A task's random baseline in its metric's units, from the source's ``task_metadata`` table
+        (the over-training suite publishes one per task); None when the store does not know it."""
+        if "task_metadata" not in self.extra_tables():
+            return None
+        rows = self._query("SELECT random_baseline FROM store.task_metadata WHERE source = ? AND metric = ? "
+                           "AND random_baseline IS NOT NULL", [_text("source", source), _text("metric", metric)])
+        return float(rows.iloc[0, 0]) if len(rows) else None
+
     # ---------------------------------------------------------------- runs and points
     def runs(self, family=None, source=None, arch=None, data=None, min_params=None, max_params=None) -> pd.DataFrame:
         """Runs matching every given filter (strings or lists of strings; params bounds inclusive)."""

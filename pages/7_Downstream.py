@@ -45,9 +45,12 @@ task = ui.select("Downstream metric", tasks, key="task", where=c0,
                  help="Defaults to the sidebar's metric when that is not a loss, else a common task such as HellaSwag.")
 loss_metric = ui.select("Loss to map from", losses, key="lossm", where=c1,
                         default=ui.default_metric(metrics[metrics["metric"].isin(losses)]))
-chance = ui.number("Chance level", key="chance", default=0.0, min_value=0.0, max_value=1.0e6,
+published = ui.query(data.store, "chance_level", data.source, task) if data.kind == "corpus" and data.source else None
+chance = ui.number("Chance level", key="chance", default=published or 0.0, min_value=0.0, max_value=1.0e6,
                    step=0.05, where=c2, help="The task's random baseline in metric units, 0 = unknown (e.g. 0.25 for 4-way "
-                                             "multiple choice); enables the near-chance check and fixes the sigmoid's floor.")
+                                             "multiple choice); enables the near-chance check and fixes the sigmoid's floor."
+                                             + (f" Default: {published:g}, the source's published baseline for this task."
+                                                if published else ""))
 heldout = ui.select("Held out", ["largest", "best", "none"], key="heldout", where=c3,
                     format_func=lambda h: {"largest": "largest model", "best": "lowest-loss 20%",
                                            "none": "nothing (AICc)"}[h])

@@ -177,7 +177,7 @@ def test_fit_views_backtest_compare_export(app_env, reports):
     content = reports[-1].to_dict()
     command = content["reproduce"]
     for part in ("python -m analysis report", f"--store {app_env}", "--family chinchilla-epoch/chinchilla",
-                 "--law chinchilla", "--objective huber", f"--bootstrap {BOOT}", "--exclude-run"):
+                 "--law chinchilla", "--objective huber", f"--bootstrap {BOOT}", "--exclude-run", "--keep-flagged"):
         assert part in command, (part, command)
     assert command.count("--exclude-run") == 5          # Epoch's five flagged outliers, left out by default
     assert content["settings"]["law"] == "chinchilla" and content["settings"]["bootstrap"] == BOOT
@@ -478,3 +478,11 @@ def test_upload_warns_when_a_suggested_column_is_not_used(app_env):
     assert any("nparams_total" in w.value.replace("\\", "") for w in at.warning), [w.value for w in at.warning]
     at.button(key="upload_apply_suggested").click().run()
     assert not any("nparams_total" in w.value.replace("\\", "") for w in at.warning)
+
+
+def test_downstream_chance_defaults_to_the_published_baseline(app_env):
+    at = run_page("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "task": "hellaswag/acc"})
+    assert at.number_input(key="chance").value == 0.25
+    at = run_page("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "task": "hellaswag/acc",
+                                 "chance": "0.1"})
+    assert at.number_input(key="chance").value == 0.1                          # the URL still wins

@@ -83,7 +83,7 @@ def test_auto_says_what_it_chose_and_why(epoch_csv):
 
 def test_store_family_input(store_path):
     out = cli_json("fit", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--bootstrap", 50)
-    assert out["n_points"] == 245 and out["data"]["kind"] == "store"
+    assert out["n_points"] == 240 and out["data"]["kind"] == "store"      # Epoch's 5 flagged outliers left out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -139,6 +139,10 @@ def test_downstream_contract_on_overtrain(store_path):
                    "--metric", "hellaswag/acc")
     assert {"model", "heldout_rel_error", "maps"} <= set(out)
     assert out["maps"] is True and out["heldout_rel_error"] < 0.1
+    assert out["chance"] == 0.25                     # the source's published baseline, as the app defaults to
+    given = cli_json("downstream", "--store", store_path, "--family", "overtrain/c4_original",
+                     "--metric", "hellaswag/acc", "--chance", 0.1)
+    assert given["chance"] == 0.1
 
 
 @pytest.mark.parametrize("fmt, marker", [("md", "| alpha |"), ("json", '"law": "chinchilla"'), ("html", "<html")])
@@ -147,3 +151,16 @@ def test_report_formats(epoch_csv, tmp_path, fmt, marker):
     cli("report", "--csv", epoch_csv, "--bootstrap", 50, "--format", fmt, "--out", out)
     text = out.read_text(encoding="utf-8")
     assert marker in text and "python -m analysis report" in text
+
+
+def test_store_fits_leave_out_the_flagged_runs_as_the_app_does(store_path):
+    out = cli_json("fit", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--bootstrap", 0)
+    assert out["n_points"] == 240 and len(out["settings"]["exclude_runs"]) == 5
+    assert abs(out["params"]["alpha"] - EPOCH["alpha"]) < 0.01
+    kept = cli_json("fit", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--bootstrap", 0,
+                    "--keep-flagged")
+    assert kept["n_points"] == 245 and not kept["settings"]["exclude_runs"]
+    # what the app's report command writes: the whole exclusion list, flagged runs not added again
+    one = cli_json("fit", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--bootstrap", 0,
+                   "--keep-flagged", "--exclude-run", "chinchilla-epoch/row001")
+    assert one["n_points"] == 244

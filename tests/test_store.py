@@ -381,3 +381,17 @@ def test_real_fit_frame_of_the_default_metric(real):
     y = np.concatenate([to_nats(g["value"].to_numpy(), u)[0] for u, g in pts.groupby("unit")])
     np.testing.assert_allclose(np.sort(ff["y"]), np.sort(y[np.isfinite(y)]))
     assert (ff["N"] > 0).all() and (ff["C"].dropna() > 0).all()
+
+
+def test_real_chance_level_comes_from_the_task_table(real):
+    assert real.chance_level("overtrain", "hellaswag/acc") == 0.25            # 4-way multiple choice
+    assert real.chance_level("overtrain", "no-such-task") is None
+    assert real.chance_level("pythia", "hellaswag/acc") is None                 # no task table for that source
+    assert real.chance_level("overtrain", "x' OR 1=1 --") is None
+
+
+def test_real_flagged_runs_are_epochs_five_outliers(real):
+    flagged = real.flagged_runs("chinchilla-epoch/chinchilla")
+    worst = real.fit_frame("chinchilla-epoch/chinchilla", "loss").nlargest(5, "y")["run"]
+    assert sorted(flagged) == sorted(worst.astype(str)) and len(flagged) == 5
+    assert real.flagged_runs("overtrain/rpj") == [] and real.flagged_runs("x' OR 1=1 --") == []
