@@ -516,7 +516,7 @@ def store(quiet: bool = False) -> Store | None:
         result = _open(str(path), _signature(path))
     except (StoreError, OSError) as e:
         err = e if isinstance(e, StoreError) else StoreError(f"the store at {path} could not be opened ({e})",
-                                                             f"check the file and rebuild: {store_api.BUILD_HINT}")
+                                                             f"check the file and rebuild: {store_api.build_command(path)}")
         failures[str(path)] = (time.time(), err)
         bar.empty()
         report(err)
@@ -694,7 +694,7 @@ class Data:
         r = self.runs()
         if "extra" not in r:
             return []
-        flagged = r["extra"].astype(str).str.contains(r'outlier"\s*:\s*true', regex=True, na=False)
+        flagged = r["extra"].astype(str).str.contains(store_api.OUTLIER_FLAG, regex=True, na=False)
         return sorted(r.loc[flagged, "run_id"].astype(str))
 
     def points(self, metric: str | None = None, final_only: bool = False) -> pd.DataFrame:
@@ -774,7 +774,7 @@ def sidebar(*, with_metric: bool = True) -> Data | None:
             return None
         fams = query(s, "families")
         if fams.empty:
-            sb.warning("The store holds no families: rebuild it with " + store_api.BUILD_HINT)
+            sb.warning("The store holds no families: rebuild it with " + store_api.build_command(s.path))
             return None
         titles = query(s, "sources").set_index("source")["title"].fillna("").to_dict()
         fallback = reference_family(s, fallback=True)

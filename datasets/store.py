@@ -31,7 +31,8 @@ from datasets.schema import SCHEMA_VERSION
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STORE = PROJECT_ROOT / "store.duckdb"
-BUILD_HINT = "python -m datasets.build --source ../shared/data --out store.duckdb"
+# a run the source flags as an outlier: ``runs.extra`` (JSON text) holds ``"..._outlier": true``
+OUTLIER_FLAG = r'outlier"\s*:\s*true'
 _HEADER_BYTES = 3 * 4096   # DuckDB's file header and its two database headers precede the blocks
 
 LOSS_UNITS = ("nats", "bits", "perplexity", "log10_perplexity")
@@ -162,7 +163,7 @@ def _lr_at(frame: pd.DataFrame, lr_points: pd.DataFrame) -> np.ndarray:
 
 
 def build_command(path: Path | str | None = None) -> str:
-    """The command that (re)builds the store at ``path`` (``BUILD_HINT`` for the default location)."""
+    """The command that (re)builds the store at ``path`` (``--out store.duckdb`` for the default location)."""
     import shlex
     data = os.environ.get("SCALING_DATA_DIR") or "../shared/data"
     if path is None or Path(path).expanduser().resolve() == DEFAULT_STORE.resolve():
@@ -480,8 +481,8 @@ class Store:
         """Runs of ``family`` that their source flags as outliers (``runs.extra`` holds ``"..._outlier": true``,
         e.g. the five points Epoch's Chinchilla replication leaves out). Fits leave them out by default."""
         rows = self._query("SELECT run_id FROM store.runs WHERE family = ? AND "
-                           "regexp_matches(CAST(extra AS VARCHAR), 'outlier\"\\s*:\\s*true') ORDER BY run_id",
-                           [_text("family", family)])
+                           "regexp_matches(CAST(extra AS VARCHAR), ?) ORDER BY run_id",
+                           [_text("family", family), OUTLIER_FLAG])
         return rows["run_id"].astype(str).tolist()
 
     def chance_level(self, source: str, metric: str) -> float | None:
