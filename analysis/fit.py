@@ -18,10 +18,6 @@ the squared error (``"mse"``), or an asymmetric squared error that keeps the cur
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import glob
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,6 +25,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 from analysis.laws import Law, as_arrays, get_law, anneal_areas
 
@@ -45,53 +42,22 @@ class FitError(ValueError):
 # ----------------------------------------------------------------------------------------------
 # BLAS threads
 # ----------------------------------------------------------------------------------------------
-_BLAS_SETTERS: list | None = None
+_BLAS = None
 
 
-def _blas_setters() -> list:
-    """(get, set) thread-count functions of the OpenBLAS builds bundled with scipy and numpy, if found."""
-    global _BLAS_SETTERS
-    if _BLAS_SETTERS is None:
-        _BLAS_SETTERS = []
-        try:
-            import scipy
-            paths = []
-            for mod, sub in ((scipy, "scipy.libs"), (np, "numpy.libs")):
-                paths += glob.glob(os.path.join(os.path.dirname(os.path.dirname(mod.__file__)), sub, "*openblas*.so*"))
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for prefix, suffix in (("scipy_openblas", ""), ("scipy_openblas", "64_"), ("openblas", "")):
-                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                    put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                    if get is not None and put is not None:
-                        get.restype = ctypes.c_int
-                        put.argtypes = [ctypes.c_int]
-                        _BLAS_SETTERS.append((get, put))
-                        break
-        except (OSError, AttributeError, ImportError):  # another BLAS or platform: leave it alone
-            _BLAS_SETTERS = []
-    return _BLAS_SETTERS
-
-
-@contextlib.contextmanager
 def single_thread_blas():
-    """Run the block with the bundled OpenBLAS on one thread (restored afterwards).
+    """A context in which the BLAS libraries numpy and scipy loaded run on one thread (restored afterwards).
 
     L-BFGS-B factorises tiny (2m x 2m) matrices at every iteration; a multi-threaded OpenBLAS wakes its
     thread pool for each, which made a 5-parameter iteration ~25x slower (1.6 ms instead of 0.06 ms,
-    measured on a busy 2-core machine). A no-op when the library is not found. The thread count is
-    process-wide: two fits overlapping in different threads may leave it at one thread, which only
-    costs speed on large matrix products this package does not do.
+    measured on a busy 2-core machine). The limit is process-wide (threadpoolctl): two fits overlapping
+    in different threads may leave it at one thread, which only costs speed on large matrix products this
+    package does not do.
     """
-    setters = _blas_setters()
-    old = [get() for get, _ in setters]
-    for _, put in setters:
-        put(1)
-    try:
-        yield
-    finally:
-        for (_, put), n in zip(setters, old):
-            put(n)
+    global _BLAS
+    if _BLAS is None:   # inspecting the loaded libraries takes milliseconds: once per process
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 # ----------------------------------------------------------------------------------------------
