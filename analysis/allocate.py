@@ -1,16 +1,13 @@
 """Compute-optimal allocation: how to split a FLOP budget between parameters and tokens.
 
 For a budget :math:`C = k N D` (``k`` = 6 FLOPs per parameter per token by default) the optimum
-minimises the fitted loss along the iso-FLOP line. For the Chinchilla form it is closed:
-
-.. math::
-    G = \\left(\\frac{\\alpha A}{\\beta B}\\right)^{1/(\\alpha+\\beta)},\\quad
-    N^*(C) = G\\,(C/k)^{\\beta/(\\alpha+\\beta)},\\quad
-    D^*(C) = G^{-1}\\,(C/k)^{\\alpha/(\\alpha+\\beta)}.
-
-Other laws (Kaplan, data-constrained with a unique-token budget) are minimised numerically on a
-fine grid of :math:`\\log N` with parabolic refinement, for the point fit and every bootstrap
-resample at once, so every answer carries a percentile interval.
+minimises the fitted loss along the iso-FLOP line. Any law in both N and D can be allocated
+(``Law.allocatable``). A law that knows its optimum in closed form says so (``Law.optimum``; Chinchilla's
+is :math:`N^*(C) = G\\,(C/k)^{\\beta/(\\alpha+\\beta)}` with
+:math:`G = (\\alpha A / \\beta B)^{1/(\\alpha+\\beta)}`, see :mod:`analysis.laws.chinchilla`); the
+others (Kaplan, data-constrained with a unique-token budget) are minimised numerically on a fine grid
+of :math:`\\log N` with parabolic refinement. Either way the point fit and every bootstrap resample are
+solved at once, so every answer carries a 95% percentile :class:`~analysis.interval.Interval`.
 """
 from __future__ import annotations
 
@@ -20,7 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from analysis.fit import FLOPS_PER_PARAM_TOKEN, FitResult
+from analysis.diagnostics import extrapolation, split_uncertainty
+from analysis.fit_result import FitResult
+from analysis.interval import Interval, percentile_interval
+from analysis.laws import LAWS, Law
+from analysis.prepare import FLOPS_PER_PARAM_TOKEN
 
 H100_BF16_DENSE_FLOPS = 989e12   # peak dense BF16 FLOP/s of one H100 SXM
 DEFAULT_UTILISATION = 0.4        # model FLOPs utilisation typical of large dense pretraining
@@ -38,11 +39,12 @@ def flops_to_gpu_hours(flops: float, peak_flops_per_gpu: float = H100_BF16_DENSE
     return float(flops) / (3600.0 * peak_flops_per_gpu * utilisation)
 
 
-def _require_allocatable(fit: FitResult):
-    law = fit.law_obj
+def _require_allocatable(fit: FitResult) -> Law:
+    law = fit.law
     if not law.allocatable:
-        raise ValueError(f"law {fit.law} does not model N and D jointly, so it cannot split a budget; "
-                         "fit chinchilla, kaplan or data_constrained to allocate compute")
+        able = ", ".join(name for name, other in LAWS.items() if other.allocatable)
+        raise ValueError(f"law {law.name} does not model N and D jointly, so it cannot split a budget; "
+                         f"fit a law in N and D ({able}) to allocate compute")
     return law
 
 
@@ -52,74 +54,78 @@ def _theta_public(fit: FitResult) -> np.ndarray:
     return point if fit.boot is None else np.vstack([point, fit.boot])
 
 
+def _inputs(N, D, compute: float, unique_tokens: float | None) -> dict:
+    """The variables of an N-D law along the iso-FLOP line (C fixed; U the unique-token budget or NaN)."""
+    return {"N": N, "D": D, "C": np.full_like(N, compute),
+            "U": np.full_like(N, unique_tokens if unique_tokens else np.nan)}
+
+
+def _loss_rows(law: Law, theta: np.ndarray, X: dict, chunk: int = 256) -> np.ndarray:
+    """Loss of parameter row i at point i (the diagonal of the law's (rows, points) prediction)."""
+    out = np.empty(len(theta))
+    for a in range(0, len(theta), chunk):
+        b = min(a + chunk, len(theta))
+        L = law.logpred(theta[a:b], {v: x[a:b] for v, x in X.items()})
+        out[a:b] = np.exp(np.diagonal(L))
+    return out
+
+
 def _optimum(fit: FitResult, compute: float, k: float, unique_tokens: float | None):
-    """N*, D*, loss* for every parameter row (point first, then resamples)."""
+    """N*, D*, loss* for every parameter row (point first, then resamples), and the method in words."""
     law = _require_allocatable(fit)
     P = _theta_public(fit)
-    names = fit.param_names
+    theta = law.to_internal(P)
     budget = compute / k
-    if law.name == "chinchilla":
-        E, A, B, a, b = (P[:, names.index(n)] for n in ("E", "A", "B", "alpha", "beta"))
+    if law.optimum is not None:
         with np.errstate(all="ignore"):
-            G = (a * A / (b * B)) ** (1.0 / (a + b))
-            N = G * budget ** (b / (a + b))
-            D = G ** -1 * budget ** (a / (a + b))
-            loss = E + A / N ** a + B / D ** b
+            N, D = law.optimum({n: P[:, j] for j, n in enumerate(fit.param_names)}, budget)
+            loss = _loss_rows(law, theta, _inputs(N, D, compute, unique_tokens))
         return N, D, loss, "closed form"
     lo, hi = np.log(1e3), np.log(budget / 1e3)
     if hi <= lo:
         raise ValueError(f"a budget of {compute:.3g} FLOPs is too small to allocate")
     grid = np.linspace(lo, hi, 600)
     Ng = np.exp(grid)
-    X = {"N": Ng, "D": budget / Ng, "C": np.full_like(Ng, compute),
-         "U": np.full_like(Ng, unique_tokens if unique_tokens else np.nan)}
-    theta = law.to_internal(P)
-    L = law.logpred(theta, X)                               # (rows, grid)
+    L = law.logpred(theta, _inputs(Ng, budget / Ng, compute, unique_tokens))      # (rows, grid)
     j = np.clip(np.argmin(L, axis=1), 1, len(grid) - 2)
     rows = np.arange(len(P))
     y0, y1, y2 = L[rows, j - 1], L[rows, j], L[rows, j + 1]
     denom = y0 - 2 * y1 + y2
     shift = np.where(denom > 0, 0.5 * (y0 - y2) / np.where(denom > 0, denom, 1.0), 0.0)
-    lnN = grid[j] + shift * (grid[1] - grid[0])
-    N = np.exp(lnN)
+    N = np.exp(grid[j] + shift * (grid[1] - grid[0]))
     D = budget / N
-    Xo = {"N": N, "D": D, "C": np.full_like(N, compute), "U": np.full_like(N, unique_tokens or np.nan)}
-    loss = np.array([np.exp(law.logpred(theta[i:i + 1], {v: Xo[v][i:i + 1] for v in Xo})[0, 0])
-                     for i in range(len(P))])
+    loss = _loss_rows(law, theta, _inputs(N, D, compute, unique_tokens))
     return N, D, loss, "numerical (grid over log N with parabolic refinement)"
-
-
-def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    v = values[np.isfinite(values)]
-    if len(v) < 2:
-        return (float("nan"), float("nan"))
-    q = (1 - level) / 2
-    lo, hi = np.quantile(v, [q, 1 - q])
-    return (float(lo), float(hi))
 
 
 @dataclass(frozen=True)
 class Allocation:
-    """The compute-optimal split of one budget, with 95% bootstrap intervals."""
+    """The compute-optimal split of one budget, with 95% bootstrap intervals.
+
+    ``compute`` in FLOPs, ``N_opt`` parameters, ``D_opt`` tokens, ``loss`` in the fitted metric's units;
+    ``ci`` maps each of them (and ``tokens_per_param``) to an :class:`~analysis.interval.Interval`;
+    ``law`` is the law's name.
+    """
 
     compute: float
     N_opt: float
     D_opt: float
     tokens_per_param: float
     loss: float
-    ci: dict[str, tuple[float, float]]
+    ci: dict[str, Interval]
     law: str
     method: str
     flops_per_param_token: float
     unique_tokens: float | None = None
     notes: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())      # extrapolation, undetermined split (analysis.diagnostics)
 
     def to_dict(self) -> dict:
         return {"compute": self.compute, "N_opt": self.N_opt, "D_opt": self.D_opt,
                 "tokens_per_param": self.tokens_per_param, "loss": self.loss,
-                "ci": {k: [v[0], v[1]] for k, v in self.ci.items()}, "law": self.law, "method": self.method,
+                "ci": {k: v.to_list() for k, v in self.ci.items()}, "law": self.law, "method": self.method,
                 "flops_per_param_token": self.flops_per_param_token, "unique_tokens": self.unique_tokens,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "warnings": list(self.warnings)}
 
 
 def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
@@ -129,7 +135,7 @@ def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = F
     Parameters
     ----------
     fit : FitResult
-        A fit of a law in N and D (chinchilla, kaplan, data_constrained).
+        A fit of a law in N and D (``fit.law.allocatable``: chinchilla, kaplan, data_constrained ...).
     compute : float
         Training budget in FLOPs.
     flops_per_param_token : float
@@ -141,19 +147,19 @@ def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = F
         raise ValueError(f"compute must be a positive number of FLOPs, got {compute!r}")
     N, D, loss, method = _optimum(fit, float(compute), flops_per_param_token, unique_tokens)
     notes = []
-    lo_n, hi_n = fit.ranges.get("N", (np.nan, np.nan))
-    if np.isfinite(hi_n) and N[0] > 10 * hi_n:
-        notes.append(f"N* is {N[0] / hi_n:.0f}x the largest model in the data: an extrapolation.")
-    if unique_tokens and fit.law != "data_constrained":
-        notes.append("unique_tokens only matters for the data_constrained law; it was ignored.")
+    if unique_tokens and "U" not in fit.law.variables:
+        notes.append(f"unique_tokens only matters for a law in unique tokens U (such as data_constrained); "
+                     f"{fit.law.name} ignored it.")
     if unique_tokens and D[0] > unique_tokens:
         notes.append(f"D* means {D[0] / unique_tokens:.1f} epochs over the {unique_tokens:.3g} unique tokens.")
     tpp = D / N
     ci = {}
     if len(N) > 1:
-        ci = {"N_opt": _ci(N[1:]), "D_opt": _ci(D[1:]), "tokens_per_param": _ci(tpp[1:]), "loss": _ci(loss[1:])}
-    return Allocation(float(compute), float(N[0]), float(D[0]), float(tpp[0]), float(loss[0]), ci, fit.law,
-                      method, flops_per_param_token, unique_tokens, tuple(notes))
+        ci = {k: percentile_interval(v[1:], min_samples=2)
+              for k, v in (("N_opt", N), ("D_opt", D), ("tokens_per_param", tpp), ("loss", loss))}
+    warnings = extrapolation(fit, compute=float(compute), N=float(N[0]), D=float(D[0])) + split_uncertainty(ci)
+    return Allocation(float(compute), float(N[0]), float(D[0]), float(tpp[0]), float(loss[0]), ci, fit.law.name,
+                      method, flops_per_param_token, unique_tokens, tuple(notes), tuple(warnings))
 
 
 def frontier(fit: FitResult, computes, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
@@ -175,7 +181,7 @@ def isoflop(fit: FitResult, compute: float, N, *, flops_per_param_token: float =
     """Predicted loss along the iso-FLOP line C = k N D for the model sizes ``N``."""
     N = np.asarray(N, float)
     D = compute / (flops_per_param_token * N)
-    X = {"N": N, "D": D, "C": np.full_like(N, compute), "U": np.full_like(N, unique_tokens or np.nan)}
+    X = _inputs(N, D, compute, unique_tokens)
     out = pd.DataFrame({"N": N, "D": D, "loss": fit.predict(X)})
     if fit.n_boot:
         out["loss_lo"], out["loss_hi"] = fit.band(X)

@@ -19,13 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.fit import FitError, FitResult, complete_axes, fit_law, select_rows
-from analysis.laws import LAWS, anneal_areas, get_law
+from analysis.fit import fit_law
+from analysis.fit_result import FitResult
+from analysis.laws import LAWS, Law, get_law
+from analysis.prepare import FitError, complete_axes, select_rows
+
+SCALE_AXES = ("N", "D", "C", "step")
+"""Axes a law can be fitted along: offered only when they vary (>= 3 positive values, not all equal)."""
 
 
 @dataclass(frozen=True, eq=False)
 class BacktestResult:
-    """Held-out error of a law fitted without the largest scale."""
+    """Held-out error of a law fitted without the largest scale (``law`` is its name)."""
 
     law: str
     are: float
@@ -61,7 +66,7 @@ def heldout_mask(frame: pd.DataFrame, n_holdout: int = 1, x: str | None = None, 
     return v > cut, f"held out the points with the largest {tail:.0%} of {axis} ({axis} > {cut:.3g})"
 
 
-def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float = 0.3,
+def backtest(frame: pd.DataFrame, law: str | Law, *, n_holdout: int = 1, tail: float = 0.3,
              mask: np.ndarray | None = None, bootstrap: int = 0, **fit_kwargs) -> BacktestResult:
     """Fit ``law`` on all but the held-out rows, predict them, report ARE and log-RMSE.
 
@@ -74,16 +79,20 @@ def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float =
     mask : array of bool, optional
         Explicit held-out rows (e.g. the revisiting benchmark's ``Training = 0`` rows).
     """
+    law = get_law(law)
     df = complete_axes(frame).reset_index(drop=True)
     df["run"] = df["run"].astype(str) if "run" in df else np.arange(len(df)).astype(str)
-    if "S1" in get_law(law).variables and {"step", "lr"} <= set(df):
-        # schedule areas accumulate from each run's first step: compute them on whole runs, so the
-        # held-out rows get the areas of their full schedule (the fit recomputes the same values)
-        ok = np.isfinite(df["lr"]) & np.isfinite(df["step"])
-        df = df[ok].reset_index(drop=True)
+    if law.derived is not None:
+        # derived variables (schedule areas) accumulate from each run's first step: compute them on
+        # whole runs, so the held-out rows get the values of their full history (the fit recomputes
+        # the same values on its rows)
+        try:
+            derived = law.add_derived(df)
+        except KeyError as e:
+            raise FitError(e.args[0]) from None
         if mask is not None:
-            mask = np.asarray(mask, bool)[ok.to_numpy()]
-        df["S1"], df["S2"] = anneal_areas(df["step"].to_numpy(), df["lr"].to_numpy(), df["run"].to_numpy())
+            mask = np.asarray(mask, bool)[derived.index.to_numpy()]
+        df = derived.reset_index(drop=True)
     if mask is None:
         # runs the user excluded are neither fitted nor scored: the largest model is chosen among the rest
         excluded = df["run"].isin({str(r) for r in fit_kwargs.get("exclude_runs") or ()}).to_numpy()
@@ -102,11 +111,11 @@ def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float =
     usable = np.isfinite(pred) & np.isfinite(test["y"].to_numpy(float))
     if not usable.all():
         rule += (f"; left out {int((~usable).sum())} held-out point(s) the law cannot predict "
-                 f"(missing {'/'.join(fit.law_obj.variables)})")
+                 f"(missing {'/'.join(fit.law.variables)})")
         test, pred = test[usable], pred[usable]
         if len(test) == 0:
             raise FitError("none of the held-out points has the variables the law needs "
-                           f"({', '.join(fit.law_obj.variables)})")
+                           f"({', '.join(fit.law.variables)})")
     out = df.copy()
     out["y_pred"] = fit.predict(df) if len(df) else np.nan
     out["heldout"] = mask
@@ -124,29 +133,40 @@ def backtest(frame: pd.DataFrame, law: str, *, n_holdout: int = 1, tail: float =
         ares.append(are)
         logerr.append(lr.to_numpy())
     allerr = np.concatenate(logerr)
-    return BacktestResult(fit.law, float(np.mean(ares)), float(np.sqrt(np.mean(allerr ** 2))), heldout,
+    return BacktestResult(fit.law.name, float(np.mean(ares)), float(np.sqrt(np.mean(allerr ** 2))), heldout,
                           out, fit, rule)
 
 
-def applicable_laws(frame: pd.DataFrame) -> list[str]:
-    """Laws whose variables the frame provides (finite, positive, and varying)."""
+def available_columns(frame: pd.DataFrame, columns=None) -> set[str]:
+    """The ``columns`` (default: every column some registered law requires) that can feed a law.
+
+    A scale axis of :data:`SCALE_AXES` must vary: at least 3 finite positive values, not all equal
+    (C is completed as 6 N D). Any other column (unique tokens ``U``, learning rate ``lr`` ...) needs
+    one finite value.
+    """
     df = complete_axes(frame)
-    varying = {c for c in ("N", "D", "C", "step") if c in df and
-               (np.isfinite(df[c]) & (df[c] > 0)).sum() >= 3 and df[c].nunique() > 1}
-    if "U" in df and np.isfinite(pd.to_numeric(df["U"], errors="coerce")).any():
-        varying.add("U")
-    if "lr" in df and "step" in df and np.isfinite(pd.to_numeric(df["lr"], errors="coerce")).any():
-        varying |= {"S1", "S2"}
-    out = []
-    for name, law in LAWS.items():
-        need = set(law.variables)
-        if name == "data_constrained" and "U" not in varying:
-            continue
-        if need <= varying:
-            out.append(name)
-    if "N" in varying and "D" in varying:
-        # with both axes, the joint laws are the ones the field compares; 1-D laws in N or D ignore half the data
-        out = [n for n in out if set(get_law(n).variables) & {"N", "D"} == {"N", "D"} or n in ("power_c", "bnsl1")]
+    wanted = set(columns) if columns is not None else {c for law in LAWS.values() for c in law.required}
+    out = set()
+    for c in wanted & set(df.columns):
+        v = pd.to_numeric(df[c], errors="coerce")
+        if c in SCALE_AXES:
+            if (np.isfinite(v) & (v > 0)).sum() >= 3 and v.nunique() > 1:
+                out.add(c)
+        elif np.isfinite(v).any():
+            out.add(c)
+    return out
+
+
+def applicable_laws(frame: pd.DataFrame) -> list[str]:
+    """Names of the registered laws whose required columns the frame provides (:func:`available_columns`).
+
+    When the data vary both N and D, only laws with ``offered_with_nd`` are offered (the joint laws,
+    and the 1-D laws in compute that summarise a size ladder): a 1-D law in N or D ignores half the data.
+    """
+    have = available_columns(frame)
+    out = [name for name, law in LAWS.items() if set(law.required) <= have]
+    if {"N", "D"} <= have:
+        out = [name for name in out if LAWS[name].offered_with_nd]
     return out
 
 
@@ -239,7 +259,7 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
     """
     if rule not in ("simplest", "lowest"):
         raise ValueError(f"unknown rule {rule!r}; choose 'simplest' or 'lowest'")
-    candidates = list(candidates or applicable_laws(frame))
+    candidates = list(candidates or applicable_laws(frame))          # names or Law objects
     cuts = {k: fit_kwargs.pop(k) for k in ("min_tokens", "min_fraction", "exclude_runs") if k in fit_kwargs}
     base = pd.DataFrame(frame).reset_index(drop=True)
     kept, notes = select_rows(base, **cuts)
@@ -269,7 +289,7 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
         agg = np.where(complete, np.exp(np.mean(np.log(np.maximum(scores, 1e-12)), axis=1)), np.nan)
     rows = []
     for i, name in enumerate(candidates):
-        row = {"law": name, "log_rmse": agg[i], "are": float(np.mean(ares[i])) if complete[i] else np.nan,
+        row = {"law": str(name), "log_rmse": agg[i], "are": float(np.mean(ares[i])) if complete[i] else np.nan,
                "n_params": len(get_law(name).params)}
         for j in range(scores.shape[1]):
             row[f"fold {j + 1}"] = scores[i, j]

@@ -56,6 +56,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from analysis.fit import FitError, FitResult, fit_law
+from analysis.jsonable import number
 from analysis.laws import get_law
 
 AXES = {"N": "N", "n": "N", "params": "N", "D": "D", "d": "D", "tokens": "D", "C": "C", "c": "C", "flops": "C"}
@@ -99,10 +100,10 @@ class PairCrossing:
     verdict: str
 
     def to_dict(self) -> dict:
-        return {"groups": list(self.groups), "status": self.status, "crossover_x": _num(self.crossover_x),
-                "location": self.location, "median": _num(self.median),
-                "ci": None if self.ci is None else [_num(v) for v in self.ci], "p_cross": _num(self.p_cross),
-                "p_any": _num(self.p_any), "crossings": [_num(v) for v in self.crossings],
+        return {"groups": list(self.groups), "status": self.status, "crossover_x": number(self.crossover_x),
+                "location": self.location, "median": number(self.median),
+                "ci": None if self.ci is None else [number(v) for v in self.ci], "p_cross": number(self.p_cross),
+                "p_any": number(self.p_any), "crossings": [number(v) for v in self.crossings],
                 "locations": list(self.locations), "leader_below": self.leader_below,
                 "leader_above": self.leader_above, "significant": bool(self.significant), "verdict": self.verdict}
 
@@ -160,27 +161,20 @@ class CrossoverResult:
         return {"groups": list(self.groups), "axis": self.axis, "law": self.law,
                 "fitted": "1 - value" if self.higher_is_better else "value",
                 "higher_is_better": bool(self.higher_is_better),
-                "crossover_x": _num(m.crossover_x), "median": _num(m.median),
-                "ci": None if m.ci is None else [_num(v) for v in m.ci], "p_cross": _num(m.p_cross),
+                "crossover_x": number(m.crossover_x), "median": number(m.median),
+                "ci": None if m.ci is None else [number(v) for v in m.ci], "p_cross": number(m.p_cross),
                 "status": m.status, "location": m.location, "pair": list(m.groups),
                 "verdict": self.verdict,
                 "better_at_target": None if self.better_at_target is None else
                 {k: float(v) for k, v in self.better_at_target.items()},
-                "at_target": self.at_target, "target": _num(self.target),
-                "shown_range": [_num(v) for v in self.shown_range],
-                "data_ranges": {k: [_num(a), _num(b)] for k, (a, b) in self.data_ranges.items()},
+                "at_target": self.at_target, "target": number(self.target),
+                "shown_range": [number(v) for v in self.shown_range],
+                "data_ranges": {k: [number(a), number(b)] for k, (a, b) in self.data_ranges.items()},
                 "pairs": [p.to_dict() for p in self.pairs], "n_boot": self.n_boot,
                 "fits": {k: f.to_dict() for k, f in self.fits.items()}, "notes": list(self.notes)}
 
     def summary(self) -> str:
         return self.verdict
-
-
-def _num(v):
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 def _fmt(x) -> str:

@@ -56,6 +56,8 @@ from scipy import stats
 from scipy.optimize import least_squares
 from scipy.special import expit
 
+from analysis.jsonable import number
+
 FORMS = ("exponential", "sigmoid", "linear")
 N_PARAMS = {"exponential": 3, "sigmoid": 4, "linear": 2}
 GAMMA_GRID = np.logspace(-2, 1.3, 80)
@@ -226,8 +228,8 @@ class MapFit:
     rmse_fit: float
 
     def to_dict(self) -> dict:
-        return {"form": self.form, "params": dict(self.params), "heldout_rel_error": _num(self.heldout_rel_error),
-                "heldout_max_rel_error": _num(self.heldout_max_rel_error), "rmse_fit": _num(self.rmse_fit)}
+        return {"form": self.form, "params": dict(self.params), "heldout_rel_error": number(self.heldout_rel_error),
+                "heldout_max_rel_error": number(self.heldout_max_rel_error), "rmse_fit": number(self.rmse_fit)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,13 +271,13 @@ class DownstreamResult:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "formula": self.formula, "params": dict(self.params),
-                "heldout_rel_error": _num(self.heldout_rel_error), "maps": bool(self.maps), "reason": self.reason,
+                "heldout_rel_error": number(self.heldout_rel_error), "maps": bool(self.maps), "reason": self.reason,
                 "forms": {k: v.to_dict() for k, v in self.forms.items()},
-                "higher_is_better": bool(self.higher_is_better), "chance": _num(self.chance), "n": self.n,
+                "higher_is_better": bool(self.higher_is_better), "chance": number(self.chance), "n": self.n,
                 "n_fit": self.n_fit, "n_heldout": self.n_heldout, "protocol": self.protocol,
-                "heldout": [dict(h) for h in self.heldout], "r2": _num(self.r2), "tau": _num(self.tau),
-                "tau_p": _num(self.tau_p), "loss_range": [_num(v) for v in self.loss_range],
-                "metric_range": [_num(v) for v in self.metric_range],
+                "heldout": [dict(h) for h in self.heldout], "r2": number(self.r2), "tau": number(self.tau),
+                "tau_p": number(self.tau_p), "loss_range": [number(v) for v in self.loss_range],
+                "metric_range": [number(v) for v in self.metric_range],
                 "n_boot": 0 if self.boot is None else int(len(self.boot)), "notes": list(self.notes)}
 
     def summary(self) -> str:
@@ -289,13 +291,6 @@ class DownstreamResult:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-def _num(v):
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,29 +14,28 @@ the squared error (``"mse"``), or an asymmetric squared error that keeps the cur
 2. **Polish** the best candidates with L-BFGS-B on the exact objective and its analytic gradient.
 3. **Bootstrap** by run: each resample draws whole runs with replacement (checkpoints of one run
    are correlated), i.e. the same data with integer weights. All resamples are refitted together by
-   a batched Levenberg-Marquardt / IRLS iteration warm-started at the point estimate.
+   one batched Levenberg-Marquardt on the loss's own curvature, warm-started at the point estimate,
+   on the points each resample drew (:mod:`analysis.bootstrap`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
-from analysis.laws import Law, as_arrays, get_law, anneal_areas
+from analysis.bootstrap import LOWER_TAU, MAX_ITER, loss_value, refine, refit_resamples, run_weights
+from analysis.diagnostics import diagnose, objective_sensitivity, on_bounds, other_objective, unique
+from analysis.fit_result import OBJECTIVES, FitResult
+from analysis.interval import percentile_interval
+from analysis.laws import Law, get_law
+from analysis.prepare import FLOPS_PER_PARAM_TOKEN, FitError, Prepared, complete_axes, prepare, select_rows
 
-OBJECTIVES = {"huber": "Huber loss on log residuals", "mse": "squared error on log residuals",
-              "lower": "asymmetric squared error (lower envelope, tau = 0.1)"}
-LOWER_TAU = 0.1
-FLOPS_PER_PARAM_TOKEN = 6.0
+__all__ = ["fit_law", "FitResult", "FitError", "OBJECTIVES", "FLOPS_PER_PARAM_TOKEN", "Prepared", "prepare",
+           "select_rows", "complete_axes", "rho", "irls_weight", "run_weights", "single_thread_blas"]
 
-
-class FitError(ValueError):
-    """The data cannot be fitted with the requested law (message says why and what to do)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,15 +63,10 @@ def single_thread_blas():
 # Objective
 # ----------------------------------------------------------------------------------------------
 def rho(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
-    """Per-observation loss of a log residual ``r = log yhat - log y``."""
-    if objective == "huber":
-        a = np.abs(r)
-        return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-    if objective == "mse":
-        return 0.5 * r * r
-    if objective == "lower":
-        return 0.5 * np.where(r > 0, 1.0 - LOWER_TAU, LOWER_TAU) * r * r
-    raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    """Per-observation loss of a log residual ``r = log yhat - log y`` (:func:`analysis.bootstrap.loss_value`)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    return loss_value(r, objective, delta)
 
 
 def irls_weight(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
@@ -82,255 +76,6 @@ def irls_weight(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
     if objective == "mse":
         return np.ones_like(r)
     return np.where(r > 0, 1.0 - LOWER_TAU, LOWER_TAU)
-
-
-# ----------------------------------------------------------------------------------------------
-# Data preparation
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Prepared:
-    """The observations a fit uses, after the data choices."""
-
-    X: dict
-    y: np.ndarray
-    run: np.ndarray
-    notes: tuple[str, ...]
-    frame: pd.DataFrame
-
-
-def complete_axes(frame: pd.DataFrame | dict, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
-    """Fill whichever of N, D, C is missing from the other two with C = k N D."""
-    df = pd.DataFrame(frame).copy()
-    k = flops_per_param_token
-    for col in ("N", "D", "C"):
-        if col not in df:
-            df[col] = np.nan
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    df["C"] = df["C"].fillna(k * df["N"] * df["D"])
-    df["D"] = df["D"].fillna(df["C"] / (k * df["N"]))
-    df["N"] = df["N"].fillna(df["C"] / (k * df["D"]))
-    return df
-
-
-def select_rows(frame: pd.DataFrame, *, min_tokens: float | None = None, min_fraction: float | None = None,
-                exclude_runs=()) -> tuple[pd.DataFrame, list[str]]:
-    """The rows a fit keeps after the data choices (excluded runs, early-checkpoint cuts), with notes.
-
-    Returns the frame with N, D, C completed and ``run`` as text, indexed like ``frame``.
-    """
-    notes: list[str] = []
-    df = complete_axes(frame)
-    if "run" not in df:
-        df["run"] = np.arange(len(df)).astype(str)
-    df["run"] = df["run"].astype(str)
-    excl = set(map(str, exclude_runs or ()))
-    if excl:
-        n0 = len(df)
-        df = df[~df["run"].isin(excl)]
-        notes.append(f"excluded {len(excl)} run(s) ({n0 - len(df)} points)")
-    if min_tokens:
-        n0 = len(df)
-        df = df[~(df["D"] < float(min_tokens))]
-        if n0 - len(df):
-            notes.append(f"dropped {n0 - len(df)} checkpoints with D < {float(min_tokens):.3g} tokens")
-    if min_fraction:
-        axis = "D" if df["D"].notna().any() else "step"
-        final = df.groupby("run")[axis].transform("max")
-        n0 = len(df)
-        df = df[~(df[axis] < float(min_fraction) * final)]
-        if n0 - len(df):
-            notes.append(f"dropped {n0 - len(df)} checkpoints before {min_fraction:.0%} of their run")
-    return df, notes
-
-
-def prepare(frame: pd.DataFrame, law: Law, *, min_tokens: float | None = None,
-            min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none") -> Prepared:
-    """Apply the data choices and return the arrays a fit of ``law`` needs.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Fit frame (columns ``run, N, D, C, step, y`` and optionally ``U``, ``lr``).
-    min_tokens : float, optional
-        Drop checkpoints with fewer training tokens ``D`` than this (the Hitchhiker guide drops the
-        first 10B tokens of each run).
-    min_fraction : float, optional
-        Drop checkpoints before this fraction of each run's final tokens (or steps).
-    exclude_runs : iterable of str
-        Runs to leave out.
-    y_transform : {"none", "one_minus"}
-        ``"one_minus"`` fits ``1 - y`` (for accuracies: an error that decreases with scale).
-    """
-    if y_transform not in ("none", "one_minus"):
-        raise ValueError(f"unknown y_transform {y_transform!r}")
-    df, notes = select_rows(frame, min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclude_runs)
-    df = df.reset_index(drop=True)
-    df["y"] = pd.to_numeric(df["y"], errors="coerce").astype(float)
-    if y_transform == "one_minus":
-        df["y"] = 1.0 - df["y"]
-        notes.insert(0, "fitted 1 - value (an error rate) because the metric is higher-is-better")
-    if "S1" in law.variables:
-        if "lr" not in df or "step" not in df or df["lr"].isna().all():
-            raise FitError(f"law {law.name} needs a learning-rate schedule: columns step and lr")
-        df = df[np.isfinite(df["lr"]) & np.isfinite(df["step"])]
-        S1, S2 = anneal_areas(df["step"].to_numpy(), df["lr"].to_numpy(), df["run"].to_numpy())
-        df = df.assign(S1=S1, S2=S2)
-    if "U" in law.variables and "U" not in df:
-        df["U"] = np.nan
-    missing = [v for v in law.variables if v not in df]
-    if missing:
-        raise FitError(f"law {law.name} needs column(s) {', '.join(missing)}; the data have "
-                       f"{', '.join(c for c in df.columns if c in ('N', 'D', 'C', 'step'))}")
-    need = [v for v in law.variables if v not in ("U", "S2")]
-    ok = np.isfinite(df["y"]) & (df["y"] > 0)
-    for v in need:
-        ok &= np.isfinite(df[v]) & (df[v] > 0)
-    if "S2" in law.variables:
-        ok &= np.isfinite(df["S2"])
-    if (~ok).sum():
-        notes.append(f"left out {(~ok).sum()} points with missing, zero or negative {'/'.join(need)} or y")
-    df = df[ok].reset_index(drop=True)
-    if len(df) < len(law.params) + 1:
-        raise FitError(f"only {len(df)} usable points for the {len(law.params)}-parameter law {law.name}: "
-                       "add runs, relax the early-token cut, or choose a law with fewer parameters")
-    X = as_arrays(df, law.variables)
-    return Prepared(X, df["y"].to_numpy(float), df["run"].to_numpy(str), tuple(notes), df)
-
-
-# ----------------------------------------------------------------------------------------------
-# Result
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class FitResult:
-    """A fitted scaling law: parameters, uncertainty, diagnostics, and the settings that produced it.
-
-    ``params`` are public values (E, A, B, alpha, beta ...). ``ci`` are 95% percentile intervals
-    from the run-level bootstrap (empty when no bootstrap ran); ``boot`` holds every resample's
-    parameters in ``param_names`` order.
-    """
-
-    law: str
-    params: dict[str, float]
-    ci: dict[str, tuple[float, float]]
-    n_points: int
-    n_runs: int
-    success: bool
-    message: str
-    warnings: tuple[str, ...]
-    objective: str
-    delta: float
-    objective_value: float
-    rmse_log: float
-    mare: float
-    ranges: dict[str, tuple[float, float]]
-    settings: dict
-    y_transform: str = "none"
-    boot: np.ndarray | None = field(default=None, repr=False)
-    n_boot_requested: int = 0
-    seconds: float = 0.0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def law_obj(self) -> Law:
-        return get_law(self.law)
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        return self.law_obj.param_names
-
-    def _inverse(self, y):
-        return 1.0 - y if self.y_transform == "one_minus" else y
-
-    def _X(self, X):
-        law = self.law_obj
-        if isinstance(X, dict) and not all(v in X for v in law.variables):
-            X = complete_axes(X)
-        elif isinstance(X, pd.DataFrame) and not all(v in X for v in law.variables):
-            X = complete_axes(X)
-        return as_arrays(X, law.variables)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted metric at ``X`` (a DataFrame or dict with the law's variables), in metric units."""
-        return self._inverse(self.law_obj.predict(self.params, self._X(X)))
-
-    def predict_samples(self, X) -> np.ndarray:
-        """Predictions of every bootstrap resample, shape (n_boot, len(X)); raises if none ran."""
-        if self.boot is None or len(self.boot) == 0:
-            raise ValueError("this fit has no bootstrap samples; refit with bootstrap > 0")
-        law = self.law_obj
-        theta = law.to_internal(self.boot)
-        return self._inverse(np.exp(law.logpred(theta, self._X(X))))
-
-    def band(self, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Pointwise percentile band of the prediction at ``level``."""
-        s = self.predict_samples(X)
-        q = (1 - level) / 2
-        lo, hi = np.nanquantile(s, [q, 1 - q], axis=0)
-        return lo, hi
-
-    def derived(self, fn: Callable[[dict], float], level: float = 0.95) -> tuple[float, float, float]:
-        """A derived quantity ``fn(params)`` with its percentile interval over the bootstrap."""
-        value = float(fn(self.params))
-        if self.boot is None or len(self.boot) == 0:
-            return value, float("nan"), float("nan")
-        names = self.param_names
-        vals = np.array([fn(dict(zip(names, row))) for row in self.boot], dtype=float)
-        vals = vals[np.isfinite(vals)]
-        if len(vals) == 0:
-            return value, float("nan"), float("nan")
-        q = (1 - level) / 2
-        lo, hi = np.quantile(vals, [q, 1 - q])
-        return value, float(lo), float(hi)
-
-    @property
-    def n_boot(self) -> int:
-        return 0 if self.boot is None else int(len(self.boot))
-
-    def to_dict(self, include_samples: bool = False) -> dict:
-        """Plain-JSON view (the CLI contract: law, params, ci, n_points, n_runs, success, warnings ...)."""
-        d = {
-            "law": self.law, "formula": self.law_obj.formula,
-            "params": {k: float(v) for k, v in self.params.items()},
-            "ci": {k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
-            "n_points": self.n_points, "n_runs": self.n_runs, "success": bool(self.success),
-            "message": self.message, "warnings": list(self.warnings), "notes": list(self.notes),
-            "objective": self.objective, "delta": self.delta, "objective_value": self.objective_value,
-            "rmse_log": self.rmse_log, "mare": self.mare,
-            "ranges": {k: [float(a), float(b)] for k, (a, b) in self.ranges.items()},
-            "y_transform": self.y_transform, "n_boot": self.n_boot, "n_boot_requested": self.n_boot_requested,
-            "seconds": self.seconds, "settings": self.settings,
-        }
-        if include_samples and self.boot is not None:
-            d["boot"] = self.boot.tolist()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FitResult":
-        boot = np.asarray(d["boot"], float) if d.get("boot") is not None else None
-        return cls(law=d["law"], params=dict(d["params"]), ci={k: tuple(v) for k, v in d["ci"].items()},
-                   n_points=d["n_points"], n_runs=d["n_runs"], success=d["success"], message=d["message"],
-                   warnings=tuple(d["warnings"]), objective=d["objective"], delta=d["delta"],
-                   objective_value=d["objective_value"], rmse_log=d["rmse_log"], mare=d["mare"],
-                   ranges={k: tuple(v) for k, v in d["ranges"].items()}, settings=d["settings"],
-                   y_transform=d.get("y_transform", "none"), boot=boot,
-                   n_boot_requested=d.get("n_boot_requested", 0), seconds=d.get("seconds", 0.0),
-                   notes=tuple(d.get("notes", ())))
-
-    def summary(self) -> str:
-        """An lmfit-style text report."""
-        law = self.law_obj
-        lines = [f"[[Fit]] {law.title}: {law.formula}",
-                 f"    objective: {OBJECTIVES[self.objective]}" + (f" (delta={self.delta:g})" if self.objective == "huber" else ""),
-                 f"    points: {self.n_points}   runs: {self.n_runs}   success: {self.success}",
-                 f"    RMSE(log y): {self.rmse_log:.4g}   mean |rel. error|: {self.mare:.3%}",
-                 f"[[Parameters]] (95% CI, run-level bootstrap, {self.n_boot} resamples)"]
-        for k, v in self.params.items():
-            ci = self.ci.get(k)
-            lines.append(f"    {k:>8s} = {v:.6g}" + (f"   [{ci[0]:.5g}, {ci[1]:.5g}]" if ci else ""))
-        if self.warnings:
-            lines.append("[[Warnings]]")
-            lines += [f"    - {w}" for w in self.warnings]
-        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -368,75 +113,21 @@ def _polish(law: Law, theta0, X, ly, w, objective, delta):
     return res
 
 
-def _batched_refit(law: Law, X, ly, W, theta0, objective, delta, iters=100, xtol=1e-6):
-    """Refit every row of the weight matrix ``W`` (B, n) at once by LM/IRLS from ``theta0``.
-
-    Each iteration solves, for every resample b, the damped Gauss-Newton system of the IRLS
-    surrogate ``(J^T U J + lam diag) step = -J^T U r`` with ``U = W_b * u(r)``; a step is kept only
-    if it lowers resample b's exact objective. A resample stops when its step is below ``xtol``
-    in the internal (log) parameters, i.e. a relative change of 1e-6: far finer than a CI needs.
-    """
-    B = W.shape[0]
-    bounds = np.array(law.bounds())
-    lo, hi = bounds[:, 0], bounds[:, 1]
-    theta = np.repeat(theta0[None, :], B, axis=0)
-    r_all = law.logpred(theta, X) - ly[None, :]
-    f = np.sum(W * rho(r_all, objective, delta), axis=1)
-    lam = np.full(B, 1e-3)
-    active = np.ones(B, bool)
-    p = theta.shape[1]
-    eye = np.eye(p)
-    for _ in range(iters):
-        idx = np.flatnonzero(active)
-        if len(idx) == 0:
-            break
-        th, r = theta[idx], r_all[idx]
-        J = law.jac(th, X)
-        u = W[idx] * irls_weight(r, objective, delta)
-        g = np.einsum("bn,bnp->bp", u * r, J)
-        H = np.matmul((J * u[..., None]).transpose(0, 2, 1), J)
-        diag = np.einsum("bpp->bp", H)
-        A = H + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-        try:
-            step = np.linalg.solve(A, -g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(A[j], -g[j], rcond=None)[0] for j in range(len(idx))])
-        cand = np.clip(th + step, lo, hi)
-        rc = law.logpred(cand, X) - ly[None, :]
-        fc = np.sum(W[idx] * rho(rc, objective, delta), axis=1)
-        fc = np.where(np.isfinite(fc), fc, np.inf)
-        better = fc < f[idx]
-        acc = idx[better]
-        theta[acc], r_all[acc], f[acc] = cand[better], rc[better], fc[better]
-        lam[idx] = np.where(better, np.maximum(lam[idx] * 0.3, 1e-12), lam[idx] * 10.0)
-        moved = np.max(np.abs(cand - th), axis=1)
-        done = (better & (moved < xtol)) | (~better & (lam[idx] > 1e6))
-        active[idx[done]] = False
-    return theta, f
+INIT_ROWS = 10_000
+"""Rows the initialisation and L-BFGS-B polish use; larger data are subsampled for them (seeded), and the
+optimum is then refined on every row by Levenberg-Marquardt, so the point fit's time and memory grow
+linearly with the rows past this size."""
 
 
-def run_weights(runs: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integer bootstrap weights per point: whole runs drawn with replacement.
-
-    Returns (W, counts): ``W`` has shape (n_boot, n_points); ``counts`` (n_boot, n_runs) counts
-    per unique run in sorted order, so the same seed and run set give the same resamples.
-    """
-    uniq, inv = np.unique(runs, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(uniq), np.full(len(uniq), 1.0 / len(uniq)), size=n_boot)
-    return counts[:, inv].astype(float), counts
+def init_rows(n: int, limit: int = INIT_ROWS) -> np.ndarray | None:
+    """Sorted indices of a seeded subsample of ``limit`` of ``n`` rows, or None when ``n <= limit``."""
+    if n <= limit:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
 def _warnings(law: Law, theta, prep: Prepared, res_hess_cond: float, init_theta, n_runs) -> list[str]:
-    out = []
-    bounds = law.bounds()
-    for k, p in enumerate(law.params):
-        lo, hi = bounds[k]
-        span = hi - lo
-        if theta[k] <= lo + 1e-6 * span or theta[k] >= hi - 1e-6 * span:
-            val = law.to_public(theta)[k]
-            out.append(f"{p.name} = {val:.4g} sits on its bound [{p.lower:g}, {p.upper:g}]: the data do not "
-                       f"pin it down; add runs that vary the {'/'.join(law.variables)} it depends on, or fix it.")
+    out = on_bounds(law, law.to_public(theta))     # relative tolerance (analysis.diagnostics.BOUND_RTOL)
     for k, glo, ghi in law.grid_edges:
         if np.isclose(init_theta[k], glo) or np.isclose(init_theta[k], ghi):
             out.append(f"the best starting {law.params[k].name} was on the edge of the search grid "
@@ -460,7 +151,7 @@ def _warnings(law: Law, theta, prep: Prepared, res_hess_cond: float, init_theta,
 def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: str = "huber",
             delta: float = 1e-3, bootstrap: int = 1000, seed: int = 0, min_tokens: float | None = None,
             min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none",
-            time_budget: float | None = None, n_polish: int = 3) -> FitResult:
+            time_budget: float | None = None, n_polish: int = 3, diagnostics: bool = True) -> FitResult:
     """Fit ``law`` to the fit frame and bootstrap it by run.
 
     Parameters
@@ -477,80 +168,123 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
         Seed of the resampling.
     time_budget : float, optional
         Seconds the bootstrap may take; when exceeded it stops early and says so in ``warnings``.
+    diagnostics : bool
+        Append the checks of :mod:`analysis.diagnostics` to ``warnings`` (misspecification, bounds,
+        identifiability and, when intervals were computed, a refit with the other objective).
 
     Returns
     -------
     FitResult
     """
     t0 = time.perf_counter()
-    law = get_law(law) if isinstance(law, str) else law
+    law = get_law(law)
     if objective not in OBJECTIVES:
         raise FitError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     prep = prepare(frame, law, min_tokens=min_tokens, min_fraction=min_fraction,
                    exclude_runs=exclude_runs, y_transform=y_transform)
     X, y, ly = prep.X, prep.y, np.log(prep.y)
-    w = np.ones_like(y)
-    # 1. initialisation
-    cands = law.init(X, y)
-    vals = _objective_batch(law, cands, X, ly, w[None, :], objective, delta) if len(cands) > 1 else np.zeros(1)
+    # 1-2. initialisation and polish; past INIT_ROWS rows on a seeded subsample, then refined on all rows
+    sub = init_rows(len(y))
+    Xs, ys = (X, y) if sub is None else ({v: a[sub] for v, a in X.items()}, y[sub])
+    lys, ws = np.log(ys), np.ones_like(ys)
+    cands = law.init(Xs, ys)
+    vals = _objective_batch(law, cands, Xs, lys, ws[None, :], objective, delta) if len(cands) > 1 else np.zeros(1)
     order = np.argsort(vals)[:max(1, n_polish)]
-    # 2. polish
     best = None
     with single_thread_blas():
         for i in order:
-            res = _polish(law, cands[i], X, ly, w, objective, delta)
+            res = _polish(law, cands[i], Xs, lys, ws, objective, delta)
             if best is None or res.fun < best[0].fun:
                 best = (res, cands[i])
-    res, init_theta = best
-    theta = res.x
-    r = law.logpred(theta[None], X)[0] - ly
-    J = law.jac(theta[None], X)[0]
+        res, init_theta = best
+        theta, fun, message = res.x, res.fun, str(res.message)
+        if sub is not None:
+            theta, fun, converged = refine(law, X, ly, theta, objective, delta)
+            message = (f"initialised and polished on {len(sub):,} of {len(y):,} rows, then Levenberg-Marquardt on "
+                       f"all rows ({'converged' if converged else f'not converged in {MAX_ITER} iterations'})")
+    t_point = time.perf_counter() - t0
+    lp, J = law.logpred_jac(theta[None], X)
+    r, J = lp[0] - ly, J[0]
     try:
         cond = float(np.linalg.cond(J.T @ J))
     except np.linalg.LinAlgError:
         cond = float("inf")
     n_runs = len(np.unique(prep.run))
     warns = _warnings(law, theta, prep, cond, init_theta, n_runs)
-    success = bool(np.all(np.isfinite(theta)) and np.isfinite(res.fun))
-    # 3. bootstrap
-    boot = None
+    success = bool(np.all(np.isfinite(theta)) and np.isfinite(fun))
+    # 3. bootstrap: one batched Levenberg-Marquardt over all resamples, budget checked every iteration
+    boot, n_unconverged = None, 0
     if bootstrap and n_runs >= 2:
-        W, _ = run_weights(prep.run, int(bootstrap), seed)
-        n, p = len(y), len(theta)
-        chunk = int(np.clip(4e6 // max(1, n * p), 8, 250))   # bounded memory; budget checked per chunk
-        thetas = []
         deadline = None if time_budget is None else t0 + float(time_budget)
         with single_thread_blas():
-            for start in range(0, len(W), chunk):
-                th_b, f_b = _batched_refit(law, X, ly, W[start:start + chunk], theta, objective, delta)
-                thetas.append(th_b[np.isfinite(f_b)])
-                if deadline is not None and time.perf_counter() > deadline and start + chunk < len(W):
-                    done = sum(len(t) for t in thetas)
-                    warns.append(f"the bootstrap stopped after {done} of {bootstrap} resamples to stay within the "
-                                 f"{time_budget:g} s time budget: the intervals are rougher; run the CLI for the "
-                                 "full count.")
-                    break
-        boot_int = np.concatenate(thetas) if thetas else np.empty((0, p))
-        boot = law.to_public(boot_int)
-        if len(boot) < 0.95 * min(bootstrap, len(boot) + 1):
-            warns.append(f"{bootstrap - len(boot)} bootstrap refits failed and were dropped.")
+            refit = refit_resamples(law, X, ly, prep.run, theta, n_boot=int(bootstrap), seed=seed,
+                                    objective=objective, delta=delta, deadline=deadline)
+        boot, n_unconverged = law.to_public(refit.theta), refit.n_unconverged
+        if refit.stopped_by_budget:
+            warns.append(f"the bootstrap stopped after {refit.n_done} of {bootstrap} resamples to stay within the "
+                         f"{time_budget:g} s time budget: the intervals are rougher; run the CLI for the full count.")
+        if n_unconverged:
+            warns.append(f"{n_unconverged} of {refit.n_done} bootstrap refits did not converge in {MAX_ITER} "
+                         "iterations and were kept at their best point: the intervals may be slightly off; "
+                         "check the fit's warnings, or fix a poorly determined parameter.")
+        if refit.n_failed:
+            warns.append(f"{refit.n_failed} bootstrap refits failed (the law is not finite on their data) and "
+                         "were dropped.")
     elif bootstrap:
         warns.append("a run-level bootstrap needs at least 2 runs; no intervals were computed.")
     public = law.to_public(theta)
     params = dict(zip(law.param_names, map(float, public)))
     ci = {}
     if boot is not None and len(boot):
-        lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
-        ci = {k: (float(a), float(b)) for k, a, b in zip(law.param_names, lo, hi)}
+        ci = {k: percentile_interval(boot[:, j]) for j, k in enumerate(law.param_names)}
     yhat = np.exp(ly + r)
-    scale = 1.0
-    ranges = {v: (float(np.min(X[v])), float(np.max(X[v]))) for v in law.variables if v not in ("U", "S2")}
+    ranges = {v: (float(np.min(X[v])), float(np.max(X[v]))) for v in law.checked}
+    for v in ("N", "D", "C", "step"):      # every scale the rows have: extrapolation is judged against them
+        vals = pd.to_numeric(prep.frame[v], errors="coerce").to_numpy(float) if v in prep.frame else np.array([])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        if v not in ranges and len(vals):
+            ranges[v] = (float(vals.min()), float(vals.max()))
     settings = dict(law=law.name, objective=objective, delta=delta, bootstrap=int(bootstrap), seed=int(seed),
                     min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=sorted(map(str, exclude_runs or ())),
                     y_transform=y_transform)
-    return FitResult(
-        law=law.name, params=params, ci=ci, n_points=len(y), n_runs=n_runs, success=success,
-        message=str(res.message), warnings=tuple(warns), objective=objective, delta=delta,
-        objective_value=float(np.sum(rho(r, objective, delta)) * scale), rmse_log=float(np.sqrt(np.mean(r * r))),
+    result = FitResult(
+        law=law, params=params, ci=ci, n_points=len(y), n_runs=n_runs, success=success,
+        message=message, warnings=tuple(warns), objective=objective, delta=delta,
+        objective_value=float(np.sum(rho(r, objective, delta))), rmse_log=float(np.sqrt(np.mean(r * r))),
         mare=float(np.mean(np.abs(yhat - y) / y)), ranges=ranges, settings=settings, y_transform=y_transform,
-        boot=boot, n_boot_requested=int(bootstrap), seconds=time.perf_counter() - t0, notes=prep.notes)
+        boot=boot, n_boot_requested=int(bootstrap), n_boot_unconverged=n_unconverged,
+        seconds=time.perf_counter() - t0, notes=prep.notes,
+        used=prep.used_mask(), data=prep.frame)
+    if not diagnostics:
+        return result
+    return _diagnosed(result, frame, t0, t_point, dict(delta=delta, seed=seed, min_tokens=min_tokens,
+                                                       min_fraction=min_fraction, exclude_runs=exclude_runs,
+                                                       y_transform=y_transform, n_polish=n_polish))
+
+
+SENSITIVITY_MAX_SECONDS = 2.0
+"""A fit whose point estimate took longer than this is not refitted with the other objective (the check
+would double a slow fit); its notes say so."""
+
+
+def _diagnosed(result: FitResult, frame, t0: float, point_seconds: float, kwargs: dict) -> FitResult:
+    """``result`` with the diagnostics of :mod:`analysis.diagnostics` appended to its warnings: the checks
+    on the fit itself, and (when it has bootstrap intervals) a refit with the other objective."""
+    import dataclasses
+
+    warns = list(result.warnings) + diagnose(result)
+    notes = list(result.notes)
+    if result.ci:
+        if point_seconds > SENSITIVITY_MAX_SECONDS:
+            notes.append(f"objective sensitivity not checked: the fit takes {point_seconds:.1f} s; refit with "
+                         f"objective {other_objective(result.objective)} to compare")
+        else:
+            try:
+                refit = fit_law(frame, result.law, objective=other_objective(result.objective), bootstrap=0,
+                                diagnostics=False, **kwargs)
+                warns += objective_sensitivity(result, refit)
+            except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError):
+                notes.append(f"objective sensitivity not checked: the refit with {other_objective(result.objective)} "
+                             "failed")
+    return dataclasses.replace(result, warnings=tuple(unique(warns)), notes=tuple(notes),
+                               seconds=time.perf_counter() - t0)

@@ -70,6 +70,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.jsonable import number
+
 MIN_SIZES = 4      # below this: "too few sizes"
 MIN_SIZES_U = 5    # the two-lines test needs a break with two sizes on each side and n - 4 >= 1
 EXACT_MAX_N = 8    # exact permutation Mann-Kendall up to 8! = 40,320 orderings
@@ -137,15 +139,15 @@ class TrendResult:
         return None if self.two_lines is None else self.two_lines.to_dict()
 
     def to_dict(self) -> dict:
-        return {"shape": self.shape, "p_value": _num(self.p_value),
-                "turning_point": _num(self.turning_point),
-                "turning_point_ci": None if self.turning_point_ci is None else [_num(v) for v in self.turning_point_ci],
-                "turning_point_support": _num(self.turning_point_support),
-                "slopes": None if self.slopes is None else {k: _num(v) for k, v in self.slopes.items()},
+        return {"shape": self.shape, "p_value": number(self.p_value),
+                "turning_point": number(self.turning_point),
+                "turning_point_ci": None if self.turning_point_ci is None else [number(v) for v in self.turning_point_ci],
+                "turning_point_support": number(self.turning_point_support),
+                "slopes": None if self.slopes is None else {k: number(v) for k, v in self.slopes.items()},
                 "n": self.n, "n_sizes": self.n_sizes, "evidence": self.evidence, "strength": self.strength,
-                "higher_is_better": bool(self.higher_is_better), "tau": _num(self.tau), "mk_p": _num(self.mk_p),
-                "slope_per_decade": _num(self.slope_per_decade), "slope_ci": [_num(v) for v in self.slope_ci],
-                "pattern": self.pattern, "alpha": self.alpha, "x_range": [_num(v) for v in self.x_range],
+                "higher_is_better": bool(self.higher_is_better), "tau": number(self.tau), "mk_p": number(self.mk_p),
+                "slope_per_decade": number(self.slope_per_decade), "slope_ci": [number(v) for v in self.slope_ci],
+                "pattern": self.pattern, "alpha": self.alpha, "x_range": [number(v) for v in self.x_range],
                 "notes": list(self.notes)}
 
     def summary(self) -> str:
@@ -160,13 +162,6 @@ class TrendResult:
         for note in self.notes:
             s += f". {note}"
         return s
-
-
-def _num(v):
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 def _fmt_x(x: float) -> str:

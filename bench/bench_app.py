@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import store_path  # noqa: E402
 from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, start_app, stop_app  # noqa: E402
+from ui.navigation import BY_NAME  # noqa: E402
 
 SLIDER_TARGET_MS = 200.0
 TIMEOUT_MS = 180_000
@@ -75,7 +76,7 @@ def browser_timings(store: Path) -> list[tuple[str, float, float, str]]:
             rows.append(("server start -> first chart (home)", time.perf_counter() - t0, health_s,
                          "server start -> health"))
             warm = visit("/", _first_chart)
-            upload = visit("/Upload", lambda p: p.locator("h1").first.wait_for(timeout=TIMEOUT_MS))
+            upload = visit(BY_NAME["Upload"].url_path, lambda p: p.locator("h1").first.wait_for(timeout=TIMEOUT_MS))
             rows.append(("navigation -> first chart, cold caches", cold, upload, "navigation -> Upload heading"))
             rows.append(("navigation -> first chart, warm caches", warm, upload, "navigation -> Upload heading"))
         finally:
@@ -90,7 +91,7 @@ def slider_timing(store: Path, repeats: int) -> tuple[float, float]:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT_MS / 1000)
-    at.switch_page("pages/2_Fit.py")          # inside the multipage app, as the server runs it
+    at.switch_page(BY_NAME["Fit"].script)     # inside the multipage app, as the server runs it
     at.run()
     if at.exception:
         raise RuntimeError(f"the Fit page failed: {at.exception[0].value}")

@@ -30,11 +30,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.backtest import applicable_laws, backtest, choose_law, heldout_mask  # noqa: E402
 from analysis.fit import FitError  # noqa: E402
+from analysis.laws import LAWS  # noqa: E402
 from bench._common import store_path  # noqa: E402
 from datasets.store import Store  # noqa: E402
-
-SKIP_LAWS = {"lr_anneal"}   # needs a learning-rate schedule, not a size ladder
-
 
 def family_frame(store: Store, family: str, max_points: int):
     """(frame, metric, y_transform, reason-if-skipped)."""
@@ -53,7 +51,8 @@ def family_frame(store: Store, family: str, max_points: int):
 
 def run_family(family, frame, metric, yt, with_auto):
     rows = []
-    laws = [name for name in applicable_laws(frame) if name not in SKIP_LAWS]
+    # laws drawn run by run (LR annealing) model a schedule, not a size ladder
+    laws = [name for name in applicable_laws(frame) if not LAWS[name].per_run]
     base = {"family": family, "metric": metric, "sizes": int(frame["N"].nunique()), "points": len(frame)}
     for law in laws:
         t = time.perf_counter()

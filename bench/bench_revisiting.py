@@ -12,7 +12,7 @@ Two ways of using the training rows, each reported:
 
 * ``all rows``: every ``Training = 1`` row, as the paper's estimators use them;
 * ``dashboard cut``: the early-checkpoint cut the dashboard applies to this family by default
-  (``ui.default_cut``: the first 10% of the curve's x, or the first 10B tokens when the curve
+  (``analysis.settings.default_cut``: the first 10% of the curve's x, or the first 10B tokens when the curve
   reaches 100B), decided from the training rows alone. A law that cannot be fitted on the rows the
   cut keeps (too few points) falls back to all rows, and so does ``auto``; the counts are printed.
 
@@ -21,8 +21,6 @@ Two ways of using the training rows, each reported:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
 import time
 import warnings
@@ -43,14 +41,8 @@ M4_PUBLISHED_MEDIAN = 0.023
 
 
 def dashboard_cut():
-    """ui.default_cut, imported quietly (ui imports streamlit, which logs when no app runs)."""
-    with contextlib.redirect_stderr(io.StringIO()):
-        import logging
-        logging.disable(logging.WARNING)
-        try:
-            from ui import default_cut
-        finally:
-            logging.disable(logging.NOTSET)
+    """The dashboard's (and the CLI's) default early-checkpoint cut: :func:`analysis.settings.default_cut`."""
+    from analysis.settings import default_cut
     return default_cut
 
 

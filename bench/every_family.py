@@ -17,12 +17,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PAGES = ["pages/1_Browse.py", "pages/2_Fit.py", "pages/3_Allocate.py", "pages/5_Crossover.py",
-         "pages/6_Trends.py", "pages/7_Downstream.py"]
 
 
 def main(argv=None) -> int:
     from bench._common import store_path
+    from ui.navigation import PAGES
+
+    scripts = [p.script for p in PAGES if p.name not in ("Home", "Upload")]      # the analysis pages
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", type=Path, default=None)
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     families = sorted(Store(store).families()["family"])[args.part::args.parts]
     failures, runs, t0 = 0, 0, time.perf_counter()
     for family in families:
-        for page in PAGES:
+        for page in scripts:
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
             at.switch_page(str(ROOT / page))
             at.query_params.update({"source": family.split("/")[0], "family": family})

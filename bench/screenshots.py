@@ -21,25 +21,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import store_path  # noqa: E402
-from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, PAGES, HOME_HEADING, start_app, stop_app  # noqa: E402
+from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, start_app, stop_app  # noqa: E402
+from ui.navigation import PAGES  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 1400}
 TIMEOUT_MS = 240_000
 
-# page -> (path, query parameters as a list of pairs)
-SHOTS = {
-    "home": ("/", []),
-    "browse": ("/Browse", [("source", "colpret"), ("family", "colpret/gpt3"), ("x", "tokens")]),
-    "fit": ("/Fit", [("source", "overtrain"), ("family", "overtrain/c4_original"), ("law", "chinchilla")]),
-    "allocate": ("/Allocate", []),
-    "upload": ("/Upload", []),
-    "crossover": ("/Crossover", [("source", "laion-clip-mammut"), ("family", "laion-clip-mammut/clip"),
-                                 ("metric", "imagenet1k/acc1"), ("groups", "laion-clip-mammut/clip"),
-                                 ("groups", "laion-clip-mammut/mammut")]),
-    "trends": ("/Trends", [("source", "obsscaling"), ("family", "obsscaling/OPT"), ("metric", "TruthfulQA")]),
-    "downstream": ("/Downstream", [("source", "overtrain"), ("family", "overtrain/c4_original")]),
+# page -> query parameters of a representative view (as a list of pairs)
+VIEWS = {
+    "Browse": [("source", "colpret"), ("family", "colpret/gpt3"), ("x", "tokens")],
+    "Fit": [("source", "overtrain"), ("family", "overtrain/c4_original"), ("law", "chinchilla")],
+    "Crossover": [("source", "laion-clip-mammut"), ("family", "laion-clip-mammut/clip"), ("metric", "imagenet1k/acc1"),
+                  ("groups", "laion-clip-mammut/clip"), ("groups", "laion-clip-mammut/mammut")],
+    "Trends": [("source", "obsscaling"), ("family", "obsscaling/OPT"), ("metric", "TruthfulQA")],
+    "Downstream": [("source", "overtrain"), ("family", "overtrain/c4_original")],
 }
-HEADINGS = {"home": HOME_HEADING, **{k.lower(): v for k, v in PAGES.items()}}
+SHOTS = {p.name.lower(): (p.url_path or "/", VIEWS.get(p.name, [])) for p in PAGES}   # shot -> (path, parameters)
+HEADINGS = {p.name.lower(): p.title for p in PAGES}
 
 
 def _settle(page, heading: str, want_chart: bool) -> None:

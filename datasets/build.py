@@ -27,7 +27,6 @@ import functools
 import hashlib
 import importlib
 import json
-import os
 import re
 import signal
 import sys
@@ -36,26 +35,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from datasets import manifest as mf
-from datasets.schema import DDL, POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, SPLITS, UNITS, VIEWS
+from datasets.errors import WorkbenchError
+from datasets.schema import POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, extra_table_name_ok, row_problem
 from datasets.sources import SourceTables
+from datasets.store.write import write_atomically, write_store  # noqa: F401  (write_store: re-exported)
 
 Progress = Callable[[float, str], None]
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: ingester function name -> table name template ({module} = the ingester module's name)
 EXTRA_TABLE_HOOKS: dict[str, str] = {"task_metadata": "task_metadata", "heldout_table": "{module}_split"}
-CORE_TABLES = ("runs", "points", "sources", "files", "exclusions", "meta")
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_POINT_ORDER = ("run_id", "metric", "split", "tokens", "step", "flops", "unit", "value", "stderr", "higher_is_better")
 
 
-class BuildError(RuntimeError):
-    """The build cannot proceed; the message (one line) says what and where."""
+class BuildError(WorkbenchError, RuntimeError):
+    """The build cannot proceed; the message (one line) says what and where, ``fix`` what to do."""
+
+    separator = "; "
 
 
 @dataclass(frozen=True)
@@ -100,24 +98,24 @@ def select_sources(manifest: mf.Manifest, only: list[str] | None) -> list[mf.Man
     try:
         picked = {manifest.get(name).source for name in only}
     except mf.ManifestError as e:
-        raise BuildError(str(e)) from None
+        raise BuildError(e.message, e.fix) from None
     return [s for s in manifest.sources if s.source in picked]
 
 
 def check_source_dir(source_dir: Path, sources: list[mf.ManifestSource]) -> None:
     """Raise :class:`BuildError` unless ``source_dir`` holds a folder for every selected source."""
     if not source_dir.exists():
-        raise BuildError(f"source directory {source_dir} does not exist (pass --source ../shared/data, "
-                         f"or --download to fetch the pinned files)")
+        raise BuildError(f"source directory {source_dir} does not exist",
+                         "pass --source ../shared/data, or --download to fetch the pinned files")
     if not source_dir.is_dir():
         raise BuildError(f"source directory {source_dir} is not a directory")
     missing = [s.source for s in sources if not (source_dir / s.source).is_dir()]
     if len(missing) == len(sources):
-        raise BuildError(f"{source_dir} holds none of the source folders ({', '.join(missing)}); "
-                         f"is it the data directory?")
+        raise BuildError(f"{source_dir} holds none of the source folders ({', '.join(missing)})",
+                         "is it the data directory? (one folder per source, as in ../shared/data)")
     if missing:
-        raise BuildError(f"{source_dir} lacks source folder(s) {', '.join(missing)} "
-                         f"(build a subset with --only, or use --download)")
+        raise BuildError(f"{source_dir} lacks source folder(s) {', '.join(missing)}",
+                         "build a subset with --only, or use --download")
 
 
 def verify_inputs(source_dir: Path, sources: list[mf.ManifestSource]) -> pd.DataFrame:
@@ -133,13 +131,13 @@ def verify_inputs(source_dir: Path, sources: list[mf.ManifestSource]) -> pd.Data
         for f in s.files:
             p = source_dir / s.source / f.path
             if not p.is_file():
-                raise BuildError(f"input file {s.source}/{f.path} is missing from {source_dir / s.source} "
-                                 f"(re-copy it or fetch with python -m datasets.fetch)")
+                raise BuildError(f"input file {s.source}/{f.path} is missing from {source_dir / s.source}",
+                                 "re-copy it or fetch with python -m datasets.fetch")
             actual = mf.sha256_file(p)
             if actual != f.sha256:
                 raise BuildError(f"input file {s.source}/{f.path} does not match the manifest: sha256 expected "
-                                 f"{f.sha256}, got {actual} ({p.stat().st_size} bytes, expected {f.bytes}); "
-                                 f"restore the pinned upstream file")
+                                 f"{f.sha256}, got {actual} ({p.stat().st_size} bytes, expected {f.bytes})",
+                                 "restore the pinned upstream file")
             rows.append(dict(source=s.source, path=f.path, sha256=f.sha256, bytes=f.bytes))
     return pd.DataFrame(rows, columns=["source", "path", "sha256", "bytes"])
 
@@ -153,8 +151,10 @@ def input_digest(files: pd.DataFrame) -> str:
 def code_digest() -> str:
     """sha256 over the schema, this module and every ingester module (tells a stale store)."""
     h = hashlib.sha256()
-    for p in [PACKAGE_DIR / "schema.py", PACKAGE_DIR / "build.py", *sorted((PACKAGE_DIR / "sources").glob("*.py"))]:
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    files = [PACKAGE_DIR / "schema.py", PACKAGE_DIR / "build.py", PACKAGE_DIR / "store" / "write.py",
+             *sorted((PACKAGE_DIR / "sources").rglob("*.py"))]
+    for p in files:
+        h.update(p.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 
@@ -179,24 +179,9 @@ def check_tables(source: str, t: SourceTables) -> None:
         if list(df.columns) != list(cols):
             raise BuildError(f"{source}: {name} columns {list(df.columns)} differ from the schema {list(cols)} "
                              f"(use make_{name})")
-    runs, pts = t.runs, t.points
-    if runs["run_id"].isna().any() or runs["run_id"].duplicated().any():
-        raise BuildError(f"{source}: runs.run_id must be unique and non-null")
-    wrong = runs["source"] != source
-    if wrong.fillna(True).any():
-        raise BuildError(f"{source}: run {runs.loc[wrong.fillna(True), 'run_id'].iloc[0]!r} has "
-                         f"source {runs.loc[wrong.fillna(True), 'source'].iloc[0]!r}")
-    if runs["family"].isna().any():
-        raise BuildError(f"{source}: run {runs.loc[runs['family'].isna(), 'run_id'].iloc[0]!r} has no family")
-    orphan = ~pts["run_id"].isin(runs["run_id"])
-    if orphan.any():
-        raise BuildError(f"{source}: point with run_id {pts.loc[orphan, 'run_id'].iloc[0]!r} has no run")
-    for col, allowed in (("split", SPLITS), ("unit", UNITS)):
-        bad = ~pts[col].isin(allowed)
-        if bad.any():
-            raise BuildError(f"{source}: points.{col} {pts.loc[bad, col].iloc[0]!r} is not one of {allowed}")
-    if pts["metric"].isna().any():
-        raise BuildError(f"{source}: points.metric is null for run {pts.loc[pts['metric'].isna(), 'run_id'].iloc[0]!r}")
+    problem = row_problem(t.runs, t.points, source)
+    if problem:
+        raise BuildError(f"{source}: {problem}")
 
 
 def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, pd.DataFrame]:
@@ -206,7 +191,7 @@ def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, 
         if not callable(fn):
             continue
         name = template.format(module=source.module)
-        if not _IDENT.match(name) or name in CORE_TABLES:
+        if not extra_table_name_ok(name):
             raise BuildError(f"{source.source}: extra table name {name!r} is not allowed")
         try:
             df = fn(folder)
@@ -216,83 +201,6 @@ def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, 
             raise BuildError(f"{source.source}: {func}() returned {type(df).__name__}, expected a DataFrame")
         out[name] = df.reset_index(drop=True)
     return out
-
-
-def _arrow(df: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(df, preserve_index=False)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, order: tuple[str, ...] | None) -> None:
-    """``INSERT INTO table SELECT <schema columns> FROM df ORDER BY ...`` via a registered Arrow table."""
-    con.register("_in", _arrow(df))
-    try:
-        cols = ", ".join(f'"{c}"' for c in df.columns)
-        order_sql = ", ".join(f'"{c}" NULLS FIRST' for c in order) if order else "ALL"
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _in ORDER BY {order_sql}")
-    finally:
-        con.unregister("_in")
-
-
-def _create_extra(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
-    con.register("_in", _arrow(df))
-    try:
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _in ORDER BY ALL")
-    finally:
-        con.unregister("_in")
-
-
-def write_store(path: Path, tables: dict[str, pd.DataFrame], extras: dict[str, pd.DataFrame]) -> None:
-    """Create a fresh DuckDB file at ``path`` with the schema, sorted rows, extra tables and views."""
-    con = duckdb.connect(str(path))
-    try:
-        for ddl in DDL:
-            con.execute(ddl)
-        _insert(con, "runs", tables["runs"], ("run_id",))
-        _insert(con, "points", tables["points"], _POINT_ORDER)
-        for name in ("sources", "files", "exclusions", "meta"):
-            _insert(con, name, tables[name], None)
-        for name in sorted(extras):
-            _create_extra(con, name, extras[name])
-        for view in VIEWS:
-            con.execute(view)
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    for p in (path, Path(str(path) + ".wal")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete ``.<out>.<pid>.tmp`` files left by builds that were killed (their process is gone)."""
-    removed = []
-    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
-        pid = tmp.name[len(out.name) + 2:-len(".tmp")]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)          # signal 0: does the process exist?
-            continue                       # a build still running: leave its file alone
-        except ProcessLookupError:
-            pass
-        except PermissionError:            # exists, owned by someone else
-            continue
-        _remove(tmp)
-        removed.append(tmp)
-    return removed
 
 
 def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifest: mf.Manifest | None = None,
@@ -316,7 +224,7 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
     try:
         manifest = manifest or mf.load()
     except mf.ManifestError as e:
-        raise BuildError(str(e)) from None
+        raise BuildError(e.message, e.fix) from None
     sources = select_sources(manifest, only)
     check_source_dir(source_dir, sources)
     files = verify_inputs(source_dir, sources)
@@ -332,7 +240,7 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
         module = load_ingester(s)
         if module is None or not callable(getattr(module, "ingest", None)):
             if only:
-                raise BuildError(f"{s.source}: no ingester (datasets/sources/{s.module}.py with ingest(folder))")
+                raise BuildError(f"{s.source}: no ingester", f"add datasets/sources/{s.module}.py with ingest(folder)")
             reason = f"no ingester module datasets.sources.{s.module}"
             say(f"  {s.source:<18} SKIPPED: {reason}")
             excl.append(dict(source=s.source, file=None, what="whole source", action="dropped",
@@ -391,22 +299,7 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
     tables = dict(runs=runs_df, points=points_df, sources=pd.DataFrame(src_rows), files=files,
                   exclusions=excl_df, meta=meta)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in _remove_stale_temporaries(out):
-        (log or (lambda _m: None))(f"removed {stale.name}, left by an interrupted build")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    _remove(tmp)
-    try:
-        write_store(tmp, tables, extras)
-        _fsync(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        _remove(tmp)
-        raise
-    try:
-        _fsync(out.parent)
-    except OSError:  # directories cannot be fsynced on every platform
-        pass
+    write_atomically(out, tables, extras, log)
     if progress:
         progress(1.0, f"wrote {out}")
     return BuildReport(out=str(out), sources=tuple(reports), n_families=int(runs_df["family"].nunique()),
@@ -439,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {rep.downloaded} files downloaded ({rep.bytes:,} bytes), {rep.skipped} already present",
                   flush=True)
         elif source is None:
-            raise BuildError("pass --source DIR (e.g. ../shared/data) or --download")
+            raise BuildError("no data directory given", "pass --source DIR (e.g. ../shared/data) or --download")
         print(f"building {args.out} from {source}", flush=True)
         r = build(source, args.out, only=args.only, log=functools.partial(print, flush=True))
     except (KeyboardInterrupt, Exception) as e:

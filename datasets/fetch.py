@@ -30,13 +30,16 @@ from typing import Callable
 from urllib.parse import quote
 
 from datasets import manifest as mf
+from datasets.errors import WorkbenchError
 
 Progress = Callable[[float, str], None]
 _CHUNK = 1 << 16
 
 
-class FetchError(RuntimeError):
-    """A file could not be downloaded or failed verification; the message names it."""
+class FetchError(WorkbenchError, RuntimeError):
+    """A file could not be downloaded or failed verification; the message names it, ``fix`` says what to do."""
+
+    separator = "; "
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def _download(url: str, part: Path, f: mf.ManifestFile, timeout: float) -> int:
                 size += len(block)
                 received += len(block)
                 if size > f.bytes:
-                    raise FetchError(f"{url}: server sent more than the manifest's {f.bytes} bytes")
+                    raise FetchError(f"{url}: server sent more than the manifest's {f.bytes} bytes",
+                                     "check the URL template points at the pinned files")
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
@@ -117,12 +121,14 @@ def fetch_file(source: mf.ManifestSource, f: mf.ManifestFile, dest: Path, *, url
             last = e
     if last is not None:
         reason = getattr(last, "reason", None) or last
-        raise FetchError(f"{source.source}/{f.path}: download from {url} failed: {reason}")
+        raise FetchError(f"{source.source}/{f.path}: download from {url} failed: {reason}",
+                         "check the network connection and retry, or set SCALING_DATA_DIR to a local copy of the data")
     actual = mf.sha256_file(part)
     if actual != f.sha256:
         part.unlink(missing_ok=True)
         raise FetchError(f"{source.source}/{f.path}: sha256 mismatch (expected {f.sha256}, got {actual}) "
-                         f"for {url}; the file was not kept")
+                         f"for {url}; the file was not kept",
+                         "retry later; if it persists, the upstream file changed: use a local copy (SCALING_DATA_DIR)")
     os.replace(part, target)
     return received
 

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from datasets.errors import WorkbenchError
+
 MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 MANIFEST_VERSION = 1
 RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{upstream}"
@@ -36,8 +38,10 @@ _REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-class ManifestError(ValueError):
+class ManifestError(WorkbenchError, ValueError):
     """A source folder or manifest that cannot be read; the message names the file and line."""
+
+    separator = "; "
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,7 @@ def load(path: Path | None = None) -> Manifest:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ManifestError(f"{path}: missing; regenerate it with python -m datasets.manifest --source DIR") from None
+        raise ManifestError(f"{path}: missing", "regenerate it with python -m datasets.manifest --source DIR") from None
     except json.JSONDecodeError as e:
         raise ManifestError(f"{path}: not valid JSON ({e})") from None
     if d.get("manifest_version") != MANIFEST_VERSION:

@@ -11,7 +11,7 @@ Tables
 
 Units are never mixed silently: ``points.unit`` is the unit of ``points.value`` as published
 (``nats``, ``bits``, ``perplexity``, ``accuracy``, ``error``, ``score``, ``lr`` ...). Conversions
-to nats are explicit (see :func:`datasets.store.to_nats`).
+to nats are explicit (see :func:`datasets.vocabulary.to_nats`).
 
 Views (what the analyses read)
 ------------------------------
@@ -21,6 +21,10 @@ Views (what the analyses read)
 ``nd_table``       runs joined to points: family, run, N, D, C, metric, unit, value (every checkpoint).
 """
 from __future__ import annotations
+
+import re
+
+from datasets import vocabulary
 
 SCHEMA_VERSION = 1
 
@@ -60,7 +64,7 @@ POINT_COLUMNS: dict[str, str] = {
 }
 
 SPLITS = ("train", "validation", "downstream")
-UNITS = ("nats", "bits", "perplexity", "log10_perplexity", "accuracy", "error", "score", "f1", "lr", "other")
+UNITS = vocabulary.UNITS     # the unit vocabulary lives in datasets.vocabulary
 
 
 def _ddl(name: str, cols: dict[str, str]) -> str:
@@ -104,3 +108,38 @@ VIEWS = [
        FROM runs r LEFT JOIN (SELECT run_id, count(*) AS n FROM points GROUP BY run_id) pc USING (run_id)
        GROUP BY r.family""",
 ]
+
+CORE_TABLES = ("runs", "points", "sources", "files", "exclusions", "meta")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def extra_table_name_ok(name: str) -> bool:
+    """Whether ``name`` may name an extra table: lower-case letters, digits and ``_``, not a core table."""
+    return bool(_IDENT.match(name)) and name not in CORE_TABLES
+
+
+def row_problem(runs, points, source: str | None = None) -> str | None:
+    """The first inconsistency of conformed ``runs`` and ``points`` frames (as text), or None.
+
+    Checks: run ids unique and non-null, every run from ``source`` (when given, else from some source),
+    every run has a family, every point a run, splits and units in the vocabulary (:data:`SPLITS`,
+    :data:`UNITS`), every point a metric.
+    """
+    if runs["run_id"].isna().any() or runs["run_id"].duplicated().any():
+        return "runs.run_id must be unique and non-null"
+    wrong = (runs["source"] != source).fillna(True) if source is not None else runs["source"].isna()
+    if wrong.any():
+        return (f"run {runs.loc[wrong, 'run_id'].iloc[0]!r} has "
+                + (f"source {runs.loc[wrong, 'source'].iloc[0]!r}" if source is not None else "no source"))
+    if runs["family"].isna().any():
+        return f"run {runs.loc[runs['family'].isna(), 'run_id'].iloc[0]!r} has no family"
+    orphan = ~points["run_id"].isin(runs["run_id"])
+    if orphan.any():
+        return f"point with run_id {points.loc[orphan, 'run_id'].iloc[0]!r} has no run"
+    for col, allowed in (("split", SPLITS), ("unit", UNITS)):
+        bad = ~points[col].isin(allowed)
+        if bad.any():
+            return f"points.{col} {points.loc[bad, col].iloc[0]!r} is not one of {allowed}"
+    if points["metric"].isna().any():
+        return f"points.metric is null for run {points.loc[points['metric'].isna(), 'run_id'].iloc[0]!r}"
+    return None

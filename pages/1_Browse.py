@@ -3,45 +3,43 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import ui
 from analysis import figures
+from datasets.vocabulary import axis
+from ui import navigation, output, widgets
+from ui.data import sidebar
+from ui.format import quantity
 
-ui.page("Browse")
-st.title("Browse runs")
-data = ui.sidebar()
+navigation.page("Browse")
+data = sidebar()
 if data is None:
     st.stop()
 
-# ---- which families
-if data.kind == "corpus":
-    fams = ui.query(data.store, "families", source=data.source)
-    others = [f for f in fams["family"] if f != data.family]
-else:
-    others = [f for f in ui.upload_families() if f != data.family]
-extra = ui.multiselect("Also show families", sorted(others), key="also",
-                       help="Families of the same source drawn beside the one chosen in the sidebar (same metric).")
-handles = [data] + [data.sibling(f) for f in extra]
-runs = pd.concat([h.runs() for h in handles], ignore_index=True)
-points = pd.concat([h.points() for h in handles], ignore_index=True)
+# ---- which families and runs
+others = [f for f in data.families()["family"] if f != data.family]
+extra = widgets.multiselect("Also show families", sorted(others), key="also",
+                            help="Families of the same source drawn beside the one chosen in the sidebar (same metric).")
+shown_data = [data] + [data.with_family(f) for f in extra]
+runs = pd.concat([d.runs() for d in shown_data], ignore_index=True)
+points = pd.concat([d.points() for d in shown_data], ignore_index=True)
 
-# ---- filters
 c1, c2, c3 = st.columns(3)
-archs = sorted(runs["arch"].dropna().astype(str).unique())
-arch = ui.multiselect("Architecture", archs, key="arch", where=c1, placeholder="all")
-datas = sorted(runs["data"].dropna().astype(str).unique())
-corpus = ui.multiselect("Training data", datas, key="corpus", where=c2, placeholder="all")
-AXES = {"tokens": "tokens D", "flops": "FLOPs C", "step": "steps", "params": "parameters N"}
-x = ui.radio("x axis", list(AXES), key="x", where=c3, horizontal=True, format_func=AXES.get)
+arch = widgets.multiselect("Architecture", sorted(runs["arch"].dropna().astype(str).unique()), key="arch", where=c1,
+                           placeholder="all")
+corpus = widgets.multiselect("Training data", sorted(runs["data"].dropna().astype(str).unique()), key="corpus",
+                             where=c2, placeholder="all")
+X_AXES = ("tokens", "flops", "step", "params")
+x = widgets.radio("x axis", X_AXES, key="x", where=c3, horizontal=True, format_func=lambda c: axis(c).label)
 sizes = runs["params"].dropna()
 sizes = sizes[sizes > 0]
 if len(sizes) and sizes.max() > sizes.min():
-    lo, hi = ui.scale_range("Model size N", key="size", lo=float(sizes.min()), hi=float(sizes.max()),
-                            unit="params")
+    lo, hi = widgets.scale_range("Model size N", key="size", lo=float(sizes.min()), hi=float(sizes.max()),
+                                 unit="params")
 else:
     lo, hi = -np.inf, np.inf
-    ui.forget("size")
+    widgets.forget("size")
 
-keep = runs.copy()
+# ---- the filter
+keep = runs
 if arch:
     keep = keep[keep["arch"].astype(str).isin(arch)]
 if corpus:
@@ -56,27 +54,27 @@ unit = ", ".join(units) if units else None
 m = st.columns(4)
 m[0].metric("Runs shown", f"{keep['run_id'].nunique():,}")
 m[1].metric("Points shown", f"{len(pts):,}")
-m[2].metric("Model sizes (parameters)", " to ".join(ui.fmt(v, "params").split()[0] for v in
+m[2].metric("Model sizes (parameters)", " to ".join(quantity(v, "params", short=True) for v in
                                                     (keep["params"].min(), keep["params"].max()))
             if keep["params"].notna().any() else "n/a")
 m[3].metric("Metric unit", unit or "n/a", help="As published; the Fit page converts bits and perplexity to nats.")
-
 if pts.empty:
     st.warning("No points match these filters: widen the size range or clear the architecture and data filters.")
     st.stop()
-flops = pts["flops"].fillna(6.0 * pts["params"] * pts["tokens"])
-present = {"tokens": pts["tokens"], "flops": flops, "step": pts["step"], "params": pts["params"]}
-usable = [a for a in AXES if (pd.to_numeric(present[a], errors="coerce") > 0).any()]
-shown = x
-if x not in usable and usable:
-    shown = usable[0]
-    st.info(f"These points have no {AXES[x]}: drawn against {AXES[shown]} instead.", icon=":material/info:")
-ui.chart(figures.curves_figure(pts, x=shown, metric=data.metric, unit=unit,
-                               title=f"{data.metric} against {AXES[shown]}"),
-         f"curves_{data.family}_{data.metric}", key="browse_curves")
+
+# ---- the figure
+present = {"tokens": pts["tokens"], "flops": pts["flops"].fillna(6.0 * pts["params"] * pts["tokens"]),
+           "step": pts["step"], "params": pts["params"]}
+usable = [a for a in X_AXES if (pd.to_numeric(present[a], errors="coerce") > 0).any()]
+shown = x if x in usable or not usable else usable[0]
+if shown != x:
+    st.info(f"These points have no {axis(x).label}: drawn against {axis(shown).label} instead.", icon=":material/info:")
+output.chart(figures.curves_figure(pts, x=shown, metric=data.metric, unit=unit,
+                                   title=f"{data.metric} against {axis(shown).label}"),
+             f"curves_{data.family}_{data.metric}", key="browse_curves")
 
 st.subheader("Runs and provenance")
 cols = [c for c in ("run_id", "model", "family", "arch", "params", "data", "tokens", "flops", "unique_tokens",
                     "paper", "repo", "commit", "file", "licence", "notes") if c in keep]
-ui.table(keep[cols], "browse_runs")
-ui.download_table(pts, f"points_{data.family}_{data.metric}", key="browse_dl", label="filtered points")
+output.table(keep[cols], "browse_runs")
+output.download_table(pts, f"points_{data.family}_{data.metric}", key="browse_dl", label="filtered points")

@@ -2,86 +2,78 @@
 import numpy as np
 import streamlit as st
 
-import ui
 from analysis import figures
 from analysis.allocate import (DEFAULT_UTILISATION, H100_BF16_DENSE_FLOPS, allocate, flops_to_gpu_hours,
                                gpu_hours_to_flops, isoflop, isoflop_minima, plan_cost)
 from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
 from analysis.laws import get_law
+from ui import compute, field_views, fit_controls, navigation, output, widgets
+from ui.data import sidebar
+from ui.format import escape, interval, quantity
 
-ui.page("Allocate")
-st.title("Allocate a compute budget")
-data = ui.sidebar()
+navigation.page("Allocate")
+data = sidebar()
 if data is None:
     st.stop()
-try:
+with output.stop_on_error("This metric cannot be fitted"):
     frame = data.frame()
-except ui.AnalysisError as e:
-    st.error(f"This metric cannot be fitted: {ui.md(e)}")
-    st.stop()
 unit = data.unit()
 
+# ---- the fitted law
 if not any(get_law(n).allocatable for n in applicable_laws(frame)):
     st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
                "choose a family with several model sizes trained on different token counts (e.g. an over-training "
                "or Chinchilla-style grid), or upload such runs.")
     st.stop()
 with st.expander("The fitted law used for the allocation (same settings as the Fit page)", expanded=False):
-    settings = ui.fit_controls(data, frame, allocatable_only=True)
-try:
-    fit = ui.run_fit(data, frame, settings)
-except ui.AnalysisError as e:
-    st.error(f"The fit failed: {ui.md(e)}")
-    st.stop()
-ui.warn(fit.warnings)
+    settings = fit_controls.fit_controls(data, frame, allocatable_only=True)
+with output.stop_on_error("The fit failed"):
+    fit = compute.fit(frame, settings)
+output.warn(fit.warnings)
 
 # ---- budget
 st.subheader("Budget")
-mode = ui.radio("Budget in", ["flops", "gpuh"], key="bunit", horizontal=True,
-                format_func=lambda v: {"flops": "FLOPs", "gpuh": "GPU-hours"}[v])
+mode = widgets.radio("Budget in", ["flops", "gpuh"], key="bunit", horizontal=True,
+                     format_func=lambda v: {"flops": "FLOPs", "gpuh": "GPU-hours"}[v])
 conversion = (f"1 GPU-hour = 3,600 s x {H100_BF16_DENSE_FLOPS / 1e12:.0f} TFLOP/s (H100 SXM dense BF16 peak) x "
-              f"{DEFAULT_UTILISATION:.0%} utilisation = {ui.fmt(gpu_hours_to_flops(1.0), 'FLOPs')}")
+              f"{DEFAULT_UTILISATION:.0%} utilisation = {quantity(gpu_hours_to_flops(1.0), 'FLOPs')}")
 if mode == "flops":
-    budget = ui.scale_with_number("Training compute C", key="budget", lo=1e15, hi=1e27, default=5.76e23,
-                                  unit="FLOPs", help="Training FLOPs, C = 6 N D. Default: Chinchilla's budget.")
-    ui.forget("gpuh")
-    st.caption(f"= {ui.fmt(flops_to_gpu_hours(budget), 'GPU-hours')} · {conversion}")
+    budget = widgets.scale_with_number("Training compute C", key="budget", lo=1e15, hi=1e27, default=5.76e23,
+                                       unit="FLOPs", help="Training FLOPs, C = 6 N D. Default: Chinchilla's budget.")
+    widgets.forget("gpuh")
+    st.caption(f"= {quantity(flops_to_gpu_hours(budget), 'GPU-hours')} · {conversion}")
 else:
-    hours = ui.scale_with_number("GPU-hours", key="gpuh", lo=1.0, hi=1e9, default=1.0e5, unit="GPU-hours",
-                                 help=conversion)
-    ui.forget("budget")
+    hours = widgets.scale_with_number("GPU-hours", key="gpuh", lo=1.0, hi=1e9, default=1.0e5, unit="GPU-hours",
+                                      help=conversion)
+    widgets.forget("budget")
     budget = gpu_hours_to_flops(hours)
-    st.caption(f"= {ui.fmt(budget, 'FLOPs')} · {conversion}")
+    st.caption(f"= {quantity(budget, 'FLOPs')} · {conversion}")
 
-unique = ui.number("Unique tokens available (0 = unlimited)", key="unique", default=0.0, min_value=0.0, step=1e9,
-                   format="%.3e", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
+unique = widgets.number("Unique tokens available (0 = unlimited)", key="unique", default=0.0, min_value=0.0,
+                        step=1e9, format="%.3e", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
 uniq = unique if unique > 0 else None
-dc = fit.law == "data_constrained"
+dc = "U" in fit.law.variables        # a law that prices repeated data takes the unique-token limit
 alloc = allocate(fit, budget, unique_tokens=uniq if dc else None)
 
 c = st.columns(4)
-c[0].metric("N* (parameters)", ui.fmt(alloc.N_opt, "params", short=True), help=ui.fmt_ci(alloc.ci.get("N_opt"), "params"))
-c[0].caption(ui.fmt_ci(alloc.ci.get("N_opt"), "params"))
-c[1].metric("D* (tokens)", ui.fmt(alloc.D_opt, "tokens", short=True), help=ui.fmt_ci(alloc.ci.get("D_opt"), "tokens"))
-c[1].caption(ui.fmt_ci(alloc.ci.get("D_opt"), "tokens"))
-c[2].metric("Tokens per parameter", ui.fmt(alloc.tokens_per_param),
-            help=ui.fmt_ci(alloc.ci.get("tokens_per_param")))
-c[2].caption(ui.fmt_ci(alloc.ci.get("tokens_per_param"), "tokens/param"))
-c[3].metric(f"Predicted {data.metric} ({unit})", ui.fmt(alloc.loss, unit, short=True), help=ui.fmt_ci(alloc.ci.get("loss"), unit))
-c[3].caption(ui.fmt_ci(alloc.ci.get("loss"), unit))
+for col, (label, key, u) in zip(st.columns(4), (("N* (parameters)", "N_opt", "params"), ("D* (tokens)", "D_opt", "tokens"),
+                                                ("Tokens per parameter", "tokens_per_param", "tokens/param"),
+                                                (f"Predicted {data.metric} ({unit})", "loss", unit))):
+    col.metric(label, quantity(getattr(alloc, key), u, short=True), help=interval(alloc.ci.get(key), u))
+    col.caption(interval(alloc.ci.get(key), u))
 st.caption(f"Law {fit.law} ({alloc.method}); C = {alloc.flops_per_param_token:g} N D; {fit.n_boot} bootstrap "
            "resamples give the 95% intervals.")
 for note in alloc.notes:
-    st.info(ui.md(note), icon=":material/info:")
+    st.info(escape(note), icon=":material/info:")
 
 if uniq is not None and alloc.D_opt > uniq and not dc:
     epochs = alloc.D_opt / uniq
     one_epoch = plan_cost(fit, budget / (6.0 * uniq), uniq)
-    st.warning(f"D* needs {epochs:.1f} epochs over your {ui.fmt(uniq, 'tokens')}. Repeated tokens are worth less "
+    st.warning(f"D* needs {epochs:.1f} epochs over your {quantity(uniq, 'tokens')}. Repeated tokens are worth less "
                f"than fresh ones, so {fit.law} is optimistic here. To stay within one epoch with the same compute, "
-               f"train N = {ui.fmt(one_epoch.N, 'params')} on D = {ui.fmt(uniq, 'tokens')}: predicted "
-               f"{ui.fmt(one_epoch.loss, unit)} against {ui.fmt(alloc.loss, unit)} at the optimum. For the repetition-"
+               f"train N = {quantity(one_epoch.N, 'params')} on D = {quantity(uniq, 'tokens')}: predicted "
+               f"{quantity(one_epoch.loss, unit)} against {quantity(alloc.loss, unit)} at the optimum. For the repetition-"
                "aware answer, fit the data_constrained law on runs that repeat data (they need a unique-token "
                "column U).", icon=":material/warning:")
 
@@ -89,12 +81,11 @@ if uniq is not None and alloc.D_opt > uniq and not dc:
 d = complete_axes(frame)
 lo_c = float(np.nanmin(d["C"]))
 computes = tuple(np.logspace(np.log10(min(lo_c, budget) / 2), np.log10(max(budget, lo_c) * 10), 30))
-front = ui.compute("frontier", f"{data.cache_key()}|{fit.settings}|{uniq if dc else None}", fit,
-                   computes=computes, unique_tokens=uniq if dc else None, spinner="Tracing the frontier ...")
+front = compute.frontier(fit, computes, unique_tokens=uniq if dc else None)
 left, right = st.columns(2)
 with left:
-    ui.chart(figures.frontier_figure(front, budget=budget, title="Efficient frontier: N* and D* against compute"),
-             f"frontier_{data.family}", key="alloc_frontier")
+    output.chart(figures.frontier_figure(front, budget=budget, title="Efficient frontier: N* and D* against compute"),
+                 f"frontier_{data.family}", key="alloc_frontier")
 budgets = [budget / 100, budget / 10, budget]
 curves, optima = [], []
 for b in budgets:
@@ -106,31 +97,32 @@ for b in budgets:
 st.subheader("My planned run")
 p1, p2 = st.columns(2)
 rule_n = float(f"{np.sqrt(budget / (6.0 * 20.0)):.3g}")     # the 20-tokens-per-parameter rule of thumb
-plan_n = ui.number("Planned parameters N", key="planN", default=rule_n, min_value=1e3, format="%.3e", where=p1,
-                   help="Default: 20 tokens per parameter at the budget above.")
-plan_d = ui.number("Planned tokens D", key="planD", default=float(f"{20.0 * rule_n:.3g}"), min_value=1e3,
-                   format="%.3e", where=p2)
+plan_n = widgets.number("Planned parameters N", key="planN", default=rule_n, min_value=1e3, format="%.3e", where=p1,
+                        help="Default: 20 tokens per parameter at the budget above.")
+plan_d = widgets.number("Planned tokens D", key="planD", default=float(f"{20.0 * rule_n:.3g}"), min_value=1e3,
+                        format="%.3e", where=p2)
 plan = plan_cost(fit, plan_n, plan_d)
 q = st.columns(4)
-q[0].metric("Planned compute (FLOPs)", ui.fmt(plan.compute, "FLOPs", short=True),
-            help=ui.fmt(flops_to_gpu_hours(plan.compute), "GPU-hours"))
-q[1].metric(f"Planned {data.metric} ({unit})", ui.fmt(plan.loss, unit, short=True))
-q[2].metric(f"Optimum at this compute ({unit})", ui.fmt(plan.optimal_loss, unit, short=True),
-            help=f"The compute-optimal {data.metric} at the planned compute: N* = {ui.fmt(plan.optimal_N, 'params')}, "
-                 f"D* = {ui.fmt(plan.optimal_D, 'tokens')}")
-q[3].metric("Optimal FLOPs for that loss", ui.fmt(plan.compute_for_same_loss, "FLOPs", short=True),
+q[0].metric("Planned compute (FLOPs)", quantity(plan.compute, "FLOPs", short=True),
+            help=quantity(flops_to_gpu_hours(plan.compute), "GPU-hours"))
+q[1].metric(f"Planned {data.metric} ({unit})", quantity(plan.loss, unit, short=True))
+q[2].metric(f"Optimum at this compute ({unit})", quantity(plan.optimal_loss, unit, short=True),
+            help=f"The compute-optimal {data.metric} at the planned compute: N* = {quantity(plan.optimal_N, 'params')}, "
+                 f"D* = {quantity(plan.optimal_D, 'tokens')}")
+q[3].metric("Optimal FLOPs for that loss", quantity(plan.compute_for_same_loss, "FLOPs", short=True),
             help="The FLOPs a compute-optimal model needs to reach the planned model's loss.")
-st.markdown(f"**Verdict:** {ui.md(plan.summary())}.")
+st.markdown(f"**Verdict:** {escape(plan.summary())}.")
+field_views.inference_view(fit, budget)
 with right:
-    ui.chart(figures.isoflop_figure(curves, optima=optima, metric=data.metric, unit=unit,
-                                    plan={"N": plan_n, "loss": plan.loss, "label": "planned (N, D)"}
-                                    if abs(np.log10(plan.compute / budget)) < 0.05 else None,
-                                    title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
-             f"isoflop_{data.family}", key="alloc_isoflop")
+    output.chart(figures.isoflop_figure(curves, optima=optima, metric=data.metric, unit=unit,
+                                        plan={"N": plan_n, "loss": plan.loss, "label": "planned (N, D)"}
+                                        if abs(np.log10(plan.compute / budget)) < 0.05 else None,
+                                        title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
+                 f"isoflop_{data.family}", key="alloc_isoflop")
 
 with st.expander("Frontier table and Approach 2 on the data"):
-    ui.table(front, "alloc_front_table")
-    ui.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
+    output.table(front, "alloc_front_table")
+    output.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
     table, info = isoflop_minima(d)
     if info["n_budgets"] >= 2:
         text = (f"Approach 2 (parabolas through each iso-FLOP group of the data): N_opt grows as C^{info['a']:.3f} "
@@ -140,7 +132,7 @@ with st.expander("Frontier table and Approach 2 on the data"):
             text += (f" Approach 3 (the fitted law) gives beta/(alpha+beta) = {a_:.3f}. Approach 2 is biased when "
                      "alpha and beta differ or the sizes are off-centre.")
         st.markdown(text)
-        ui.table(table, "alloc_approach2")
+        output.table(table, "alloc_approach2")
     else:
         st.caption("Approach 2 needs at least two iso-FLOP groups with three or more model sizes each; these data "
                    "have fewer.")

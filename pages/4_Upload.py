@@ -5,12 +5,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-import ui
-from datasets.upload import ALIASES, MAX_BYTES, UploadError, example_csv, read_upload, suggest_mapping
+from datasets.upload import ALIASES, MAX_BYTES, UploadError, example_csv, read_header, read_upload, suggest_mapping
+from ui import navigation, output, store
+from ui.data import sidebar
+from ui.format import escape
 
-ui.page("Upload")
-st.title("Upload your runs")
-ui.sidebar()
+navigation.page("Upload")
+sidebar()
 
 st.markdown(
     "Upload a CSV or Parquet file of training runs: one row per run and checkpoint (and metric, in the long "
@@ -26,14 +27,14 @@ with st.expander("Accepted columns (names are matched ignoring case, spaces, '-'
 def _use_example():
     raw = example_csv()
     up = read_upload(raw, filename="example_runs.csv")
-    ui.add_upload("example_runs.csv", up, "example_runs.csv", raw)
+    store.add_upload("example_runs.csv", up, raw)
     st.session_state["data"] = "upload"
     st.session_state["ufamily"] = sorted(up.runs["family"].dropna().unique())[0]
 
 
 e1, e2, _ = st.columns([1, 1, 2])
-ui.download_text("Download an example file (CSV)", example_csv, "example_runs.csv", "text/csv", key="upload_example",
-                 where=e1)
+output.download_text("Download an example file (CSV)", example_csv, "example_runs.csv", "text/csv",
+                     key="upload_example", where=e1)
 e2.button("Try the example runs", key="upload_try_example", on_click=_use_example, icon=":material/science:",
           help="Five runs drawn from Chinchilla's law with 0.5% noise, loaded as if you had uploaded them.")
 
@@ -49,13 +50,22 @@ def _read(digest: str, filename: str, column_map_json: str, _raw: bytes):
         return e
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _header(digest: str, filename: str, _raw: bytes) -> list[str]:
+    """The file's column names for the mapping widgets ([] when unreadable: read_upload then says why)."""
+    try:
+        return read_header(_raw, filename)
+    except UploadError:
+        return []
+
+
 generation = st.session_state.setdefault("upload_generation", 0)   # bumped to empty the uploader
 file = st.file_uploader("CSV or Parquet file", type=["csv", "tsv", "txt", "parquet", "pq"],
                         key=f"upload_file_{generation}", max_upload_size=MAX_BYTES // 1_000_000)
 if file is not None:
     raw = file.getvalue()
     digest = hashlib.sha256(raw).hexdigest()
-    columns = ui.file_columns(raw, file.name)
+    columns = _header(digest, file.name, raw)
     suggested = suggest_mapping(columns) if columns else {}
     automatic = _read(digest, file.name, "{}", raw)
     with st.expander("Column mapping", expanded=isinstance(automatic, UploadError)):
@@ -85,12 +95,12 @@ if file is not None:
     if isinstance(result, UploadError):
         where = ", ".join(x for x in (f"row {result.row}" if result.row else "",
                                       f"column {result.column!r}" if result.column else "") if x)
-        st.error(f"The file could not be read{' (' + ui.md(where) + ')' if where else ''}: {ui.md(result.message)}",
+        st.error(f"The file could not be read{' (' + escape(where) + ')' if where else ''}: {escape(result.message)}",
                  icon=":material/block:")
         if result.fix:
-            st.info(f"What to do: {ui.md(result.fix)}", icon=":material/info:")
+            st.info(f"What to do: {escape(result.fix)}", icon=":material/info:")
         if suggested and not column_map:
-            st.info("Suggested mapping: " + ui.md(", ".join(f"{k} = {v}" for k, v in suggested.items())) +
+            st.info("Suggested mapping: " + escape(", ".join(f"{k} = {v}" for k, v in suggested.items())) +
                     ". Set it under Column mapping above.", icon=":material/lightbulb:")
     else:
         rep = result.report
@@ -101,7 +111,7 @@ if file is not None:
         m[2].metric("Runs", f"{rep.runs:,}")
         m[3].metric("Families", f"{rep.families:,}")
         m[4].metric("Rows rejected", f"{rep.n_rejected:,}")
-        st.caption(ui.md(f"Format {rep.format}, layout {rep.layout}"
+        st.caption(escape(f"Format {rep.format}, layout {rep.layout}"
                          + (f", encoding {rep.encoding}" if rep.encoding else "")
                          + (f", delimiter {rep.delimiter!r}" if rep.delimiter else "")))
         mapping = pd.DataFrame([{"field": k, "column": ", ".join(v) if isinstance(v, list) else v}
@@ -111,18 +121,18 @@ if file is not None:
             st.markdown("**Columns used**")
             st.dataframe(mapping, hide_index=True, key="upload_mapping")
             if rep.ignored_columns:
-                st.caption("Ignored columns: " + ui.md(", ".join(rep.ignored_columns)))
+                st.caption("Ignored columns: " + escape(", ".join(rep.ignored_columns)))
         with right:
             st.markdown("**Assumptions**")
             for d in rep.defaults:
-                st.caption(ui.md(d))
+                st.caption(escape(d))
             if not rep.defaults:
                 st.caption("None: every field came from the file.")
-        ui.warn(rep.warnings)
+        output.warn(rep.warnings)
         unused = {f: c for f, c in suggested.items() if c in (rep.ignored_columns or ()) and f not in column_map}
         if unused:
             st.warning("Not used although they look like fields: " +
-                       ui.md(", ".join(f"column '{c}' (suggested for {f})" for f, c in unused.items())) +
+                       escape(", ".join(f"column '{c}' (suggested for {f})" for f, c in unused.items())) +
                        ". Set them under Column mapping above, or click Apply the suggested mapping.",
                        icon=":material/warning:")
         if rep.n_rejected:
@@ -133,8 +143,8 @@ if file is not None:
             st.dataframe(pd.DataFrame(list(rep.rejection_counts.items()), columns=["column: reason", "rows"]),
                          hide_index=True, key="upload_reject_counts")
         st.markdown("**Runs read**")
-        ui.table(result.runs[["run_id", "family", "model", "params", "tokens", "flops"]], "upload_runs")
-        ui.add_upload(file.name, result, file.name, raw)
+        output.table(result.runs[["run_id", "family", "model", "params", "tokens", "flops"]], "upload_runs")
+        store.add_upload(file.name, result, raw)
         families = sorted(result.runs["family"].dropna().unique())
 
         def _use():
@@ -145,16 +155,15 @@ if file is not None:
         st.button("Analyse these runs", key="upload_use", on_click=_use, type="primary",
                   help="Switches the sidebar to My uploads; every page then works on them.")
 
-if ui.uploads():
+if store.uploads():
     st.subheader("Uploaded in this session")
     rows = [{"file": name, "runs": len(u["runs"]), "points": len(u["points"]),
-             "families": ", ".join(sorted(u["runs"]["family"].dropna().unique()))} for name, u in ui.uploads().items()]
+             "families": ", ".join(sorted(u["runs"]["family"].dropna().unique()))} for name, u in store.uploads().items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="upload_list")
-    remove = st.selectbox("Remove an upload", ["(keep all)"] + list(ui.uploads()), key="upload_remove")
+    remove = st.selectbox("Remove an upload", ["(keep all)"] + list(store.uploads()), key="upload_remove")
     if remove != "(keep all)" and st.button("Remove it", key="upload_remove_btn"):
-        ui.uploads().pop(remove, None)
+        store.uploads().pop(remove, None)
         st.session_state["upload_generation"] = generation + 1
         st.rerun()
-    cols = st.columns(3)
-    for i, name in enumerate(("Browse", "Fit", "Allocate")):
-        cols[i].page_link(ui.PAGE_FILES[name], label=f"Open {name}", icon=ui.ICONS[name])
+    for col, name in zip(st.columns(3), ("Browse", "Fit", "Allocate")):
+        navigation.link(name, f"Open {name}", where=col)

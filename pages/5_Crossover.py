@@ -2,128 +2,121 @@
 import pandas as pd
 import streamlit as st
 
-import ui
 from analysis import figures
-from analysis.report import cli_command
-from analysis.crossover import AXIS_UNITS
 from analysis.fit import complete_axes
+from analysis.report import cli_command
+from analysis.settings import BOOTSTRAP
+from datasets.vocabulary import axis as scale_axis
+from ui import compute, navigation, output, widgets
+from ui.data import example, sidebar
+from ui.format import code, escape, interval, parameter_table, quantity, slug
 
-ui.page("Crossover")
 EXAMPLE = {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip", "metric": "imagenet1k/acc1",
            "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]}
-st.title("Crossover between families")
+
+navigation.page("Crossover")
 st.caption("Each group is fitted with a saturating power law along one axis (err = E + A x^-alpha); the curves' "
            "crossings and their bootstrap uncertainty say where one recipe overtakes another.")
-data = ui.sidebar()
+data = sidebar()
 if data is None:
     st.stop()
 
-if data.kind == "corpus":
-    measured = ui.query(data.store, "metric_across_families", data.metric)
-    runs_per = measured.groupby("family")["run_id"].nunique().sort_values(ascending=False, kind="stable")
-else:
-    runs_per = pd.Series({f: data.sibling(f).runs()["run_id"].nunique() for f in ui.upload_families()
-                          if data.metric in set(data.sibling(f).metrics()["metric"])})
+# ---- groups and settings
+runs_per = (data.metric_across_families().groupby("family")["run_id"].nunique()
+            .sort_values(ascending=False, kind="stable"))
 same_source = sorted(f for f in runs_per.index if f.split("/")[0] == data.family.split("/")[0])
 options = same_source + sorted(f for f in runs_per.index if f not in same_source)
 if data.family not in options:
     options = [data.family] + options
 partners = [f for f in runs_per.index if f != data.family and f in same_source]     # most runs first
-default = [data.family] + partners[:1]
-groups = ui.multiselect("Groups to compare", options, key="groups", default=default,
-                        help="Families measuring the sidebar's metric; the same source's families come first.")
+groups = widgets.multiselect("Groups to compare", options, key="groups", default=[data.family] + partners[:1],
+                             help="Families measuring the sidebar's metric; the same source's families come first.")
 c1, c2, c3 = st.columns(3)
-axis = ui.radio("Axis", ["C", "N", "D"], key="axis", where=c1, horizontal=True,
-                format_func=lambda a: {"C": "compute C", "N": "parameters N", "D": "tokens D"}[a])
-final = ui.toggle("Final checkpoints only", key="final", default=True, where=c2,
-                  help="Compare the end points of runs (off: every checkpoint along the axis).")
-boot = ui.number("Bootstrap resamples", key="xboot", default=min(ui.BOOTSTRAP, 200), min_value=0, max_value=2000,
-                 step=50, integer=True, where=c3, help="Per group; resample b of one group is paired with b of the other.")
+axis = widgets.radio("Axis", ["C", "N", "D"], key="axis", where=c1, horizontal=True,
+                     format_func=lambda a: {"C": "compute C", "N": "parameters N", "D": "tokens D"}[a])
+final = widgets.toggle("Final checkpoints only", key="final", default=True, where=c2,
+                       help="Compare the end points of runs (off: every checkpoint along the axis).")
+boot = widgets.number("Bootstrap resamples", key="xboot", default=min(BOOTSTRAP, 200), min_value=0, max_value=2000,
+                      step=50, integer=True, where=c3,
+                      help="Per group; resample b of one group is paired with b of the other.")
 if len(groups) < 2:
     st.info("Choose at least two groups to compare: families that measure the sidebar's metric, e.g. two recipes "
             "of one source" + ("" if partners else " (this source has no second family with this metric)") + ".",
             icon=":material/info:")
-    if data.kind == "corpus":
-        ui.example("Show an example: CLIP against MaMMUT on ImageNet accuracy", EXAMPLE, key="cross_example")
+    example("Show an example: CLIP against MaMMUT on ImageNet accuracy", EXAMPLE, key="cross_example")
     st.stop()
 
 frames = {}
 for g in groups:
-    h = data.sibling(g)
-    try:
-        f = h.frame(final_only=final)
-    except ui.AnalysisError as e:
-        st.error(f"Group {ui.code(g)}: {ui.md(e)}")
+    with output.stop_on_error(f"Group {code(g)}"):
+        frames[g] = data.with_family(g).frame(final_only=final)
+    if frames[g].empty:
+        st.error(f"Group {code(g)} has no values of this metric: remove it.")
         st.stop()
-    if f.empty:
-        st.error(f"Group {ui.code(g)} has no values of this metric: remove it.")
-        st.stop()
-    frames[g] = f
 ranges = pd.concat([complete_axes(f)[axis] for f in frames.values()])
 ranges = ranges[ranges > 0]
+unit_x = scale_axis(axis).unit
 if ranges.nunique() < 2:
-    st.warning(f"The groups do not vary along {AXIS_UNITS[axis]}: choose another axis.")
+    st.warning(f"The groups do not vary along {unit_x}: choose another axis.")
     st.stop()
-unit_x = {"C": "FLOPs", "N": "params", "D": "tokens"}[axis]
-target = ui.scale(f"Target scale ({AXIS_UNITS[axis]})", key="xtarget", lo=float(ranges.min()),
-                  hi=float(ranges.max()) * 1e3, default=float(ranges.max()) * 10, unit=unit_x,
-                  help="Which group is better here? The shown range extends to it.")
+target = widgets.scale(f"Target scale ({unit_x})", key="xtarget", lo=float(ranges.min()),
+                       hi=float(ranges.max()) * 1e3, default=float(ranges.max()) * 10, unit=unit_x,
+                       help="Which group is better here? The shown range extends to it.")
 hib = data.higher_is_better()
-key = "|".join([data.cache_key(final_only=final)] + [data.sibling(g).cache_key(final_only=final) for g in groups])
-try:
-    res = ui.compute("crossover", key, frames, spinner="Fitting every group and its bootstrap ...", axis=axis,
-                     target=target, bootstrap=int(boot), higher_is_better=hib)
-except ui.AnalysisError as e:
-    st.error(f"The comparison failed: {ui.md(e)}")
-    st.info("Check that each group has at least 4 points that vary along the axis, or choose another axis.")
-    st.stop()
 
-m = res.main
-unit = data.unit()
-st.markdown(f"#### Verdict: {ui.md(m.status)}")
+# ---- the analysis
+with output.stop_on_error("The comparison failed", "Check that each group has at least 4 points that vary along "
+                                                   "the axis, or choose another axis."):
+    res = compute.crossover(frames, axis=axis, target=target, bootstrap=boot, higher_is_better=hib)
+
+m, unit = res.main, data.unit()
+st.markdown(f"#### Verdict: {escape(m.status)}")
 k = st.columns(3)
 if m.crossover_x is not None:
-    k[0].metric(f"Crossing ({unit_x})", ui.fmt(m.median if m.median is not None else m.crossover_x, unit_x, short=True),
+    k[0].metric(f"Crossing ({unit_x})", quantity(m.median if m.median is not None else m.crossover_x, unit_x,
+                                                 short=True),
                 help="Bootstrap median of the crossing scale (point estimate when the bootstrap is off).")
-    k[0].caption(ui.fmt_ci(m.ci, unit_x) + f"; {m.location}")
+    k[0].caption(interval(m.ci, unit_x) + f"; {m.location}")
 else:
     k[0].metric(f"Crossing ({unit_x})", "none", help="The fitted curves do not cross in the searched range.")
-k[1].metric("P(crossing in range)", ui.fmt(m.p_cross, "%"), help="Share of paired resamples whose curves cross "
-                                                                  "inside the shown range (descriptive, not a test).")
+k[1].metric("P(crossing in range)", quantity(m.p_cross, "%"), help="Share of paired resamples whose curves cross "
+                                                                   "inside the shown range (descriptive, not a test).")
 if res.better_at_target:
     best = max(res.better_at_target, key=res.better_at_target.get)
     k[2].metric("Better at the target", best.split("/", 1)[-1], help=f"{best}: in {res.better_at_target[best]:.0%} "
                                                                       "of resamples")
-    k[2].caption(f"in {res.better_at_target[best]:.0%} of resamples at {ui.fmt(target, unit_x)}")
-st.markdown(ui.md(res.verdict))
+    k[2].caption(f"in {res.better_at_target[best]:.0%} of resamples at {quantity(target, unit_x)}")
+st.markdown(escape(res.verdict))
 for note in res.notes:
-    st.caption(ui.md(note))
-name = ui.slug("_vs_".join(groups))
+    st.caption(escape(note))
+
+# ---- figures and tables
+name = slug("_vs_".join(groups))
 cross_fig = figures.crossover_figure(res, metric=data.metric, unit=unit)
-ui.chart(cross_fig, f"crossover_{name}", key="cross_fig")
+output.chart(cross_fig, f"crossover_{name}", key="cross_fig")
 if any(str(a.text or "").startswith(figures.CLIPPED_NOTE) for a in cross_fig.layout.annotations):
     st.caption("Below the data a fitted error curve can pass 1 (and an accuracy fall below 0); the curves are drawn "
                "only where the fitted value lies in [0, 1], the metric's valid range.")
 with st.expander("The data of each group"):
-    ui.chart(figures.crossover_data_figure(frames, axis=axis, metric=data.metric, unit=unit), f"crossover_data_{name}",
-             key="cross_data")
+    output.chart(figures.crossover_data_figure(frames, axis=axis, metric=data.metric, unit=unit),
+                 f"crossover_data_{name}", key="cross_data")
 pairs = pd.DataFrame([{"group 1": p.groups[0], "group 2": p.groups[1], "status": p.status,
-                       "crossing": ui.fmt(p.crossover_x, unit_x), "where": p.location,
-                       "bootstrap median": ui.fmt(p.median, unit_x), "95% CI": ui.fmt_ci(p.ci, unit_x),
-                       "P(cross)": ui.fmt(p.p_cross, "%"), "better below": p.leader_below,
+                       "crossing": quantity(p.crossover_x, unit_x), "where": p.location,
+                       "bootstrap median": quantity(p.median, unit_x), "95% CI": interval(p.ci, unit_x),
+                       "P(cross)": quantity(p.p_cross, "%"), "better below": p.leader_below,
                        "better above": p.leader_above} for p in res.pairs])
 st.dataframe(pairs, hide_index=True, key="cross_pairs")
 with st.expander("Each group's fit"):
     for g, f in res.fits.items():
-        st.markdown(f"**{ui.md(g)}**: {f.n_points} points, {f.n_runs} runs")
-        st.dataframe(ui.param_table(f, "error" if hib else unit), hide_index=True, key=f"cross_fit_{g}")
-        ui.warn(f.warnings)
-ui.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
+        st.markdown(f"**{escape(g)}**: {f.n_points} points, {f.n_runs} runs")
+        st.dataframe(parameter_table(f, "error" if hib else unit), hide_index=True, key=f"cross_fit_{g}")
+        output.warn(f.warnings)
+output.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
 
 st.subheader("Report")
-ui.report_downloads(res.fits[groups[0]], frames[groups[0]], data.sibling(groups[0]), f"crossover_{name}", "cross_report",
-                    title=f"Crossover of {' and '.join(groups)} ({data.metric})", crossover=res,
-                    settings={"groups": list(groups), "axis": axis, "final_only": final, "target": target},
-                    command=cli_command("crossover", data.describe(family=list(groups)),
-                                        [("--final-only", final), ("--x", axis), ("--target", f"{target:.6g}"),
-                                         ("--bootstrap", int(boot))]))
+output.report_downloads(res.fits[groups[0]], frames[groups[0]], data.with_family(groups[0]), f"crossover_{name}",
+                        "cross_report", title=f"Crossover of {' and '.join(groups)} ({data.metric})", crossover=res,
+                        settings={"groups": list(groups), "axis": axis, "final_only": final, "target": target},
+                        command=cli_command("crossover", data.describe(family=list(groups)),
+                                            [("--final-only", final), ("--x", axis), ("--target", f"{target:.6g}"),
+                                             ("--bootstrap", int(boot))]))

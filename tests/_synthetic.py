@@ -24,6 +24,11 @@ TRUE = {
     "bnsl1_step": {"a": 0.5, "b": 5.0, "c0": 0.1, "c1": 0.3, "d1": 1e3, "f1": 0.3},
     "m4_d": {"E": 0.5, "B": 2.0, "beta": 2000.0, "c": 0.4, "alpha": 0.5},
     "lr_anneal": {"L0": 2.0, "A": 1.5, "alpha": 0.5, "C": 1e-3},
+    # H8 (issue 15): Farseer, ParScale (Stack-V2-Python-like), Goyal's repeated-data utility decay
+    "farseer": {"a1": 0.1, "b1": -0.994, "alpha": 0.3, "a2": -0.1, "b2": -1.72, "beta": 0.3, "a3": 0.4,
+                "b3": 0.588, "gamma": -0.35},
+    "parscale": {"E": 0.69, "A": 0.0113, "alpha": 0.189, "k": 0.394},
+    "utility_decay": {"a": 300.0, "b": -0.3, "d": 1.8, "tau": 3.0},
 }
 
 
@@ -67,7 +72,9 @@ def sample(law_name: str, rng, noise: float = 0.005) -> pd.DataFrame:
         S1, S2 = anneal_areas(df["step"], df["lr"], df["run"])
         X = {"S1": S1, "S2": S2}
     else:
-        df = grid_runs(rng, with_U=law_name == "data_constrained")
+        df = grid_runs(rng, with_U=law_name in ("data_constrained", "utility_decay"))
+        if law_name == "parscale":   # P parallel streams, cycling over the runs
+            df["P"] = df.groupby("run", sort=False).ngroup().map(lambda i: (1.0, 2.0, 4.0, 8.0)[i % 4])
         if law_name == "power_step":
             df = df[df["run"].str.endswith("t20")]
         X = {v: df[v].to_numpy() for v in law.variables}

@@ -50,3 +50,13 @@ def small_store_path(data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small") / "small.duckdb"
     build(data_dir, out, only=SMALL_SOURCES)
     return out
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line saying how many tests were skipped for want of source data (CI fails instead: SCALING_REQUIRE_DATA)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    no_data = [r for r in skipped if "source data not found" in str(getattr(r, "longrepr", ""))]
+    if no_data:
+        terminalreporter.write_line(
+            f"{len(no_data)} of {terminalreporter._numcollected} tests skipped: source data not found at "
+            f"{_data_dir()} (set SCALING_DATA_DIR to the folder of published sources, or run .ci/run)", yellow=True)

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from datasets.upload import example_csv, read_upload
+from ui.navigation import PAGES as PAGE_LIST
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"Home": "app.py", "Browse": "pages/1_Browse.py", "Fit": "pages/2_Fit.py", "Allocate": "pages/3_Allocate.py",
-         "Upload": "pages/4_Upload.py", "Crossover": "pages/5_Crossover.py", "Trends": "pages/6_Trends.py",
-         "Downstream": "pages/7_Downstream.py"}
+PAGES = {p.name: p.script for p in PAGE_LIST}
 # one family per source (curves, final points, downstream-only, vision, hyper-parameter grids)
 FAMILIES = ["chinchilla-epoch/chinchilla", "colpret/datablations-c4", "gemstones/hot", "laion-clip-mammut/mammut",
             "obsscaling/Pythia", "overtrain/rpj", "pythia/pythia-deduped", "revisiting/lm-val_loss", "steplaw/dense"]
@@ -33,9 +32,9 @@ def app_env(store_path):
     mp.setenv("SCALING_STORE", str(store_path))
     mp.setenv("SCALING_BOOTSTRAP", str(BOOT))
     mp.setenv("SCALING_TIME_BUDGET", "5")
-    if "ui" in sys.modules:   # imported by an earlier AppTest in this process: override its defaults too
-        mp.setattr(sys.modules["ui"], "BOOTSTRAP", BOOT)
-        mp.setattr(sys.modules["ui"], "TIME_BUDGET", 5.0)
+    if "analysis.settings" in sys.modules:   # imported earlier in this process: override its defaults too
+        mp.setattr(sys.modules["analysis.settings"], "BOOTSTRAP", BOOT)
+        mp.setattr(sys.modules["analysis.settings"], "TIME_BUDGET", 5.0)
     yield store_path
     mp.undo()
 
@@ -342,6 +341,53 @@ def test_flagged_outliers_are_left_out_by_default_and_the_url_can_keep_them(app_
     assert at.multiselect(key="exclude").value == [] and metric(at, "Runs used") == "245"
 
 
+# ---------------------------------------------------------------------------------------------- caching
+# the analyses ui.compute caches (allocate.frontier is left out: figures also draw the frontier directly)
+SPIED = [("analysis.fit", "fit_law"), ("analysis.backtest", "backtest"), ("analysis.backtest", "choose_law"),
+         ("analysis.crossover", "crossover"), ("analysis.trend", "trend_shape"), ("analysis.trend", "scan_trends"),
+         ("analysis.downstream", "map_downstream")]
+STORE_QUERIES = ["families", "metrics", "runs", "points", "fit_frame", "flagged_runs", "metric_across_families"]
+
+
+@pytest.mark.parametrize("page, params", [
+    ("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", "law": "auto"}),
+    ("Allocate", {"source": "overtrain", "family": "overtrain/rpj"}),
+    ("Crossover", {"source": "overtrain", "family": "overtrain/rpj", "groups": ["overtrain/rpj", "overtrain/c4_original"]}),
+    ("Trends", {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA", "scan": "1"}),
+    ("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "task": "hellaswag/acc"}),
+    ("Fit", {"data": "upload"}),
+])
+def test_an_unchanged_rerun_is_a_cache_hit(app_env, monkeypatch, page, params):
+    """Every analysis and store query is cached on the content of its inputs (never an object's address):
+    a rerun without a change computes and queries nothing, on the corpus and on uploads."""
+    import importlib
+
+    import streamlit as st
+
+    from datasets.store import Store
+
+    calls = []
+
+    def spy(label, real):
+        def wrapped(*args, **kwargs):
+            calls.append(label)
+            return real(*args, **kwargs)
+        return wrapped
+
+    for module, name in SPIED:
+        mod = importlib.import_module(module)
+        monkeypatch.setattr(mod, name, spy(name, getattr(mod, name)))
+    for name in STORE_QUERIES:
+        monkeypatch.setattr(Store, name, spy(name, getattr(Store, name)))
+    st.cache_data.clear()
+    at = run_page(page, params, {"uploads": _uploads()} if params.get("data") == "upload" else None)
+    first = list(calls)
+    assert {"fit_law", "fit_frame"} & set(first) or page == "Trends", first
+    at.run()
+    assert not at.exception
+    assert calls[len(first):] == [], f"recomputed on an unchanged rerun: {calls[len(first):]}"
+
+
 # ---------------------------------------------------------------------------------------------- uploads
 def _uploads() -> dict:
     up = read_upload(example_csv(), filename="example.csv")
@@ -395,32 +441,18 @@ def test_app_starts_without_a_store(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def test_formatting_and_escaping():
-    import ui
-
-    assert ui.fmt(70e6, "params") == "70M parameters"
-    assert ui.fmt(1.2e21, "FLOPs") == "1.2e21 FLOPs"
-    assert ui.fmt(1.8172, "nats") == "1.817 nats"
-    assert ui.fmt(562e6, "params", digits=2) == "562M parameters"
-    assert ui.fmt(float("nan"), "nats") == "n/a"
-    assert ui.fmt_ci((1e9, 2e9), "params") == "95% CI 1B to 2B parameters"
-    text = ui.md("**bold** <b>x</b> [link](http://e) $x$ :red[y] `c`")
-    assert re.search(r"(?<!\\)[*<>\[\]()$:`]", text) is None      # every Markdown special is escaped
-    assert text.replace("\\", "") == "**bold** <b>x</b> [link](http://e) $x$ :red[y] `c`"
-    assert ui.scale_options(1e18, 1e19) == [1e18, 1.8e18, 3.2e18, 5.6e18, 1e19]
-
-
 def test_default_early_checkpoint_cut():
+    """The cut the Fit page offers by default (the rule lives in analysis.settings, shared with the CLI)."""
     import pandas as pd
 
-    import ui
+    from analysis.settings import default_cut
 
     final_only = pd.DataFrame({"run": ["a", "b", "c"], "D": [1e9, 2e9, 4e9]})
-    assert ui.default_cut(final_only)[:2] == ("none", None)
+    assert default_cut(final_only)[:2] == ("none", None)
     long_runs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "D": [1e10, 1e11, 3e11, 1e10, 1e11, 2e11]})
-    assert ui.default_cut(long_runs)[:2] == ("tokens", 10e9)
+    assert default_cut(long_runs)[:2] == ("tokens", 10e9)
     short_runs = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "D": [1e8, 1e9, 2e9, 1e8, 1e9, 5e11]})
-    assert ui.default_cut(short_runs)[:2] == ("fraction", 0.1)
+    assert default_cut(short_runs)[:2] == ("fraction", 0.1)
 
 
 # ---------------------------------------------------------------------------------------------- tester fixes

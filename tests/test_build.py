@@ -16,6 +16,7 @@ from datasets import build as builder
 from datasets import manifest as mf
 from datasets.schema import SCHEMA_VERSION
 from datasets.store import Store
+from datasets.store import write as store_write
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["chinchilla-epoch", "overtrain", "revisiting", "laion-clip-mammut", "steplaw", "obsscaling"]  # fastest first
@@ -146,13 +147,13 @@ def test_failed_build_leaves_previous_store_byte_identical(data_dir, tmp_path, m
     assert out.read_bytes() == before
     monkeypatch.undo()
 
-    real_insert = builder._insert
+    real_insert = store_write._insert
 
     def interrupt_on_points(con, table, df, order):  # dies midway through writing the new file
         if table == "points":
             raise KeyboardInterrupt
         return real_insert(con, table, df, order)
-    monkeypatch.setattr(builder, "_insert", interrupt_on_points)
+    monkeypatch.setattr(store_write, "_insert", interrupt_on_points)
     with pytest.raises(KeyboardInterrupt):
         builder.build(data_dir, out, only=only)
     assert out.read_bytes() == before

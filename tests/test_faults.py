@@ -45,8 +45,8 @@ def app(monkeypatch, tmp_path):
     monkeypatch.setenv("SCALING_DATA_DIR", str(empty))
     monkeypatch.setenv("SCALING_BOOTSTRAP", "20")
     monkeypatch.setenv("SCALING_TIME_BUDGET", "5")
-    if "ui" in sys.modules:
-        monkeypatch.setattr(sys.modules["ui"], "BOOTSTRAP", 20)
+    if "analysis.settings" in sys.modules:     # the default is read once, at import
+        monkeypatch.setattr(sys.modules["analysis.settings"], "BOOTSTRAP", 20)
 
     def run(store: Path, page: str = "app.py", upload: bool = False):
         from streamlit.testing.v1 import AppTest
@@ -262,9 +262,9 @@ def test_build_killed_mid_write_leaves_the_previous_store(tmp_path, small_store,
     shutil.copy(small_store, store)
     before = digest(store)
     # the real `python -m datasets.build`, slowed down while it writes so the kill lands mid-write
-    code = ("import sys, time\nfrom datasets import build as b\nreal = b._insert\n"
-            "def slow(*a, **k):\n    time.sleep(0.3)\n    return real(*a, **k)\n"
-            "b._insert = slow\nsys.exit(b.main(sys.argv[1:]))\n")
+    code = ("import sys, time\nfrom datasets import build as b\nfrom datasets.store import write as w\n"
+            "real = w._insert\ndef slow(*a, **k):\n    time.sleep(0.3)\n    return real(*a, **k)\n"
+            "w._insert = slow\nsys.exit(b.main(sys.argv[1:]))\n")
     proc = subprocess.Popen([sys.executable, "-c", code, "--source", str(data_dir), "--out", str(store),
                              "--only", *SOURCES], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = tmp_path / f".store.duckdb.{proc.pid}.tmp"

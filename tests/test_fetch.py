@@ -160,10 +160,11 @@ def test_manifest_matches_the_data(data_dir):
 def test_ensure_store_downloads_when_no_data_dir_exists(served, tmp_path, monkeypatch):
     from datasets import build as builder
     from datasets import store as st
+    from datasets.store import locate as store_locate
 
     assert importlib.util.find_spec("datasets.sources.chinchilla_epoch")
     real_fetch, real_build = fetch.fetch, builder.build
-    monkeypatch.setattr(st, "_data_dir", lambda: None)
+    monkeypatch.setattr(store_locate, "_data_dir", lambda: None)
     monkeypatch.setattr(fetch, "default_cache_dir", lambda: tmp_path / "cache")
     monkeypatch.setattr(fetch, "fetch", functools.partial(real_fetch, only=["chinchilla-epoch"], url_template=served))
     monkeypatch.setattr(builder, "build", functools.partial(real_build, only=["chinchilla-epoch"]))

@@ -20,12 +20,11 @@ import pytest
 
 from datasets.store import Store
 from datasets.upload import example_csv
+from ui.navigation import PAGES as PAGE_LIST
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"Home": "app.py", "Browse": "pages/1_Browse.py", "Fit": "pages/2_Fit.py", "Allocate": "pages/3_Allocate.py",
-         "Upload": "pages/4_Upload.py", "Crossover": "pages/5_Crossover.py", "Trends": "pages/6_Trends.py",
-         "Downstream": "pages/7_Downstream.py"}
-# every key the pages keep in the URL (ui.select/radio/multiselect/number/toggle/scale/... key=...)
+PAGES = {p.name: p.script for p in PAGE_LIST}
+# every key the pages keep in the URL (ui.widgets.select/radio/multiselect/number/toggle/scale/... key=...)
 SINGLE_KEYS = ["data", "source", "family", "metric", "ufamily", "umetric", "x", "law", "objective", "boot", "cut",
                "cut_fraction", "cut_tokens", "target", "view", "compare", "law2", "objective2", "bunit", "budget",
                "gpuh", "unique", "planN", "planD", "axis", "final", "xboot", "xtarget", "alpha", "tboot", "scan",
@@ -50,8 +49,8 @@ def app(store):
     mp.setenv("SCALING_STORE", str(store))
     mp.setenv("SCALING_BOOTSTRAP", "10")
     mp.setenv("SCALING_TIME_BUDGET", "5")
-    if "ui" in sys.modules:
-        mp.setattr(sys.modules["ui"], "BOOTSTRAP", 10)
+    if "analysis.settings" in sys.modules:
+        mp.setattr(sys.modules["analysis.settings"], "BOOTSTRAP", 10)
 
     def new_session(page: str = "Home", params: dict | None = None):
         from streamlit.testing.v1 import AppTest
@@ -137,7 +136,7 @@ def test_an_upload_never_appears_in_another_session(app, store):
     for at, family, prefix in ((a, "upload/chinchilla-like", "upload/my-"), (b, "upload/other-family", "upload/other-")):
         goto(at, "Browse")
         assert at.sidebar.selectbox(key="ufamily").value == family
-        assert at.sidebar.selectbox(key="ufamily").options == [family]
+        assert at.sidebar.selectbox(key="ufamily").options == [f"{family}  (5 runs)"]   # only this session's
         runs = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
         assert len(runs) == 5 and runs["run_id"].str.startswith(prefix).all()
     c = app("Browse", {"data": "upload", "ufamily": "upload/chinchilla-like"})   # a third tab, with a's link
@@ -257,16 +256,16 @@ def test_the_shared_connection_refuses_writes(store, sql):
 
 
 def test_the_app_uses_the_shared_read_only_connection(app, store):
-    import ui
+    from ui import store as stores
 
     app("Home")
-    assert ui._open(str(store), ui._signature(store))._con is Store(store)._con
+    assert stores._open(str(store), stores._signature(store))._con is Store(store)._con
     row = Store(store)._con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = 'store'").fetchone()
     assert row == (True,)
 
 def test_same_file_different_column_mapping_is_not_mixed_up(app):
     """Session b maps `value` to another column of the same file (same name, same bytes): b must fit b's
-    numbers. Today ui.add_upload keys the caches on the file bytes only, so b silently gets a's fit."""
+    numbers (ui.store.add_upload keys the session's store on the tables as read, not only the file bytes)."""
     rows = ["run,N,D,metric,v1,v2"]
     for i, n in enumerate([1e7, 3e7, 1e8, 3e8, 1e9]):
         for k in range(1, 5):
@@ -286,7 +285,7 @@ def test_same_file_different_column_mapping_is_not_mixed_up(app):
 
 
 def test_integer_widgets_survive_overflowing_url_values(app):
-    """?boot=inf: int(float('inf')) raises OverflowError, which ui._seed does not catch (traceback today)."""
+    """?boot=inf: int(float('inf')) raises OverflowError, which ui.widgets._seed must catch (no traceback)."""
     for page, key in (("Fit", "boot"), ("Crossover", "xboot"), ("Trends", "tboot")):
         clean = widget_state(app(page))
         for bad in ("inf", "-inf", "1e400", "-1e400"):

@@ -1,5 +1,8 @@
-"""The law registry: analytic Jacobians, formulas, and recovery of known parameters."""
+"""The law registry: analytic Jacobians, formulas, units, derived variables, recovery of known parameters."""
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.fit import fit_law
@@ -13,7 +16,7 @@ def test_analytic_jacobian_matches_finite_differences(name):
     rng = np.random.default_rng(1)
     X = {"N": 10 ** rng.uniform(7, 10, 25), "D": 10 ** rng.uniform(9, 12, 25), "C": 10 ** rng.uniform(18, 23, 25),
          "step": rng.uniform(10, 5000, 25), "U": 10 ** rng.uniform(8, 10, 25),
-         "S1": rng.uniform(1, 500, 25), "S2": rng.uniform(0, 2, 25)}
+         "S1": rng.uniform(1, 500, 25), "S2": rng.uniform(0, 2, 25), "P": rng.choice([1.0, 2.0, 4.0, 8.0], 25)}
     theta = law.to_internal(np.array([TRUE[name][p] for p in law.param_names]))[None, :]
     J = law.jac(theta, X)[0]
     h = 1e-6
@@ -29,6 +32,40 @@ def test_every_law_describes_itself():
         d = law.describe()
         assert d["name"] == name and d["formula"] and d["latex"] and d["variables"]
         assert [p["name"] for p in d["parameters"]] == list(law.param_names)
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_every_parameter_says_its_unit(name):
+    """Units come from the law's own templates: a level in the metric's unit, a coefficient in that unit
+    times a power of a scale unit, exponents dimensionless; never an unfilled placeholder."""
+    law = get_law(name)
+    for p in law.params:
+        unit = law.param_unit(p.name, "nats")
+        assert unit and unit != "see formula" and "{" not in unit, (name, p.name, unit)
+    assert json.loads(json.dumps(law.describe("nats")))["name"] == name
+    assert law.required and law.x_axis
+
+
+def test_units_follow_the_metric_and_the_axes():
+    assert get_law("chinchilla").param_unit("A", "nats") == "nats x (parameters)^alpha"
+    assert get_law("chinchilla").param_unit("B", "bits") == "bits x (tokens)^beta"
+    assert get_law("power_step").param_unit("A", None) == "y units x (steps)^alpha"
+    assert get_law("m4_d").param_unit("alpha", "error") == "dimensionless"          # a shape, not a scale
+    assert get_law("lr_anneal").param_unit("C", "nats") == "nats per unit of annealing area"
+
+
+def test_derived_variables_are_computed_per_run_from_their_inputs():
+    law = get_law("lr_anneal")
+    assert law.required == ("step", "lr") and law.x_axis == "step" and law.per_run
+    df = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "step": [10.0, 20.0, 30.0] * 2,
+                       "lr": [1.0, 1.0, np.nan, 1.0, 0.5, 0.5]})
+    out = law.add_derived(df)
+    assert list(out.index) == [0, 1, 3, 4, 5]                      # the row without an LR is dropped
+    np.testing.assert_allclose(out.loc[[0, 1], "S1"], [10.0, 20.0])
+    S1, S2 = anneal_areas(df.loc[3:, "step"], df.loc[3:, "lr"])
+    np.testing.assert_allclose(out.loc[[3, 4, 5], "S1"], S1)
+    with pytest.raises(KeyError, match="learning-rate schedule"):
+        law.add_derived(df.drop(columns="lr"))
 
 
 def test_unknown_law_lists_the_known_ones():
@@ -50,6 +87,8 @@ RECOVER = {
     "kaplan_d": {"alpha": 0.03},
     "lr_anneal": {"L0": 0.05, "alpha": 0.15, "C": 0.15},
     "m4_d": {"E": 0.02, "c": 0.05, "alpha": 0.15},
+    "parscale": {"E": 0.05, "alpha": 0.1, "k": 0.1},
+    "utility_decay": {"b": 0.1, "tau": 0.2},
 }
 
 

@@ -11,12 +11,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from datasets.schema import POINT_COLUMNS, RUN_COLUMNS, SPLITS
-
-_DTYPES = {"VARCHAR": "string", "DOUBLE": "float64", "BOOLEAN": "boolean"}
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""Commands that compare or relate metrics: crossover, trend, scan, downstream (as the app's pages do them)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import settings
+from analysis.cli.errors import CLIError
+from analysis.cli.loading import (chance_level, load_frame, load_groups, load_points, lr_metrics, open_store,
+                                  pick_metric)
+from analysis.cli.output import emit
+from analysis.crossover import crossover
+from analysis.downstream import map_downstream
+from analysis.trend import scan_trends, trend_shape
+from datasets.vocabulary import axis as scale_axis
+
+
+def cmd_crossover(args):
+    groups, metric, higher_is_better = load_groups(args)
+    result = crossover(groups, axis=scale_axis(args.x).symbol, law=args.law, target=args.target,
+                       bootstrap=args.bootstrap, seed=args.seed, higher_is_better=higher_is_better)
+    payload = result.to_dict()
+    payload["metric"] = metric
+    emit(args, payload, result.summary())
+
+
+def cmd_trend(args):
+    frame, data_source = load_frame(args)
+    x = scale_axis(args.x).symbol
+    if x not in frame:
+        raise CLIError(f"the data have no {scale_axis(args.x).title} to judge a trend along; choose another --x")
+    table = settings.final_values(frame, x)
+    if args.higher_is_better is None:
+        higher_is_better = settings.is_higher_better(data_source.get("higher_is_better"))
+    else:
+        higher_is_better = args.higher_is_better == "yes"
+    result = trend_shape(table[x].to_numpy(float), table["y"].to_numpy(float), higher_is_better=higher_is_better,
+                         alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed, runs=table["run"].to_numpy(str))
+    payload = result.to_dict()
+    payload["metric"] = data_source.get("metric")
+    emit(args, payload, result.summary())
+
+
+def cmd_scan(args):
+    store = open_store(args)
+    split = args.split or None
+    if args.family:
+        points = pd.concat([store.points(family=f, split=split, final_only=True) for f in args.family])
+    else:
+        points = store.points(family=None, split=split, final_only=True)
+    if args.source:
+        points = points[points["family"].str.startswith(args.source + "/")]
+    findings = scan_trends(points, alpha=args.alpha, n_boot=args.bootstrap)
+    emit(args, {"findings": findings},
+         findings.to_string(index=False) if len(findings) else "no non-monotone trends found")
+
+
+def cmd_downstream(args):
+    points, metrics = load_points(args)
+    names = sorted(points["metric"].unique())
+    metric = pick_metric(names, args.metric, "the data", lr_metrics(points))
+    loss_metric = args.loss_metric or settings.default_loss_metric(metrics)
+    if loss_metric is None:
+        raise CLIError("no loss metric (unit nats, bits or perplexity) to map from; name one with --loss-metric")
+    pick_metric(names, loss_metric, "the data")
+    chance = args.chance if args.chance is not None else chance_level(args, metric)
+    try:
+        pairs, _ = settings.downstream_pairs(points[points["metric"] == loss_metric], points[points["metric"] == metric])
+    except settings.SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    if len(pairs) < 4:
+        raise CLIError(f"only {len(pairs)} checkpoints have both {loss_metric!r} and {metric!r}; need at least 4")
+    flag = metrics.loc[metrics["metric"] == metric, "higher_is_better"]
+    higher_is_better = settings.is_higher_better(flag.iloc[0] if len(flag) else None)
+    heldout, scale = settings.downstream_holdout(args.heldout, pairs["params"] if "params" in pairs else None)
+    result = map_downstream(pairs["loss"].to_numpy(float), pairs["value"].to_numpy(float),
+                            runs=pairs["run_id"].astype(str).to_numpy(), chance=chance or None,
+                            higher_is_better=higher_is_better, heldout=heldout, scale=scale, bootstrap=args.bootstrap)
+    payload = result.to_dict()
+    payload.update(metric=metric, loss_metric=loss_metric)
+    emit(args, payload, result.summary())

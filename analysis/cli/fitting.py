@@ -1,0 +1,72 @@
+"""The fit a command makes: its flags, with the app's defaults (:mod:`analysis.settings`) for what is not given.
+
+* ``--law`` not given: the app's default law for the data (:func:`analysis.settings.default_law`; for
+  ``allocate``, among the laws with a compute-optimal frontier, as on the Allocate page).
+* neither ``--min-tokens`` nor ``--min-fraction`` given: the app's early-checkpoint cut
+  (:func:`analysis.settings.default_cut`); ``--min-fraction 0`` keeps every checkpoint.
+* the runs the source flags as outliers are left out unless ``--keep-flagged``.
+* ``--y-transform auto``: ``1 - value`` for a higher-is-better metric in [0, 1]
+  (:func:`analysis.settings.default_y_transform`).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import settings
+from analysis.backtest import applicable_laws, choose_law
+from analysis.cli.errors import CLIError
+from analysis.cli.loading import load_frame
+from analysis.fit import fit_law
+from analysis.laws import get_law
+
+
+def default_law_name(frame: pd.DataFrame, *, allocatable_only: bool = False) -> str:
+    """The app's default law for ``frame`` (among the allocatable laws when ``allocatable_only``)."""
+    laws = [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+    if not laws:
+        raise CLIError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes at "
+                       "least 3 positive, different values" + (" and, to allocate, both N and D" if allocatable_only
+                                                               else "") + "; name one with --law")
+    return settings.default_law(laws)
+
+
+def cut(args, frame: pd.DataFrame) -> tuple[float | None, float | None]:
+    """``(min_tokens, min_fraction)``: the flags when either is given (0 = no cut), else the app's default."""
+    if args.min_tokens is None and args.min_fraction is None:
+        return settings.cut_bounds(*settings.default_cut(frame)[:2])
+    return args.min_tokens or None, args.min_fraction or None
+
+
+def exclusions(args, frame: pd.DataFrame, data_source: dict) -> tuple[str, ...]:
+    """``--exclude-run`` values plus, as in the app, the runs the source flags as outliers (unless
+    ``--keep-flagged``; then the ``--exclude-run`` list is the whole list, as the app's commands write it)."""
+    flagged = () if args.keep_flagged else settings.flagged_exclusions(frame, data_source.get("flagged", ()))
+    return tuple(dict.fromkeys([*(args.exclude_run or ()), *flagged]))
+
+
+def fit_kwargs(args, frame: pd.DataFrame, data_source: dict) -> dict:
+    """The keyword arguments of :func:`analysis.fit.fit_law` besides the law."""
+    min_tokens, min_fraction = cut(args, frame)
+    y_transform = settings.default_y_transform(frame) if args.y_transform == "auto" else args.y_transform
+    return dict(objective=args.objective, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
+                min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclusions(args, frame, data_source),
+                y_transform=y_transform, time_budget=args.time_budget)
+
+
+def choose(args, frame: pd.DataFrame, kwargs: dict, *, allocatable_only: bool = False) -> tuple[str, dict | None]:
+    """``(law name, the auto choice as a dict or None)``: ``--law``, the default law, or with ``--law auto``
+    the law with the best held-out error (largest model left out, no bootstrap)."""
+    if args.law is None:
+        return default_law_name(frame, allocatable_only=allocatable_only), None
+    if args.law != "auto":
+        return args.law, None
+    choice = choose_law(frame, **dict(kwargs, bootstrap=0))
+    return choice.law, choice.to_dict()
+
+
+def fit(args, *, allocatable_only: bool = False):
+    """``(FitResult, frame, data_source, auto choice or None, fit kwargs)`` for the command's flags."""
+    frame, data_source = load_frame(args)
+    kwargs = fit_kwargs(args, frame, data_source)
+    law_name, choice = choose(args, frame, kwargs, allocatable_only=allocatable_only)
+    return fit_law(frame, law_name, **kwargs), frame, data_source, choice, kwargs

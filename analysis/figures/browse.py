@@ -1,0 +1,104 @@
+"""Browse page figures: metric curves of a family's runs and the corpus coverage chart."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.figures.style import (DENSE_CURVE, GROUP_COLOURS, MAX_LEGEND, SIZE_SCALE, axis_title, colour_bins,
+                                    hover_data, layout, metric_title, si, size_colours, step_labels, use_log_y)
+
+
+def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None = None, unit: str | None = None,
+                  title: str | None = None, max_points_per_run: int = 600) -> go.Figure:
+    """Metric against tokens, FLOPs or steps, one line per run, coloured by model size.
+
+    Up to ``MAX_LEGEND`` runs are listed in the legend; beyond that the runs are coloured by size with a
+    colour bar, and runs of similar size share one trace (gaps between runs), which keeps a family of
+    hundreds of runs quick to draw. The hover always names the run.
+
+    Parameters
+    ----------
+    points : a ``Store.points()`` table (columns run_id, model, params, tokens, flops, step, value).
+    x : "tokens", "flops", "step" or "params" (log axis). FLOPs missing from the table are drawn as 6 N D.
+    metric, unit : names for the y axis; losses get a log y axis.
+    max_points_per_run : longer curves are thinned to about this many evenly spaced checkpoints (first
+        and last kept) so that the browser stays responsive; the downloads keep every point.
+    """
+    df = points.copy()
+    if x == "flops":
+        df["flops"] = df["flops"].fillna(6.0 * df["params"] * df["tokens"])
+    df = df[np.isfinite(pd.to_numeric(df[x], errors="coerce")) & (df[x] > 0) & np.isfinite(df["value"])]
+    fig = go.Figure()
+    runs = df.drop_duplicates("run_id")[["run_id", "params"]].sort_values(["params", "run_id"], na_position="last")
+    colours = size_colours(runs["params"])
+    legend = len(runs) <= MAX_LEGEND
+    x_label = {"tokens": "tokens", "flops": "FLOPs", "step": "step", "params": "N"}[x]
+    u = f" {unit}" if unit else ""
+    hover = (f"run %{{customdata[0]}}<br>N %{{customdata[1]}} params<br>step %{{customdata[2]}}<br>{x_label} %{{x:.3s}}"
+             f"<br>value %{{y:.4g}}{u}<extra></extra>")
+    groups = {k: g for k, g in df.groupby("run_id", sort=False)}
+    bins = colour_bins(colours) if not legend else {}
+    merged: dict = {}                       # colour bin -> list of run segments (drawn as one trace)
+    for rid, n in zip(runs["run_id"], runs["params"]):
+        g = groups[rid].sort_values([x, "step"], na_position="first")
+        if len(g) > max_points_per_run:
+            keep = np.unique(np.round(np.linspace(0, len(g) - 1, max_points_per_run)).astype(int))
+            g = g.iloc[keep]
+        colour = colours.get(n, "#555555") if pd.notna(n) else "#555555"
+        custom = hover_data([str(rid)] * len(g), ["n/a" if pd.isna(n) else si(n)] * len(g), step_labels(g))
+        if not legend:
+            merged.setdefault(bins.get(n, colour), []).append((g, custom))
+            continue
+        label = str(g["model"].iloc[0]) if "model" in g and pd.notna(g["model"].iloc[0]) else str(rid)
+        mode = "markers" if len(g) == 1 else "lines+markers" if len(g) <= DENSE_CURVE else "lines"
+        fig.add_trace(go.Scatter(x=g[x], y=g["value"], mode=mode,
+                                 name=label, line=dict(color=colour, width=1.6),
+                                 marker=dict(color=colour, size=5 if len(g) > 1 else 8),
+                                 customdata=custom, hovertemplate=hover))
+    for colour, parts in merged.items():     # many runs: one trace per colour, runs separated by gaps
+        xs, ys, cd = [], [], []
+        for g, custom in parts:
+            xs += list(g[x]) + [None]
+            ys += list(g["value"]) + [None]
+            cd += [list(r) for r in custom] + [[None, None, None]]
+        single = all(len(g) == 1 for g, _ in parts)
+        dense = all(len(g) > DENSE_CURVE for g, _ in parts)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers" if single else "lines" if dense else "lines+markers",
+                                 showlegend=False,
+                                 line=dict(color=colour, width=1.4), connectgaps=False,
+                                 marker=dict(color=colour, size=7 if single else 4), customdata=cd,
+                                 hovertemplate=hover))
+    if not legend and len(colours):
+        ls = np.log10(np.array(sorted(colours)))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker=dict(colorscale=SIZE_SCALE, cmin=ls.min(), cmax=ls.max(), color=[ls.min()],
+                                             showscale=True, colorbar=dict(title="log10 N<br>(params)",
+                                                                           thickness=12))))
+    return layout(fig, title=title, x=axis_title(x), y=metric_title(metric, unit),
+                   log_y=use_log_y(unit, df["value"]), legend=legend, legend_below=False)
+
+
+def coverage_figure(families: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """The corpus at a glance: each family as a bar over its parameter range, coloured by source.
+
+    ``families`` is the ``family_summary`` view (family, source, n_runs, min_params, max_params).
+    """
+    df = families[np.isfinite(families["min_params"]) & (families["min_params"] > 0)].copy()
+    df = df.sort_values(["source", "min_params"], ascending=[False, False])
+    fig = go.Figure()
+    sources = sorted(df["source"].unique())
+    colour = {s: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, s in enumerate(sources)}
+    for s in sources:
+        sub = df[df["source"] == s]
+        lo, hi = sub["min_params"].to_numpy(float), sub["max_params"].to_numpy(float)
+        hi = np.where(hi > lo * 1.08, hi, lo * 1.08)     # single-size families stay visible
+        fig.add_trace(go.Bar(y=sub["family"], x=np.log10(hi) - np.log10(lo), base=np.log10(lo),
+                             orientation="h", name=str(s), marker_color=colour[s],
+                             customdata=hover_data(sub["n_runs"], sub["min_params"], sub["max_params"]),
+                             hovertemplate="%{y}<br>%{customdata[0]} runs<br>N %{customdata[1]:.3s} to "
+                                           "%{customdata[2]:.3s} params<extra></extra>"))
+    height = max(320, 18 * len(df) + 120)
+    fig = layout(fig, title=title, x="log10 parameters N", y="", log_x=False, height=height, legend_below=False)
+    fig.update_layout(barmode="overlay", legend_title_text="source")
+    return fig

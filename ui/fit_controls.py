@@ -1,0 +1,116 @@
+"""The fit settings shared by the Fit, Allocate, Trends and Downstream pages, all in the URL.
+
+The defaults are the rules of :mod:`analysis.settings` (the CLI uses the same ones): the default law
+for the data, Huber loss, the early-checkpoint cut, the source's flagged runs left out, ``1 - value``
+for a bounded higher-is-better metric. This module only draws them as widgets.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analysis import settings as settings_api
+from analysis.backtest import applicable_laws
+from analysis.fit import OBJECTIVES, complete_axes
+from analysis.laws import get_law
+from analysis.settings import CUTS, HITCHHIKER_TOKENS, FitSettings
+from ui.compute import AnalysisError
+from ui.data import Data
+from ui.widgets import forget, multiselect, number, scale, select
+
+OBJECTIVE_LABELS = {"huber": "Huber (delta 1e-3)", "mse": "Squared error", "lower": "Lower envelope"}
+
+
+def defaults(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> FitSettings:
+    """The default fit of ``frame`` (:func:`analysis.settings.default_settings`, the family's flagged
+    runs left out). Raises :class:`AnalysisError` when no law applies."""
+    try:
+        return settings_api.default_settings(frame, data.flagged_runs(), bootstrap)
+    except settings_api.SettingsError as e:
+        raise AnalysisError(str(e)) from None
+
+
+def law_label(name: str) -> str:
+    """``name: formula`` for a law menu (``auto`` explained)."""
+    return "auto (best held-out error)" if name == "auto" else f"{name}: {get_law(name).formula}"
+
+
+def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False, where=None) -> FitSettings:
+    """Law, objective, early-checkpoint cut, excluded runs and bootstrap count (URL keys ``law``,
+    ``objective``, ``boot``, ``cut``, ``cut_fraction``, ``cut_tokens``, ``exclude``).
+
+    ``allocatable_only`` offers only laws in N and D (a compute budget can be split), without ``auto``.
+    Raises :class:`AnalysisError` when no law applies to ``frame``.
+    """
+    box = where or st
+    laws = [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+    if not laws:
+        raise AnalysisError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
+                            "at least 3 positive, different values; choose another family or metric")
+    c1, c2, c3 = box.columns([2, 1, 1])
+    law = select("Law", laws if allocatable_only else ["auto"] + laws, key="law", where=c1,
+                 default=settings_api.default_law(laws), format_func=law_label,
+                 help="Laws whose variables these data provide. 'auto' back-tests each one (largest model held "
+                      "out) and keeps the best.")
+    objective = select("Objective", list(OBJECTIVES), key="objective", default=settings_api.OBJECTIVE, where=c2,
+                       format_func=OBJECTIVE_LABELS.get,
+                       help="Loss on log residuals: " + "; ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()))
+    boot = number("Bootstrap resamples", key="boot", default=settings_api.BOOTSTRAP, min_value=0, max_value=5000,
+                  step=100, integer=True, where=c3,
+                  help=f"Run-level resamples for the 95% intervals; stops early after "
+                       f"{settings_api.TIME_BUDGET:g} s and says so.")
+    min_tokens, min_fraction = _cut(frame, *box.columns([2, 1]))
+    flagged = list(settings_api.flagged_exclusions(frame, data.flagged_runs()))
+    exclude = multiselect("Exclude runs", sorted(frame["run"].astype(str).unique()), key="exclude", default=flagged,
+                          where=box, help="Runs left out of the fit (drawn as grey crosses)." +
+                          (f" Default: the {len(flagged)} runs the source flags as outliers (as in its published "
+                           "fit); clear the box to keep them." if flagged else ""))
+    if flagged and exclude == flagged:
+        box.caption(f"Left out by default: the {len(flagged)} runs the source flags as outliers, as its published "
+                    "fit does. Clear the box to keep them.")
+    y_transform = settings_api.default_y_transform(frame)
+    if y_transform == "one_minus":
+        box.info("This metric is higher-is-better (in [0, 1]): the law is fitted to 1 - value, an error that falls "
+                 "with scale; predictions are converted back.", icon=":material/info:")
+    return FitSettings(law, objective, min_tokens, min_fraction, tuple(exclude), int(boot), y_transform,
+                       auto=law == "auto")
+
+
+def _cut(frame: pd.DataFrame, left, right) -> tuple[float | None, float | None]:
+    """The early-checkpoint cut: ``(min_tokens, min_fraction)``."""
+    kind, value, why = settings_api.default_cut(frame)
+    cut = select("Early-checkpoint cut", list(CUTS), key="cut", default="auto", where=left, format_func=CUTS.get,
+                 help=f"Early checkpoints sit off the law (Hitchhiker's guide). Default here: {why}.")
+    forget(*[f"cut_{k}" for k in ("fraction", "tokens") if k != cut])
+    if cut == "auto":
+        right.caption(f"Default: {why}.")
+        return settings_api.cut_bounds(kind, value)
+    if cut == "fraction":
+        return None, number("Fraction dropped", key="cut_fraction", default=settings_api.EARLY_FRACTION,
+                            min_value=0.0, max_value=0.9, step=0.05, where=right,
+                            help="Share of each run's final tokens (or steps).")
+    if cut == "tokens":
+        return number("Minimum tokens", key="cut_tokens", default=HITCHHIKER_TOKENS, min_value=0.0, step=1e9,
+                      where=right, format="%.3e", help="Checkpoints with fewer training tokens D are dropped."), None
+    return None, None
+
+
+def target(fit, frame: pd.DataFrame, *, key: str = "target", label: str | None = None) -> float | None:
+    """The scale the fit is extended to, on the law's x axis (URL ``key``; the slider reads ``label
+    (unit)``, default ``Target compute`` / ``Target <unit>``); None for a law drawn run by run (no single
+    scale to extend to). Compute: up to 1e27 FLOPs, default 1e24 (or 10x the data); other axes: up to
+    10^4 x the data, default 10x."""
+    law = fit.law
+    if law.per_run:
+        forget(key)
+        return None
+    x, unit = law.x_axis, law.variable_unit(law.x_axis)
+    have = pd.to_numeric(complete_axes(frame)[x], errors="coerce")
+    have = have[have > 0]
+    lo, top = float(have.min()), float(have.max())
+    if x == "C":
+        return scale(f"{label} ({unit})" if label else "Target compute", key=key, lo=lo, hi=max(1e27, top), unit=unit,
+                     default=1e24 if top < 1e24 else min(10 * top, 1e27),
+                     help="The fit (for N-D laws: its compute-optimal frontier) is extended to this scale.")
+    return scale(f"{label} ({unit})" if label else f"Target {unit}", key=key, lo=lo, hi=top * 1e4, default=top * 10, unit=unit,
+                 help="The fitted curve and its band are extended to here.")

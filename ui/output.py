@@ -1,0 +1,128 @@
+"""What a page shows and hands out: charts, tables, warnings, downloads and reports.
+
+* :func:`chart` draws a plotly figure whose modebar camera saves ``<name>.png``;
+* :func:`table` shows scale columns (parameters, tokens, FLOPs and their CI bounds) with units;
+* :func:`download_text`, :func:`download_table`, :func:`download_json` make files only when clicked;
+* :func:`report_downloads` offers a result's HTML / Markdown / JSON report and the command lines that
+  reproduce it;
+* :func:`stop_on_error` turns an :class:`~ui.compute.AnalysisError` into a message (and what to do)
+  that ends the page, never a traceback.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from contextlib import contextmanager
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from analysis import figures
+from analysis import report as report_api
+from analysis.jsonable import jsonable
+from datasets.vocabulary import AXES
+from ui.compute import AnalysisError
+from ui.format import escape, slug
+
+# column -> header of scale columns in tables (CI bounds "<col>_lo" / "<col>_hi" get the same header)
+SCALE_HEADERS = {**{a.column: a.label for a in AXES.values() if a.symbol != "step"},
+                 "compute": "compute (FLOPs)", "N_opt": "N* (parameters)", "D_opt": "D* (tokens)",
+                 "min_params": "min parameters", "max_params": "max parameters",
+                 "turning_point": "turning point (parameters)"}
+
+
+@contextmanager
+def stop_on_error(what: str, fix: str | None = None, *, warning: bool = False):
+    """Run the block; on :class:`AnalysisError` show ``what: message`` (and ``fix``) and end the page."""
+    try:
+        yield
+    except AnalysisError as e:
+        (st.warning if warning else st.error)(f"{what}: {escape(e)}" if what else escape(e))
+        if fix:
+            st.info(fix, icon=":material/info:")
+        st.stop()
+
+
+def warn(messages: Sequence[str]) -> None:
+    """One ``st.warning`` per message (the analyses phrase them as what is wrong and what to do)."""
+    for m in messages:
+        st.warning(escape(m), icon=":material/warning:")
+
+
+def chart(fig, name: str, key: str | None = None) -> None:
+    """Draw a plotly figure; its modebar camera saves ``<name>.png``."""
+    st.plotly_chart(fig, config=figures.plot_config(name), key=key)
+
+
+def table(df: pd.DataFrame, key: str, **column_config) -> None:
+    """``st.dataframe`` without the index; scale columns (:data:`SCALE_HEADERS`, also their CI bounds
+    ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header."""
+    config = {}
+    for c in df.columns:
+        base = re.sub(r"_(lo|hi)$", "", str(c))
+        if base in SCALE_HEADERS and pd.api.types.is_numeric_dtype(df[c]):
+            label = SCALE_HEADERS[base] + {"": "", "_lo": " 95% low", "_hi": " 95% high"}[str(c)[len(base):]]
+            config[c] = st.column_config.NumberColumn(label, format="%.3e")
+    st.dataframe(df, hide_index=True, key=key, column_config={**config, **column_config})
+
+
+def _for_files(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as text (None for missing), so CSV and Parquet writers accept mixed cells."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    return out
+
+
+def download_text(label: str, make: Callable[[], str | bytes], file_name: str, mime: str, key: str, where=None) -> None:
+    """A download button whose content ``make()`` is produced only when clicked."""
+    (where or st).download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
+
+
+def download_table(df: pd.DataFrame, name: str, key: str, label: str = "points") -> None:
+    """CSV and Parquet download buttons for ``df`` (files made when clicked; names from ``name``)."""
+    def parquet() -> bytes:
+        buf = io.BytesIO()
+        _for_files(df).to_parquet(buf, index=False)
+        return buf.getvalue()
+
+    c1, c2 = st.columns(2)
+    download_text(f"Download {label} (CSV)", lambda: _for_files(df).to_csv(index=False).encode("utf-8"),
+                  f"{slug(name)}.csv", "text/csv", f"{key}_csv", c1)
+    download_text(f"Download {label} (Parquet)", parquet, f"{slug(name)}.parquet", "application/vnd.apache.parquet",
+                  f"{key}_parquet", c2)
+
+
+def download_json(obj: Any, name: str, key: str, label: str, where=None) -> None:
+    """A JSON download button (NaN and infinities written as null)."""
+    download_text(label, lambda: json.dumps(jsonable(obj), indent=2, allow_nan=False).encode("utf-8"),
+                  f"{slug(name)}.json", "application/json", key, where)
+
+
+def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, command: str | None = None,
+                     extra_commands: Sequence[str | None] = (), **analyses) -> Any:
+    """The report of ``fit`` on ``data`` (a :class:`ui.data.Data`), plus ``analyses`` (backtest=,
+    allocation=, crossover=, trend=, downstream=, settings=, title= of
+    :func:`analysis.report.build_report`), as HTML, Markdown and JSON downloads, and the command lines
+    that reproduce it (``command`` replaces the fit's own). Returns the report."""
+    source = data.describe()
+    fit_command = report_api.reproduce_command(source, {**(fit.settings or {}), **(analyses.get("settings") or {})})
+    lines = [c for c in (command or fit_command, *extra_commands) if c]
+    rep = report_api.build_report(fit, frame, data_source=source, command="\n".join(lines) or None, **analyses)
+    st.caption("The same content three ways: a self-contained HTML page (interactive figures; works offline), "
+               "Markdown and JSON.")
+    for col, (label, make, ext, mime) in zip(st.columns(3), (("HTML", rep.to_html, "html", "text/html"),
+                                                              ("Markdown", rep.to_markdown, "md", "text/markdown"),
+                                                              ("JSON", rep.to_json, "json", "application/json"))):
+        download_text(f"Report ({label})", make, f"report_{slug(name)}.{ext}", mime, f"{key}_{ext}", col)
+    if lines:
+        st.caption("Reproduce from the command line (the store path is this server's):")
+        st.code("\n".join(lines), language="bash", wrap_lines=True)
+    else:
+        st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "
+                   "Settings section lists every choice.")
+    return rep
