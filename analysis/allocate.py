@@ -162,6 +162,70 @@ def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = F
                       method, flops_per_param_token, unique_tokens, tuple(notes), tuple(warnings))
 
 
+@dataclass(frozen=True)
+class OptimumExponents:
+    """Approach 3's exponents of the compute-optimal allocation, ``N* ~ C^a`` and ``D* ~ C^b``, with 95%
+    bootstrap intervals (``ci``). For Chinchilla's law ``a = beta/(alpha+beta)`` and ``b = alpha/(alpha+beta)``
+    exactly; for other laws in N and D they are the local slopes ``d ln N*/d ln C`` at ``compute``."""
+
+    a: float
+    b: float
+    ci: dict[str, Interval]
+    law: str
+    method: str
+    compute: float | None = None
+
+    def to_dict(self) -> dict:
+        """``{"a": {"value", "ci"}, "b": {"value", "ci"}}`` (the CLI contract), plus method and law."""
+        def entry(k):
+            ci = self.ci.get(k)
+            return {"value": getattr(self, k), "ci": ci.to_list() if ci is not None else None}
+        return {"a": entry("a"), "b": entry("b"), "method": self.method, "law": self.law, "compute": self.compute}
+
+    def summary(self) -> str:
+        def ci(k):
+            c = self.ci.get(k)
+            return f" [{c.lo:.4f}, {c.hi:.4f}]" if c is not None and c.finite else ""
+        return (f"a (N* ~ C^a) = {self.a:.4f}{ci('a')}; b (D* ~ C^b) = {self.b:.4f}{ci('b')} "
+                f"(Approach 3, {self.method})")
+
+
+def optimum_exponents(fit: FitResult, compute: float | None = None, *,
+                      flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+                      unique_tokens: float | None = None) -> OptimumExponents:
+    """Exponents of the compute-optimal frontier of ``fit`` (Approach 3), for the point fit and every
+    bootstrap resample.
+
+    A law with a closed-form optimum and exponents ``alpha``, ``beta`` (Chinchilla's) gives
+    ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``. Any other law in N and D is differentiated
+    numerically: ``a = [ln N*(C e^h) - ln N*(C e^-h)] / 2h`` with ``h = ln 10 / 2`` (half a decade each
+    side) at ``compute`` (default: the largest compute in the fitted data), and ``b`` likewise from D*.
+    """
+    law = _require_allocatable(fit)
+    P = _theta_public(fit)
+    names = list(fit.param_names)
+    if law.optimum is not None and {"alpha", "beta"} <= set(names):
+        al, be = P[:, names.index("alpha")], P[:, names.index("beta")]
+        with np.errstate(all="ignore"):
+            a, b = be / (al + be), al / (al + be)
+        method, at = "beta/(alpha+beta) and alpha/(alpha+beta) of the fitted law", None
+    else:
+        from analysis.diagnostics import data_max
+        at = float(compute) if compute is not None else data_max(fit, "C")
+        if not np.isfinite(at):
+            raise ValueError("give a compute budget at which to differentiate the frontier")
+        h = np.log(10) / 2
+        N1, D1, _, _ = _optimum(fit, at * np.exp(-h), flops_per_param_token, unique_tokens)
+        N2, D2, _, _ = _optimum(fit, at * np.exp(h), flops_per_param_token, unique_tokens)
+        with np.errstate(all="ignore"):
+            a, b = np.log(N2 / N1) / (2 * h), np.log(D2 / D1) / (2 * h)
+        method = f"local slopes of ln N* and ln D* against ln C at {at:.3g} FLOPs (numerical frontier)"
+    ci = {}
+    if len(a) > 1:
+        ci = {"a": percentile_interval(a[1:], min_samples=2), "b": percentile_interval(b[1:], min_samples=2)}
+    return OptimumExponents(float(a[0]), float(b[0]), ci, law.name, method, at)
+
+
 def frontier(fit: FitResult, computes, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
              unique_tokens: float | None = None) -> pd.DataFrame:
     """The efficient frontier: the optimum at each budget, with ``*_lo`` / ``*_hi`` 95% bounds."""
@@ -233,36 +297,3 @@ def plan_cost(fit: FitResult, N: float, D: float, *,
     except ValueError:
         c_same = float("nan")
     return PlanCost(N, D, C, loss, opt.loss, opt.N_opt, opt.D_opt, c_same, C / c_same if c_same else np.nan)
-
-
-def isoflop_minima(frame: pd.DataFrame, *, gap_dex: float = 0.05, min_sizes: int = 3) -> tuple[pd.DataFrame, dict]:
-    """Approach 2: the loss-minimising N of each iso-FLOP group, and the power law N_opt ~ C^a.
-
-    Runs are grouped by compute: sorted log10 C values split wherever consecutive values differ by
-    more than ``gap_dex``. Each group with at least ``min_sizes`` distinct N gets a parabola in
-    log N, whose vertex is that budget's N_opt. Returns (table, {"a": exponent, "n_budgets"}).
-    Approach 2 is biased when alpha != beta or the N grid is off-centre; compare with Approach 3
-    (the fitted law's b / (a + b)).
-    """
-    df = frame[["N", "C", "y"]].dropna()
-    df = df[(df["N"] > 0) & (df["C"] > 0)].sort_values("C")
-    lc = np.log10(df["C"].to_numpy())
-    groups = np.concatenate([[0], np.cumsum(np.diff(lc) > gap_dex)])
-    rows = []
-    for g in np.unique(groups):
-        sub = df[groups == g]
-        if sub["N"].nunique() < min_sizes:
-            continue
-        x = np.log(sub["N"].to_numpy())
-        a2, a1, a0 = np.polyfit(x, sub["y"].to_numpy(), 2)
-        if a2 <= 0:
-            continue
-        xm = -a1 / (2 * a2)
-        inside = x.min() <= xm <= x.max()
-        rows.append({"compute": float(np.exp(np.mean(np.log(sub["C"])))), "N_opt": float(np.exp(xm)),
-                     "loss_min": float(a0 + a1 * xm + a2 * xm * xm), "n_runs": len(sub), "vertex_inside": inside})
-    table = pd.DataFrame(rows)
-    info = {"n_budgets": len(table), "a": float("nan")}
-    if len(table) >= 2:
-        info["a"] = float(np.polyfit(np.log(table["compute"]), np.log(table["N_opt"]), 1)[0])
-    return table, info

@@ -367,8 +367,8 @@ def approach2(frame: pd.DataFrame, *, compute: float | None = None, bootstrap: i
         warnings.append(f"compute varies within {int(wide.sum())} budget(s) by up to {10 ** spread[used].max():.2f}x "
                         "(the runs are not exact IsoFLOP groups, e.g. digitised points): each minimum mixes nearby "
                         "budgets and is approximate; prefer Approach 3 (the fitted law) on such data.")
-    warnings.append("Approach 2 is biased when the IsoFLOP curve is asymmetric (alpha != beta in Chinchilla's law) "
-                    "or the sizes are off-centre around each minimum: compare with Approach 3's exponent.")
+    notes.append("caveat: Approach 2 is biased when the IsoFLOP curve is asymmetric (alpha != beta in Chinchilla's "
+                 "law) or the sizes are off-centre around each minimum: compare with Approach 3's exponent")
     return Approach2Result(table[keep_rows].reset_index(drop=True), {"a": a, "b": b},
                            {"k_N": float(np.exp(icN)), "k_D": float(np.exp(icD))}, ci,
                            0 if boot is None else len(boot), k, None if compute is None else float(compute),

@@ -9,8 +9,7 @@ held-out larger models,
 where ``T`` is the last 30% (by tokens, else steps) of each held-out run's checkpoints, averaged
 over held-out runs. The revisiting benchmark (Alabdulmohsin et al. 2022) uses the RMSE of
 ``log y`` over held-out points, reported here as ``log_rmse``. Model choice (``choose_law``, the
-``auto`` law) ranks candidate laws by held-out ``log_rmse``, the field's recommended first
-criterion, averaged (geometric mean) over the validation folds of :func:`validation_folds`.
+``auto`` law) is in :mod:`analysis.auto_law`.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import pandas as pd
 from analysis.fit import fit_law
 from analysis.fit_result import FitResult
 from analysis.laws import LAWS, Law, get_law
-from analysis.prepare import FitError, complete_axes, select_rows
+from analysis.prepare import FitError, complete_axes
 
 SCALE_AXES = ("N", "D", "C", "step")
 """Axes a law can be fitted along: offered only when they vary (>= 3 positive values, not all equal)."""
@@ -40,9 +39,20 @@ class BacktestResult:
     fit: FitResult | None = field(default=None, repr=False)
     rule: str = ""
 
+    def points(self) -> pd.DataFrame:
+        """The held-out points: run, scale columns, observed ``y``, prediction ``y_pred`` and, when the fit
+        was bootstrapped, its 95% band ``y_lo`` / ``y_hi`` (in the metric's units)."""
+        if self.predictions is None:
+            return pd.DataFrame()
+        p = self.predictions[self.predictions["heldout"]]
+        cols = [c for c in ("run", "N", "D", "C", "step", "U", "y", "y_pred", "y_lo", "y_hi") if c in p]
+        return p[cols].reset_index(drop=True)
+
     def to_dict(self) -> dict:
+        from analysis.jsonable import jsonable
         return {"law": self.law, "are": self.are, "log_rmse": self.log_rmse, "heldout": self.heldout,
-                "rule": self.rule, "fit": None if self.fit is None else self.fit.to_dict()}
+                "points": jsonable(self.points()), "rule": self.rule,
+                "fit": None if self.fit is None else self.fit.to_dict()}
 
     def summary(self) -> str:
         return (f"{self.law}: ARE {self.are:.2%} and log-RMSE {self.log_rmse:.4f} on "
@@ -117,7 +127,10 @@ def backtest(frame: pd.DataFrame, law: str | Law, *, n_holdout: int = 1, tail: f
             raise FitError("none of the held-out points has the variables the law needs "
                            f"({', '.join(fit.law.variables)})")
     out = df.copy()
-    out["y_pred"] = fit.predict(df) if len(df) else np.nan
+    with np.errstate(all="ignore"):
+        out["y_pred"] = fit.predict(df) if len(df) else np.nan
+        if fit.n_boot and len(df):
+            out["y_lo"], out["y_hi"] = fit.band(df)
     out["heldout"] = mask
     heldout = []
     ares, logerr = [], []
@@ -170,156 +183,12 @@ def applicable_laws(frame: pd.DataFrame) -> list[str]:
     return out
 
 
-CURVE_TAILS = (0.1, 0.2)   # validation folds of a single curve: the last 10% and 20% of its log-x range
+_AUTO_LAW = ("CHOICE_MAX_POINTS", "CURVE_TAILS", "LawChoice", "choose_law", "thin_runs", "validation_folds")
 
 
-def validation_folds(frame: pd.DataFrame) -> list[tuple[np.ndarray, str]]:
-    """The held-out masks ``choose_law`` scores every candidate on, with their rules in words.
-
-    * Several model sizes: the largest size; with 4 or more sizes also the two largest (so the fit
-      of that fold still sees at least 2 sizes).
-    * One size (a learning curve, or runs without N): the points in the last 10% and in the last
-      20% of the log range of the scale axis (D, else C, else step); short extrapolations, like the
-      ones a learning curve is asked for.
-    """
-    df = complete_axes(frame).reset_index(drop=True)
-    N = pd.to_numeric(df["N"], errors="coerce")
-    sizes = np.unique(N[np.isfinite(N)])
-    if len(sizes) >= 2:
-        folds = [heldout_mask(df, 1)]
-        if len(sizes) >= 4:
-            folds.append(heldout_mask(df, 2))
-        return folds
-    axis = next((a for a in ("D", "C", "step") if a in df and (pd.to_numeric(df[a], errors="coerce") > 0).any()), None)
-    if axis is None:
-        return [heldout_mask(df)]
-    v = pd.to_numeric(df[axis], errors="coerce").to_numpy(float)
-    with np.errstate(all="ignore"):
-        lx = np.where(v > 0, np.log(v), np.nan)
-    lo, hi = np.nanmin(lx), np.nanmax(lx)
-    folds = []
-    for tail in CURVE_TAILS:
-        cut = hi - tail * (hi - lo)
-        folds.append((np.nan_to_num(lx, nan=-np.inf) > cut,
-                      f"held out the last {tail:.0%} of the log range of {axis} ({axis} > {np.exp(cut):.3g})"))
-    return folds
-
-
-@dataclass(frozen=True)
-class LawChoice:
-    """The law ``auto`` picked, the table it picked from, and why."""
-
-    law: str
-    table: pd.DataFrame
-    reason: str
-    folds: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return {"law": self.law, "reason": self.reason, "folds": list(self.folds),
-                "table": self.table.to_dict(orient="records")}
-
-
-def thin_runs(frame: pd.DataFrame, max_points: int | None) -> pd.Index:
-    """Index labels of at most about ``max_points`` rows: every run keeps the same share of its points,
-    evenly spaced along its scale axis, first and last included (a run with one point keeps it)."""
-    if not max_points or len(frame) <= max_points:
-        return frame.index
-    axis = next((a for a in ("D", "step", "C") if a in frame and frame[a].notna().any()), None)
-    share = max_points / len(frame)
-    keep = []
-    for _, g in frame.groupby("run", sort=False):
-        g = g.sort_values(axis) if axis else g
-        k = max(1, int(np.ceil(share * len(g))))
-        keep.append(g.index[np.unique(np.linspace(0, len(g) - 1, k).round().astype(int))])
-    return pd.Index(np.sort(np.concatenate(keep)))
-
-
-CHOICE_MAX_POINTS = 1500
-
-
-def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None = None, rule: str = "simplest",
-               max_points: int | None = CHOICE_MAX_POINTS, **fit_kwargs) -> LawChoice:
-    """Pick the law that extrapolates best inside the data, by held-out log-RMSE over validation folds.
-
-    The data choices in ``fit_kwargs`` (``min_tokens``, ``min_fraction``, ``exclude_runs``) are applied
-    first, so the folds are cut from the rows the final fit will use. Each candidate is back-tested on
-    every fold of :func:`validation_folds` (or on ``mask`` alone when given); its score is the
-    geometric mean of its fold log-RMSEs (the table's ``log_rmse``). A law that fails on a fold where
-    another law succeeds is not eligible and ranks last.
-
-    Longer data are thinned to about ``max_points`` rows for the choice (every run evenly, see
-    :func:`thin_runs`): the ranking needs the shape of the curves, not every checkpoint, and the
-    final fit of the chosen law still uses all rows.
-
-    rule : {"simplest", "lowest"}
-        ``"simplest"`` (default): start from the eligible law with the fewest parameters and move to
-        a law with more parameters only when its held-out log-RMSE is lower on *every* fold: a more
-        complex law has to win clearly, not by the noise of one fold. ``"lowest"``: the lowest
-        geometric mean wins (ties to fewer parameters).
-    """
-    if rule not in ("simplest", "lowest"):
-        raise ValueError(f"unknown rule {rule!r}; choose 'simplest' or 'lowest'")
-    candidates = list(candidates or applicable_laws(frame))          # names or Law objects
-    cuts = {k: fit_kwargs.pop(k) for k in ("min_tokens", "min_fraction", "exclude_runs") if k in fit_kwargs}
-    base = pd.DataFrame(frame).reset_index(drop=True)
-    kept, notes = select_rows(base, **cuts)
-    rows_used = thin_runs(kept, max_points)
-    if len(rows_used) < len(kept):
-        notes.append(f"chose on {len(rows_used):,} of the {len(kept):,} points (each run thinned evenly)")
-    data = base.loc[rows_used].reset_index(drop=True)
-    if mask is not None:
-        folds = [(np.asarray(mask, bool)[rows_used.to_numpy()], "held out the given rows")]
-    else:
-        folds = validation_folds(data)
-    scores = np.full((len(candidates), len(folds)), np.nan)
-    ares = np.full_like(scores, np.nan)
-    errors = [""] * len(candidates)
-    for i, name in enumerate(candidates):
-        for j, (m, _) in enumerate(folds):
-            try:
-                bt = backtest(data, name, mask=m, **fit_kwargs)
-                scores[i, j], ares[i, j] = bt.log_rmse, bt.are
-            except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-                errors[i] = errors[i] or str(exc)
-    usable = np.isfinite(scores).any(axis=0)          # folds on which at least one law could be scored
-    scores, ares = scores[:, usable], ares[:, usable]
-    folds = [f for f, u in zip(folds, usable) if u]
-    complete = np.isfinite(scores).all(axis=1) & (scores.shape[1] > 0)
-    with np.errstate(all="ignore"):
-        agg = np.where(complete, np.exp(np.mean(np.log(np.maximum(scores, 1e-12)), axis=1)), np.nan)
-    rows = []
-    for i, name in enumerate(candidates):
-        row = {"law": str(name), "log_rmse": agg[i], "are": float(np.mean(ares[i])) if complete[i] else np.nan,
-               "n_params": len(get_law(name).params)}
-        for j in range(scores.shape[1]):
-            row[f"fold {j + 1}"] = scores[i, j]
-        row["error"] = "" if complete[i] else (errors[i] or "failed on a validation fold")
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["log_rmse", "n_params"], na_position="last").reset_index(drop=True)
-    ok = table[np.isfinite(table["log_rmse"])]
-    if ok.empty:
-        raise FitError("no candidate law could be back-tested on these data: " +
-                       "; ".join(f"{r.law}: {r.error}" for r in table.itertuples()))
-    fold_cols = [f"fold {j + 1}" for j in range(scores.shape[1])]
-    how = (f"geometric mean over {len(folds)} validation folds" if len(folds) > 1 else folds[0][1])
-    if rule == "lowest":
-        best = ok.iloc[0]
-        reason = (f"{best.law} had the lowest held-out log-RMSE ({best.log_rmse:.4f}, {how}; ARE {best.are:.2%}) "
-                  f"among {len(ok)} laws")
-    else:
-        ladder = ok.sort_values(["n_params", "log_rmse"])
-        best, passed = ladder.iloc[0], []
-        for _, cand in ladder.iloc[1:].iterrows():
-            if (cand[fold_cols].to_numpy(float) < best[fold_cols].to_numpy(float)).all():
-                passed.append(str(best.law))
-                best = cand
-        reason = (f"{best.law}: held-out log-RMSE {best.log_rmse:.4f} ({how}; ARE {best.are:.2%}); auto starts "
-                  f"from the simplest of {len(ok)} laws and moves to one with more parameters only when it "
-                  f"extrapolates better on every fold"
-                  + (f" ({best.law} did, over {', '.join(passed)})" if passed else f" (none beat {best.law})"))
-    runner = ok[ok["law"] != best.law]
-    if len(runner):
-        reason += f"; lowest other: {runner.iloc[0].law} ({runner.iloc[0].log_rmse:.4f})"
-    if notes:
-        reason += "; folds cut after the data choices (" + "; ".join(notes) + ")"
-    return LawChoice(str(best.law), table, reason, tuple(text for _, text in folds))
+def __getattr__(name: str):
+    """The ``auto`` law lives in :mod:`analysis.auto_law`; its names stay importable from here."""
+    if name in _AUTO_LAW:
+        from analysis import auto_law
+        return getattr(auto_law, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,42 +1,47 @@
 """Run-level bootstrap refits: one batched Levenberg-Marquardt over all resamples.
 
-Resample ``b`` draws whole runs with replacement (checkpoints of one run are correlated); as integer
-weights :math:`w_{bi}` on the points (:func:`run_weights`) its objective is
+Resample ``b`` draws whole runs with replacement (:mod:`analysis.resample`); as integer weights
+:math:`w_{bi}` on the points its objective is
 
 .. math::
     F_b(\\theta) = \\sum_i w_{bi}\\, \\rho\\big(r_i(\\theta)\\big), \\qquad
     r_i(\\theta) = \\log \\hat y(x_i; \\theta) - \\log y_i ,
 
-with :math:`\\rho` the fit's loss on log residuals (Huber, squared error or the lower envelope; see
-:mod:`analysis.fit`). Only the points a resample drew (:math:`w_{bi} > 0`, about 63% of the runs) are
-evaluated: they are gathered into a ``(B, m)`` block, padded with weight 0, and the law is called with
-its variables of shape ``(B, m)`` paired row by row with the parameters ``theta`` of shape ``(B, p)``.
+with :math:`\\rho` the fit's loss on log residuals (:mod:`analysis.loss`). All resamples start at the
+point fit :math:`\\theta_0` and are refitted together:
 
-Every iteration solves, for each resample still running, the damped Newton system of the loss's own
-second-order model (Gauss-Newton in the model, exact in the loss)
+* **Only the points a resample drew** (:math:`w_{bi} > 0`, ~63% of the runs) are evaluated: they are
+  gathered into a ``(B, m)`` block and the law is called with its variables of shape ``(B, m)`` paired row
+  by row with the parameters of shape ``(B, p)`` (every law in the registry is broadcasting-generic).
+* **The loss's own curvature.** Each iteration solves, per resample, the damped Newton system of the
+  loss's exact second-order model (Gauss-Newton in the law)
 
-.. math::
-    \\big(J^\\top \\mathrm{diag}(w\\,\\rho''(r))\\,J + \\lambda\\,\\mathrm{diag}(d)\\big)\\, s
-    = -J^\\top \\big(w\\,\\rho'(r)\\big),
+  .. math::
+      \\big(H + \\lambda\\,\\mathrm{diag}(d)\\big)\\, s = -g, \\qquad
+      g = J^\\top (w\\,\\rho'(r)), \\quad H = J^\\top \\mathrm{diag}(w\\,\\rho''(r))\\, J,
 
-where :math:`\\rho''` is the loss's curvature (Huber: 1 inside :math:`\\pm\\delta`, 0 outside; squared
-error: 1; lower envelope: :math:`\\tau` below the curve, :math:`1 - \\tau` above), and :math:`d` the
-running maximum of :math:`\\mathrm{diag}(J^\\top \\mathrm{diag}(w) J)` (Marquardt's scaling; it keeps the
-system regular where few points lie inside the Huber threshold). Unlike an IRLS weight
-:math:`\\min(1, \\delta/|r|)`, the exact curvature gives Newton's local convergence on a piecewise
-quadratic loss: ~15-20 iterations from the point fit instead of ~60. The trial point's prediction and
-Jacobian come from one evaluation of the law (``law.logpred_jac`` when the law provides it); the step
-is kept when it lowers :math:`F_b`, and :math:`\\lambda` follows Nielsen's gain-ratio rule.
+  where :math:`\\rho''` is 1 inside the Huber threshold and 0 outside (1 for squared error, :math:`\\tau`
+  or :math:`1 - \\tau` for the lower envelope) and :math:`d = \\mathrm{diag}(J^\\top \\mathrm{diag}(w) J)`
+  at :math:`\\theta_0` (Marquardt's scaling: it keeps the system regular where few points lie inside the
+  Huber threshold). An IRLS weight :math:`\\min(1, \\delta/|r|)` instead needed ~60 iterations per
+  resample on Epoch's points (118 of 1,000 unconverged at 100); this needs ~9 and converges on all.
+* **One evaluation per step.** The trial point's prediction and Jacobian come from one call of
+  ``law.logpred_jac``, and :math:`F, g, H` are accumulated over chunks of ``STREAM_ELEMENTS`` (resample,
+  point) pairs in the same pass (no residual or Jacobian is stored), so an accepted step already has
+  the next system. At :math:`\\theta_0` the residuals and Jacobian are the same for every resample: one
+  evaluation on the n points, summed per run, gives every resample's starting :math:`F, g, H, d`
+  (:func:`start_stats`).
+* The step is kept when it lowers :math:`F_b`; :math:`\\lambda` follows Nielsen's gain-ratio rule.
 
-A resample has *converged* when its last step moved no internal parameter (log of a coefficient, or
-an exponent) by more than ``xtol``, or when the actual and the predicted relative decrease of
-:math:`F_b` are both below ``ftol``. Resamples that reach ``max_iter`` keep their best point and are
-counted in :attr:`BootstrapRefit.n_unconverged`.
+A resample has *converged* when its next step would move no internal parameter (log of a coefficient,
+or an exponent) by more than ``xtol`` (1e-6: a relative change far below what an interval resolves), or
+when the actual and predicted relative decrease of :math:`F_b` are both below ``ftol``. Resamples that
+reach ``max_iter`` keep their best point and are counted (:attr:`BootstrapRefit.n_unconverged`).
 
-A time budget (``deadline``) is checked at every iteration. Resamples run in blocks, in index order;
-when the deadline passes, the finished blocks are kept, and of the interrupted block the leading
-resamples that had already finished (a prefix, so the kept set does not favour the resamples that
-converge quickly).
+The time budget (``deadline``) is checked at every iteration. Resamples run in blocks in index order;
+near the deadline the blocks shrink (half the time left each), the finished blocks are kept, and of an
+interrupted block the leading resamples that had finished (a prefix, so the kept set does not favour
+resamples that converge fast).
 """
 from __future__ import annotations
 
@@ -45,109 +50,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LOWER_TAU = 0.1
-MAX_ITER = 300          # iterations per resample before it counts as unconverged (valleys of bnsl/m4 need 100-300)
-LAM0 = 1e-5
-SHRINK = 0.1
+from analysis.loss import loss_terms
+from analysis.resample import draw_counts, drawn_points, gather, run_index
+
+MAX_ITER = 300               # iterations per resample before it counts as unconverged (bnsl/m4 valleys take 100-300)
+LAM0 = 1e-5                  # initial damping, relative to Marquardt's scaling
+SHRINK = 0.1                 # smallest factor lambda shrinks by after a good step (Nielsen's rule uses 1/3)
 BLOCK_ELEMENTS = 2_000_000   # resamples x drawn points gathered per block (16 MB per gathered array)
-STREAM_ELEMENTS = 65_536     # (resample, point) pairs evaluated at once: 512 KB temporaries stay in cache and
-                             # in the heap (larger ones are mmapped and page-faulted afresh at every call)
-
-
-# ----------------------------------------------------------------------------------------------
-# Loss: value, slope and curvature on log residuals
-# ----------------------------------------------------------------------------------------------
-def loss_terms(r: np.ndarray, objective: str, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rho(r), rho'(r), rho''(r)) elementwise, for ``objective`` in {"huber", "mse", "lower"}.
-
-    Huber: ``rho = r^2 / 2`` for ``|r| <= delta`` and ``delta (|r| - delta / 2)`` beyond, so
-    ``rho' = clip(r, -delta, delta)`` and ``rho'' = 1{|r| <= delta}``. Squared error: ``r^2 / 2``.
-    Lower envelope (expectile, tau = 0.1): ``c(r) r^2 / 2`` with ``c = 1 - tau`` above the curve
-    (``r > 0``) and ``tau`` below.
-    """
-    if objective == "huber":
-        a = np.abs(r)
-        inside = a <= delta
-        value = np.where(inside, 0.5 * r * r, delta * (a - 0.5 * delta))
-        return value, np.clip(r, -delta, delta), inside.astype(float)
-    if objective == "mse":
-        return 0.5 * r * r, r, np.ones_like(r)
-    if objective == "lower":
-        c = np.where(r > 0, 1.0 - LOWER_TAU, LOWER_TAU)
-        return 0.5 * c * r * r, c * r, c
-    raise ValueError(f"unknown objective {objective!r}; choose one of huber, mse, lower")
-
-
-def loss_value(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
-    """rho(r) only (cheaper than :func:`loss_terms` for trial points)."""
-    if objective == "huber":
-        a = np.abs(r)
-        return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-    if objective == "mse":
-        return 0.5 * r * r
-    if objective == "lower":
-        return 0.5 * np.where(r > 0, 1.0 - LOWER_TAU, LOWER_TAU) * r * r
-    raise ValueError(f"unknown objective {objective!r}; choose one of huber, mse, lower")
-
-
-# ----------------------------------------------------------------------------------------------
-# Resampling
-# ----------------------------------------------------------------------------------------------
-def run_counts(runs: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """How often each resample draws each run: ``(counts (n_boot, n_runs), inv (n_points,))``.
-
-    Runs are the sorted unique values of ``runs`` and ``inv`` maps each point to its run, so the point
-    weights of resample ``b`` are ``counts[b, inv]``. Same seed and run set, same resamples.
-    """
-    uniq, inv = np.unique(np.asarray(runs), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(uniq), np.full(len(uniq), 1.0 / len(uniq)), size=n_boot)
-    return counts, inv.reshape(-1)
-
-
-def run_weights(runs: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integer bootstrap weights per point: whole runs drawn with replacement.
-
-    Returns (W, counts): ``W`` has shape (n_boot, n_points); ``counts`` (n_boot, n_runs) counts
-    per unique run in sorted order, so the same seed and run set give the same resamples.
-    (For large data use :func:`run_counts`: ``W`` is n_boot x n_points.)
-    """
-    counts, inv = run_counts(runs, n_boot, seed)
-    return counts[:, inv].astype(float), counts
-
-
-def run_index(inv: np.ndarray, n_runs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points grouped by run: ``(order, start, length)`` with run ``r``'s points at
-    ``order[start[r]:start[r] + length[r]]`` (in their original order)."""
-    order = np.argsort(inv, kind="stable")
-    length = np.bincount(inv, minlength=n_runs)
-    return order, np.concatenate([[0], np.cumsum(length)[:-1]]), length
-
-
-def drawn_points(counts: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The points each resample drew, padded: ``(index (B, m) int, weight (B, m) float)``.
-
-    ``counts`` (B, n_runs) are the run counts of the resamples and ``runs`` the :func:`run_index`;
-    a point's weight is its run's count. ``m`` is the largest number of points any resample drew;
-    padding repeats the resample's first point with weight 0 (so the model stays finite there).
-    """
-    order, start, length = runs
-    B = counts.shape[0]
-    bb, rr = np.nonzero(counts)                                   # drawn (resample, run) pairs, in order
-    L = length[rr]
-    per_b = np.bincount(bb, weights=L, minlength=B).astype(np.intp)
-    m = max(1, int(per_b.max(initial=0)))
-    T = int(L.sum())
-    pair = np.repeat(np.arange(len(rr)), L)
-    pts = order[np.repeat(start[rr], L) + np.arange(T) - np.repeat(np.cumsum(L) - L, L)]
-    row = bb[pair]
-    first = np.cumsum(per_b) - per_b
-    pos = np.arange(T) - np.repeat(first, per_b)
-    index = np.repeat(pts[np.minimum(first, max(T - 1, 0))][:, None] if T else np.zeros((B, 1), np.intp), m, axis=1)
-    index[row, pos] = pts
-    w = np.zeros((B, m))
-    w[row, pos] = counts[bb, rr][pair]
-    return index, w
+STREAM_ELEMENTS = 65_536     # (resample, point) pairs per model evaluation: temporaries of 512 KB stay in
+                             # cache; fresh multi-MB ones cost a page fault per 4 KB on first touch
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,29 +99,6 @@ class BootstrapRefit:
 # ----------------------------------------------------------------------------------------------
 # Solver
 # ----------------------------------------------------------------------------------------------
-def evaluate(law, theta: np.ndarray, X: dict) -> tuple[np.ndarray, np.ndarray]:
-    """log-prediction (B, m) and its Jacobian (B, m, p) at ``theta`` from one evaluation of the law."""
-    both = getattr(law, "logpred_jac", None)
-    if both is not None:
-        return both(theta, X)
-    return law.logpred(theta, X), law.jac(theta, X)
-
-
-def gather(X: dict, index: np.ndarray) -> dict:
-    """The variables at the drawn points, ``(B, m)`` each, plus ``"log " + v`` for positive ones.
-
-    Laws read the logs through :func:`analysis.laws.base.log_rows`: taken once per block here, not at
-    every iteration (a float64 log costs as much as the rest of a Jacobian entry on AVX2 hardware).
-    """
-    out = {}
-    for v, a in X.items():
-        a = np.asarray(a, dtype=float)
-        out[v] = a[index]
-        if not v.startswith("log ") and np.all(a > 0) and ("log " + v) not in X:
-            out["log " + v] = np.log(a)[index]
-    return out
-
-
 def _bounds(law) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(law.bounds(), dtype=float)
     return b[:, 0], b[:, 1]
@@ -231,7 +119,7 @@ def _chunk_stats(law, theta: np.ndarray, X: dict, ly: np.ndarray, w: np.ndarray,
                  delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(F, g, H)`` of the rows of ``theta`` on one chunk of points: the weighted loss, its gradient
     ``J' (w rho')`` and the loss-curvature Gauss-Newton matrix ``J' diag(w rho'') J``, from one evaluation."""
-    lp, J = evaluate(law, theta, X)
+    lp, J = law.logpred_jac(theta, X)
     r = lp - ly
     value, psi, curv = loss_terms(r, objective, delta)
     Jt = J.transpose(0, 2, 1)                                              # (b, p, m)
@@ -275,7 +163,7 @@ def start_stats(law, X: dict, ly: np.ndarray, theta0: np.ndarray, objective: str
     buf = np.empty((min(step, len(ly)), q))                     # reused: no fresh pages per chunk
     for a in range(0, len(ly), step):
         sl = slice(a, a + step)
-        lp, J = evaluate(law, theta0[None, :], {v: np.asarray(x, float)[sl] for v, x in X.items()})
+        lp, J = law.logpred_jac(theta0[None, :], {v: np.asarray(x, float)[sl] for v, x in X.items()})
         r, J = lp[0] - ly[sl], J[0]
         value, psi, curv = loss_terms(r, objective, delta)
         c = len(r)
@@ -295,13 +183,16 @@ def start_stats(law, X: dict, ly: np.ndarray, theta0: np.ndarray, objective: str
 
 
 def _unpack(S: np.ndarray, p: int):
+    """``(F, g, H, d)`` from rows of :func:`start_stats` sums; F is inf where a sum is not finite. The
+    scaling ``d`` is floored at 1e-12 of its largest entry (a parameter none of the points moves)."""
     f = S[:, 0]
     g = S[:, 1:1 + p]
     H = S[:, 1 + p:1 + p + p * p].reshape(-1, p, p)
     d = S[:, 1 + p + p * p:]
     ok = np.all(np.isfinite(S), axis=1)
+    d = np.maximum(d, 1e-12 * np.max(np.abs(d), axis=1, keepdims=True) + 1e-300)
     return (np.where(ok, f, np.inf), np.where(ok[:, None], g, 0.0), np.where(ok[:, None, None], H, 0.0),
-            np.where(ok[:, None], np.maximum(d, 1e-300), 1.0))
+            np.where(ok[:, None], d, 1.0))
 
 
 def refit_block(law, X: dict, ly: np.ndarray, index: np.ndarray, w: np.ndarray, theta0: np.ndarray,
@@ -407,13 +298,19 @@ def refit_resamples(law, X: dict, ly: np.ndarray, runs: np.ndarray, theta0: np.n
     """
     t0 = time.perf_counter()
     theta0 = np.asarray(theta0, dtype=float)
-    counts, inv = run_counts(runs, n_boot, seed)
-    n, p = len(ly), len(theta0)
+    p = len(theta0)
+    if deadline is not None and t0 >= deadline:         # the budget went on the point fit
+        return BootstrapRefit(np.empty((0, p)), np.empty(0), np.empty(0, bool), np.empty(0, np.int64),
+                              int(n_boot), True, 0.0)
+    uniq, inv = np.unique(np.asarray(runs), return_inverse=True)
+    inv, n_runs = inv.reshape(-1), len(uniq)
+    rng = np.random.default_rng(seed)           # drawn block by block: the same rows as run_counts(runs, n_boot, seed)
+    n = len(ly)
     t_start = time.perf_counter()
-    sums = start_stats(law, X, ly, theta0, objective, delta, inv, counts.shape[1])
+    sums = start_stats(law, X, ly, theta0, objective, delta, inv, n_runs)
     # a resample costs about four such passes (~5 evaluations on 63% of the points, plus its setup)
     per_resample = 4.0 * (time.perf_counter() - t_start)
-    runs_ix = run_index(inv, counts.shape[1])
+    runs_ix = run_index(inv, n_runs)
     bad = ~np.all(np.isfinite(sums), axis=1)
     sums[bad] = 0.0
     m_est = max(1, int(np.ceil(0.7 * n)))
@@ -422,17 +319,19 @@ def refit_resamples(law, X: dict, ly: np.ndarray, runs: np.ndarray, theta0: np.n
     stopped = False
     failed = 0
     start = 0
+    in_blocks = 0.0
     while start < n_boot:
         size = per_block
         if deadline is not None:
             # size the block to half the time left (resamples of a block finish together, so an
             # interrupted block is lost): the blocks shrink geometrically towards the deadline
             if start:
-                per_resample = (time.perf_counter() - t0) / start
+                per_resample = in_blocks / start
             left = deadline - time.perf_counter()
             size = int(max(1, min(per_block, 0.5 * left / max(per_resample, 1e-9))))
+        t_block = time.perf_counter()
         stop = min(n_boot, start + size)
-        c = counts[start:stop]
+        c = draw_counts(rng, n_runs, stop - start)
         S = c @ sums
         S[(c[:, bad] > 0).any(axis=1)] = np.nan             # drew a run on which the law is not finite
         index, w = drawn_points(c, runs_ix)
@@ -442,6 +341,7 @@ def refit_resamples(law, X: dict, ly: np.ndarray, runs: np.ndarray, theta0: np.n
             keep = int(np.argmin(fin))          # the finished prefix of the interrupted block
             th, f, conv, its = th[:keep], f[:keep], conv[:keep], its[:keep]
             stopped = True
+        in_blocks += time.perf_counter() - t_block
         good = np.isfinite(f)
         failed += int(np.sum(~good))
         thetas.append(th[good]), fs.append(f[good]), convs.append(conv[good]), iters.append(its[good])

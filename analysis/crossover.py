@@ -323,7 +323,8 @@ def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: flo
     for ga, gb in combinations(groups, 2):
         overlap = (max(data_ranges[ga][0], data_ranges[gb][0]), min(data_ranges[ga][1], data_ranges[gb][1]))
         pairs.append(_compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R,
-                              (np.log10(overlap[0]), np.log10(overlap[1])), alpha, ax))
+                              (np.log10(overlap[0]), np.log10(overlap[1])), alpha, ax,
+                              {ga: data_ranges[ga], gb: data_ranges[gb]}))
     # the headline pair: a declared crossing first, then the most probable crossing
     primary = max(range(len(pairs)), key=lambda i: (pairs[i].status in DECLARED, pairs[i].p_cross))
 
@@ -359,7 +360,8 @@ def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: flo
                            n_boot, fits, tuple(notes))
 
 
-def _compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R, overlap, alpha, ax) -> PairCrossing:
+def _compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R, overlap, alpha, ax,
+             ranges=None) -> PairCrossing:
     pa, pb = fits[ga].params, fits[gb].params
 
     def diff(u):
@@ -418,14 +420,27 @@ def _compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R, overlap, 
         status = "crossing beyond the range"
     verdict = _pair_verdict(ga, gb, status, x_star, loc, median, ci, p_cross, leader_below, leader_above,
                             roots, overlap, R, ax, sig_a, sig_b)
+    if x_star is not None and ranges and status not in ("no crossing",):
+        verdict += _outside_data(x_star, ranges, AXIS_UNITS[ax])
     return PairCrossing((ga, gb), status, x_star, loc, median, ci, p_cross, p_any,
                         tuple(float(10 ** r) for r in roots), tuple(_location(r, overlap) for r in roots),
                         leader_below, leader_above, significant, verdict)
 
 
+def _outside_data(x: float, ranges: dict, unit: str) -> str:
+    """A sentence naming the groups whose data the crossing scale ``x`` lies outside ('' when inside both)."""
+    out = [f"{g}'s data ({_fmt(lo)} to {_fmt(hi)} {unit})" for g, (lo, hi) in ranges.items()
+           if not (lo <= x <= hi)]
+    if not out:
+        return ""
+    return (f" The crossing at {_fmt(x)} {unit} lies outside " + " and ".join(out) +
+            ": there it rests on extrapolated curves; add runs near it to confirm.")
+
+
 def _pair_verdict(ga, gb, status, x, loc, median, ci, p_cross, below, above, roots, overlap, R, ax,
                   sig_a, sig_b) -> str:
     unit = AXIS_UNITS[ax]
+    other = gb if below == ga else ga
     ci_txt = "" if ci is None else f" (95% CI {_fmt(ci[0])} to {_fmt(ci[1])})"
     p_txt = "" if not np.isfinite(p_cross) else f"; {p_cross:.0%} of bootstrap pairs cross in the shown range"
     if status == "crosses":
@@ -436,15 +451,15 @@ def _pair_verdict(ga, gb, status, x, loc, median, ci, p_cross, below, above, roo
                 f"{below} is better below, {above} above.")
     elif status == "already crossed":
         text = (f"{ga} and {gb} already crossed below the data, at {_fmt(x)} {unit}{ci_txt} (extrapolated): "
-                f"{above} is better over the measured scales.")
+                f"{above} is better than {below} over the measured scales.")
     elif status == "no crossing":
         sig = (ga if sig_a else gb) if (sig_a or sig_b) else None
-        text = (f"No crossing: {below} is better throughout" +
+        text = (f"No crossing between {ga} and {gb}: {below} is better than {other} throughout" +
                 (" (significantly somewhere in the range)." if sig else
                  ", but the bootstrap does not separate the groups."))
     elif status == "crossing beyond the range":
-        text = (f"{below} is better over the shown range; the fitted curves would cross only at {_fmt(x)} {unit}, "
-                f"beyond it (pure extrapolation).")
+        text = (f"{below} is better than {other} over the shown range; the fitted curves would cross only at "
+                f"{_fmt(x)} {unit}, beyond it (pure extrapolation).")
     else:
         text = (f"The fitted curves of {ga} and {gb} cross at {_fmt(x)} {unit}{ci_txt}{p_txt}, but the bootstrap "
                 f"does not show each group significantly better on its side: not a significant crossing.")

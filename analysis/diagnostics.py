@@ -44,7 +44,7 @@ from analysis.laws import Law, as_arrays
 __all__ = ["MARE_WARN", "TREND_MIN", "TREND_T", "TREND_BINS", "BOUND_RTOL", "EXTRAPOLATION_WARN", "SPLIT_SPAN_WARN",
            "diagnose", "misspecification", "residual_trends", "on_bounds", "identifiability", "exponent_names",
            "objective_sensitivity", "other_objective", "extrapolation", "split_uncertainty", "law_choice",
-           "data_max"]
+           "law_choice_at", "at_target", "data_max", "unique"]
 
 MARE_WARN = 0.03
 TREND_MIN = 0.01
@@ -237,6 +237,18 @@ def extrapolation(fit, *, compute: float | None = None, N: float | None = None, 
     return out
 
 
+def at_target(fit, target: float | None) -> list[str]:
+    """The warnings of extending ``fit`` to ``target`` on its x axis: for a law in N and D, those of the
+    compute-optimal allocation at ``target`` FLOPs (extrapolation in C, N*, D*; an undetermined split);
+    else the extrapolation of the x axis."""
+    if target is None or not np.isfinite(target):
+        return []
+    if fit.law.allocatable:
+        from analysis.allocate import allocate
+        return list(allocate(fit, float(target)).warnings)
+    return extrapolation(fit, x=float(target), axis=fit.law.x_axis)
+
+
 def other_objective(objective: str) -> str:
     """The objective a sensitivity check refits with: squared error for Huber, Huber otherwise."""
     return "mse" if objective == "huber" else "huber"
@@ -296,25 +308,42 @@ def law_choice(predictions: dict[str, tuple[float, Interval | tuple | None]], *,
         if ca.hi < cb.lo or cb.hi < ca.lo:
             out.append(f"law choice matters {where}: {ka} gives {va:.4g}{u} [{ca.lo:.4g}, {ca.hi:.4g}] and {kb} "
                        f"{vb:.4g}{u} [{cb.lo:.4g}, {cb.hi:.4g}]; the 95% intervals do not overlap. Each interval "
-                       "covers the noise in the data, not the choice of law: compare the laws' held-out errors "
-                       "(Back-test, or auto) and report the spread between them.")
+                       "covers the noise in the data, not the choice of law: compare the held-out errors of the "
+                       "laws (Back-test, or auto) and report the spread between them.")
     return out
 
 
-def law_choice_for_fits(fits: dict, X: dict, *, where: str, unit: str = "") -> list[str]:
-    """:func:`law_choice` for fitted results predicted at the one point ``X`` (variables as arrays of length 1)."""
+def law_choice_at(fits, target: float | None = None, *, unit: str = "") -> list[str]:
+    """:func:`law_choice` for fits of the same data: each predicts at ``target`` on the first fit's x axis
+    (default: 10x the largest value of it in the data). Laws in N and D on the compute axis give their
+    compute-optimal loss there; others their prediction at ``{x: target}``. Fits without bootstrap
+    intervals, or that cannot predict along that axis, are skipped."""
+    fits = [f for f in fits if f is not None]
+    if len(fits) < 2:
+        return []
+    axis = fits[0].law.x_axis
+    if target is None:
+        top = data_max(fits[0], axis)
+        if not np.isfinite(top):
+            return []
+        target = EXTRAPOLATION_WARN * top
     preds = {}
-    for label, f in fits.items():
-        if f is None or not f.n_boot:
+    for f in fits:
+        if not f.n_boot or f.law.per_run:
             continue
         try:
             with np.errstate(all="ignore"):
-                value = float(f.predict(X)[0])
-                lo, hi = f.band(X)
+                if f.law.allocatable and axis == "C":
+                    from analysis.allocate import allocate
+                    a = allocate(f, float(target))
+                    preds.setdefault(f.law.name, (a.loss, a.ci.get("loss")))
+                elif f.law.x_axis == axis:
+                    X = pd.DataFrame({axis: [float(target)]})
+                    lo, hi = f.band(X)
+                    preds.setdefault(f.law.name, (float(f.predict(X)[0]), Interval(float(lo[0]), float(hi[0]))))
         except (KeyError, ValueError):
             continue
-        preds[label] = (value, Interval(float(lo[0]), float(hi[0])))
-    return law_choice(preds, where=where, unit=unit)
+    return law_choice(preds, where=f"at {axis} = {float(target):.3g}", unit=unit)
 
 
 def unique(warnings: Iterable[str]) -> list[str]:

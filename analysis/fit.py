@@ -26,7 +26,9 @@ import pandas as pd
 from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
-from analysis.bootstrap import LOWER_TAU, MAX_ITER, loss_value, refine, refit_resamples, run_weights
+from analysis.bootstrap import MAX_ITER, refine, refit_resamples
+from analysis.loss import LOWER_TAU, loss_value
+from analysis.resample import run_weights
 from analysis.diagnostics import diagnose, objective_sensitivity, on_bounds, other_objective, unique
 from analysis.fit_result import OBJECTIVES, FitResult
 from analysis.interval import percentile_interval
@@ -151,7 +153,8 @@ def _warnings(law: Law, theta, prep: Prepared, res_hess_cond: float, init_theta,
 def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: str = "huber",
             delta: float = 1e-3, bootstrap: int = 1000, seed: int = 0, min_tokens: float | None = None,
             min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none",
-            time_budget: float | None = None, n_polish: int = 3, diagnostics: bool = True) -> FitResult:
+            time_budget: float | None = None, n_polish: int = 3, diagnostics: bool = True,
+            min_tpp: float | None = None, max_tpp: float | None = None, max_loss: float | None = None) -> FitResult:
     """Fit ``law`` to the fit frame and bootstrap it by run.
 
     Parameters
@@ -168,6 +171,9 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
         Seed of the resampling.
     time_budget : float, optional
         Seconds the bootstrap may take; when exceeded it stops early and says so in ``warnings``.
+    min_tpp, max_tpp, max_loss : float, optional
+        Data filters: keep points with ``min_tpp <= D/N <= max_tpp`` tokens per parameter and a metric at
+        most ``max_loss`` (:func:`analysis.prepare.select_rows`); recorded in ``settings``.
     diagnostics : bool
         Append the checks of :mod:`analysis.diagnostics` to ``warnings`` (misspecification, bounds,
         identifiability and, when intervals were computed, a refit with the other objective).
@@ -180,8 +186,9 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
     law = get_law(law)
     if objective not in OBJECTIVES:
         raise FitError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    filters = dict(min_tpp=min_tpp, max_tpp=max_tpp, max_loss=max_loss)
     prep = prepare(frame, law, min_tokens=min_tokens, min_fraction=min_fraction,
-                   exclude_runs=exclude_runs, y_transform=y_transform)
+                   exclude_runs=exclude_runs, y_transform=y_transform, **filters)
     X, y, ly = prep.X, prep.y, np.log(prep.y)
     # 1-2. initialisation and polish; past INIT_ROWS rows on a seeded subsample, then refined on all rows
     sub = init_rows(len(y))
@@ -216,6 +223,8 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
     boot, n_unconverged = None, 0
     if bootstrap and n_runs >= 2:
         deadline = None if time_budget is None else t0 + float(time_budget)
+        if deadline is not None and diagnostics and t_point <= SENSITIVITY_MAX_SECONDS:
+            deadline -= t_point                # the diagnostics refit the point estimate after the bootstrap
         with single_thread_blas():
             refit = refit_resamples(law, X, ly, prep.run, theta, n_boot=int(bootstrap), seed=seed,
                                     objective=objective, delta=delta, deadline=deadline)
@@ -246,7 +255,7 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
             ranges[v] = (float(vals.min()), float(vals.max()))
     settings = dict(law=law.name, objective=objective, delta=delta, bootstrap=int(bootstrap), seed=int(seed),
                     min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=sorted(map(str, exclude_runs or ())),
-                    y_transform=y_transform)
+                    y_transform=y_transform, **filters)
     result = FitResult(
         law=law, params=params, ci=ci, n_points=len(y), n_runs=n_runs, success=success,
         message=message, warnings=tuple(warns), objective=objective, delta=delta,
@@ -259,7 +268,7 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
         return result
     return _diagnosed(result, frame, t0, t_point, dict(delta=delta, seed=seed, min_tokens=min_tokens,
                                                        min_fraction=min_fraction, exclude_runs=exclude_runs,
-                                                       y_transform=y_transform, n_polish=n_polish))
+                                                       y_transform=y_transform, n_polish=n_polish, **filters))
 
 
 SENSITIVITY_MAX_SECONDS = 2.0

@@ -162,4 +162,7 @@ class FitResult:
         if self.warnings:
             lines.append("[[Warnings]]")
             lines += [f"    - {w}" for w in self.warnings]
+        if self.notes:
+            lines.append("[[Notes]]")
+            lines += [f"    - {n}" for n in self.notes]
         return "\n".join(lines)

@@ -65,11 +65,19 @@ def complete_axes(frame: pd.DataFrame | dict, flops_per_param_token: float = FLO
     return df
 
 
-def select_rows(frame: pd.DataFrame, *, min_tokens: float | None = None, min_fraction: float | None = None,
-                exclude_runs=()) -> tuple[pd.DataFrame, list[str]]:
-    """The rows a fit keeps after the data choices (excluded runs, early-checkpoint cuts), with notes.
+FILTERS = ("min_tpp", "max_tpp", "max_loss")
+"""The data filters (keyword arguments of :func:`select_rows`, :func:`prepare` and ``fit_law``)."""
 
-    Returns the frame with N, D, C completed and ``run`` as text, indexed like ``frame``.
+
+def select_rows(frame: pd.DataFrame, *, min_tokens: float | None = None, min_fraction: float | None = None,
+                exclude_runs=(), min_tpp: float | None = None, max_tpp: float | None = None,
+                max_loss: float | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The rows a fit keeps after the data choices (excluded runs, early-checkpoint cuts, filters), with notes.
+
+    ``min_tpp`` / ``max_tpp`` keep points whose tokens per parameter ``D / N`` lie in that range (published
+    analyses keep sensibly trained runs, e.g. 2 <= D/N <= 2000; points without N or D are kept);
+    ``max_loss`` drops points whose metric ``y`` (in its units, nats for a loss) is above it (diverged or
+    far-off runs). Returns the frame with N, D, C completed and ``run`` as text, indexed like ``frame``.
     """
     notes: list[str] = []
     df = complete_axes(frame)
@@ -81,6 +89,19 @@ def select_rows(frame: pd.DataFrame, *, min_tokens: float | None = None, min_fra
         n0 = len(df)
         df = df[~df["run"].isin(excl)]
         notes.append(f"excluded {len(excl)} run(s) ({n0 - len(df)} points)")
+    if min_tpp is not None or max_tpp is not None:
+        tpp = df["D"] / df["N"]
+        lo = float(min_tpp) if min_tpp is not None else 0.0
+        hi = float(max_tpp) if max_tpp is not None else np.inf
+        out = (tpp < lo) | (tpp > hi)
+        if out.any():
+            notes.append(f"dropped {int(out.sum())} points outside {lo:g} <= D/N <= {hi:g} tokens per parameter")
+        df = df[~out]
+    if max_loss is not None and "y" in df:
+        above = pd.to_numeric(df["y"], errors="coerce") > float(max_loss)
+        if above.any():
+            notes.append(f"dropped {int(above.sum())} points with a value above the ceiling {float(max_loss):g}")
+        df = df[~above]
     if min_tokens:
         n0 = len(df)
         df = df[~(df["D"] < float(min_tokens))]
@@ -97,7 +118,8 @@ def select_rows(frame: pd.DataFrame, *, min_tokens: float | None = None, min_fra
 
 
 def prepare(frame: pd.DataFrame, law: str | Law, *, min_tokens: float | None = None,
-            min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none") -> Prepared:
+            min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none",
+            min_tpp: float | None = None, max_tpp: float | None = None, max_loss: float | None = None) -> Prepared:
     """Apply the data choices and return the arrays a fit of ``law`` needs.
 
     Parameters
@@ -115,6 +137,8 @@ def prepare(frame: pd.DataFrame, law: str | Law, *, min_tokens: float | None = N
         Runs to leave out.
     y_transform : {"none", "one_minus"}
         ``"one_minus"`` fits ``1 - y`` (for accuracies: an error that decreases with scale).
+    min_tpp, max_tpp, max_loss : float, optional
+        Data filters (:func:`select_rows`): tokens-per-parameter range, ceiling on the metric.
 
     Raises
     ------
@@ -134,7 +158,8 @@ def prepare(frame: pd.DataFrame, law: str | Law, *, min_tokens: float | None = N
             base = law.add_derived(base)
         except KeyError as e:
             raise FitError(e.args[0]) from None
-    df, notes = select_rows(base, min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclude_runs)
+    df, notes = select_rows(base, min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclude_runs,
+                            min_tpp=min_tpp, max_tpp=max_tpp, max_loss=max_loss)
     df = df.reset_index(drop=True)
     df["y"] = pd.to_numeric(df["y"], errors="coerce").astype(float)
     if y_transform == "one_minus":

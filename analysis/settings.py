@@ -14,10 +14,15 @@ values; nothing reads the store or imports streamlit.
   values all lie in [0, 1] (an error that falls with scale); else the value itself.
 * **Units**: :func:`fitted_unit` and :func:`loss_to_nats` -- losses in bits, perplexity or log10
   perplexity are fitted in nats (``bits x ln 2``, ``ln(perplexity)``, ``log10_ppl x ln 10``).
+  :func:`as_fitted` converts a column of values row by row.
 * **Budgets**: :data:`BOOTSTRAP` (run-level resamples, env ``SCALING_BOOTSTRAP``, default 1000) and
-  :data:`TIME_BUDGET` (seconds a fit's bootstrap may take in the app, env ``SCALING_TIME_BUDGET``, 10).
+  :data:`TIME_BUDGET` (seconds a fit's bootstrap may take in the app, env ``SCALING_TIME_BUDGET``, 10);
+  :func:`bootstrap_for` caps the resamples per analysis (crossover, trend, scan, downstream).
 
-:func:`default_settings` combines them into one :class:`FitSettings`.
+:func:`default_settings` combines the fit rules into one :class:`FitSettings`. The other pages' rules:
+:func:`final_values` (the rows a trend is judged on), :func:`default_loss_metric`,
+:func:`downstream_pairs` and :func:`downstream_holdout` (a loss-to-task map), :func:`default_target`
+(the Fit page's target scale). The CLI (:mod:`analysis.cli`) takes every default from here.
 """
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ __all__ = ["BOOTSTRAP", "TIME_BUDGET", "OBJECTIVE", "HUBER_DELTA", "SEED", "CUTS
            "LAW_PREFERENCE", "BOOTSTRAP_CAPS", "TREND_ALPHA", "DOWNSTREAM_HELDOUT", "SettingsError", "FitSettings",
            "env_number", "bootstrap_for", "is_higher_better", "default_law", "default_cut", "cut_bounds",
            "flagged_exclusions", "default_y_transform", "fitted_unit", "loss_to_nats", "as_fitted", "default_settings",
-           "final_values", "default_loss_metric", "downstream_pairs", "downstream_holdout"]
+           "final_values", "default_loss_metric", "downstream_pairs", "downstream_holdout", "TARGET_MULTIPLE",
+           "REFERENCE_COMPUTE", "default_target"]
 
 
 def env_number(name: str, default: float, cast: Callable = float) -> Any:
@@ -85,11 +91,16 @@ class FitSettings:
     bootstrap: int
     y_transform: str
     auto: bool = False
+    min_tpp: float | None = None       # data filters: tokens per parameter D/N kept in [min_tpp, max_tpp]
+    max_tpp: float | None = None
+    max_loss: float | None = None      # ceiling on the metric (its units; nats for a loss)
 
     def kwargs(self) -> dict:
-        """The keyword arguments of :func:`analysis.fit.fit_law` besides law and bootstrap."""
+        """The keyword arguments of :func:`analysis.fit.fit_law` besides law and bootstrap (filters only when set)."""
+        filters = {k: v for k, v in (("min_tpp", self.min_tpp), ("max_tpp", self.max_tpp),
+                                     ("max_loss", self.max_loss)) if v is not None}
         return dict(objective=self.objective, min_tokens=self.min_tokens, min_fraction=self.min_fraction,
-                    exclude_runs=self.exclude_runs, y_transform=self.y_transform)
+                    exclude_runs=self.exclude_runs, y_transform=self.y_transform, **filters)
 
 
 def bootstrap_for(analysis: str, total: int | None = None) -> int:
@@ -192,6 +203,31 @@ def default_settings(frame: pd.DataFrame, flagged_runs: Iterable[str] = (), boot
     min_tokens, min_fraction = cut_bounds(*default_cut(frame)[:2])
     return FitSettings(law, OBJECTIVE, min_tokens, min_fraction, flagged_exclusions(frame, flagged_runs),
                        BOOTSTRAP if bootstrap is None else int(bootstrap), default_y_transform(frame))
+
+
+# ---------------------------------------------------------------------------------------------- targets (H9)
+TARGET_MULTIPLE = 10.0          # an upload's default target: 10x its largest scale (the diagnostics warn past 10x)
+REFERENCE_COMPUTE = 1e24        # a published family's default compute target (frontier scale), when above its data
+
+
+def default_target(values, axis: str = "C", *, upload: bool = False) -> float | None:
+    """The Fit page's default target on scale ``axis`` for data whose largest value of it is ``max(values)``.
+
+    Uploads (a user's own runs, often far below frontier scale): :data:`TARGET_MULTIPLE` x the largest
+    value, rounded up to 1, 2 or 5 x 10^k -- a one-decade extrapolation, the edge of what the diagnostics
+    accept without a warning. Published families in compute: :data:`REFERENCE_COMPUTE` when it lies
+    above the data, else the same multiple. None when no positive value exists.
+    """
+    v = np.asarray(pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce"), float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return None
+    top = float(v.max())
+    if axis == "C" and not upload and top < REFERENCE_COMPUTE:
+        return REFERENCE_COMPUTE
+    want = TARGET_MULTIPLE * top
+    k = np.floor(np.log10(want))
+    return float(next(m * 10 ** k for m in (1, 2, 5, 10) if m * 10 ** k >= want * (1 - 1e-9)))
 
 
 # ---------------------------------------------------------------------------------------------- other pages

@@ -4,6 +4,9 @@ Usage::
 
     python -m datasets.build --source ../shared/data --out store.duckdb [--only colpret pythia]
     python -m datasets.build --download --out store.duckdb       # fetch the pinned files first
+    python -m datasets.build --source ../shared/data --format parquet --out store/   # a Parquet store
+    python -m datasets.build --source ../shared/data --append --only pythia --out store/   # add a source
+    python -m datasets.build --append-runs my_runs.csv --runs-source my-lab --out store/    # add a user's runs
 
 Steps
 -----
@@ -14,7 +17,10 @@ Steps
    warning (recorded in ``exclusions``) unless it was asked for by ``--only``.
 3. Write the tables of :mod:`datasets.schema` (plus extra tables, below) into a temporary file beside
    ``--out``, sorted so the same inputs give identical table contents, then ``os.replace`` it over
-   ``--out``. A failed or interrupted build leaves an existing store untouched.
+   ``--out``. A failed or interrupted build leaves an existing store untouched. With ``--format parquet``
+   the same tables are written as a Hive-partitioned Parquet directory (:mod:`datasets.store.parquet`:
+   runs by source, points by source and family, the same schema version in ``meta``), staged and
+   swapped in the same way; ``--append`` adds sources to it as new partitions.
 
 Extra tables: an ingester module may expose ``task_metadata(folder) -> DataFrame`` (stored as table
 ``task_metadata``) and ``heldout_table(folder) -> DataFrame`` (stored as ``<module>_split``, e.g.
@@ -41,9 +47,11 @@ from datasets import manifest as mf
 from datasets.errors import WorkbenchError
 from datasets.schema import POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, extra_table_name_ok, row_problem
 from datasets.sources import SourceTables
+from datasets.store import StoreError, parquet_write
 from datasets.store.write import write_atomically, write_store  # noqa: F401  (write_store: re-exported)
 
 Progress = Callable[[float, str], None]
+FORMATS = ("duckdb", "parquet")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: ingester function name -> table name template ({module} = the ingester module's name)
@@ -204,7 +212,8 @@ def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, 
 
 
 def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifest: mf.Manifest | None = None,
-          progress: Progress | None = None, log: Callable[[str], None] | None = None) -> BuildReport:
+          progress: Progress | None = None, log: Callable[[str], None] | None = None, format: str = "duckdb",
+          append: bool = False) -> BuildReport:
     """Build the store at ``out`` from ``source_dir`` (one folder per source, as in ``shared/data``).
 
     Parameters
@@ -212,6 +221,10 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
     source_dir : data directory; ``only``: source names to include (default: every manifest source).
     progress : ``callable(fraction, message)`` called per source (fraction of input bytes ingested).
     log : ``callable(line)`` for the per-source lines (the CLI prints them).
+    format : ``"duckdb"`` (one file, the default) or ``"parquet"`` (a Hive-partitioned directory,
+        :mod:`datasets.store.parquet`).
+    append : add the sources to the existing Parquet store at ``out`` as new partitions (a source already
+        there is refused), instead of building a new store.
 
     Raises
     ------
@@ -221,11 +234,18 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
     """
     t0 = time.perf_counter()
     source_dir, out = Path(source_dir), Path(out)
+    if format not in FORMATS:
+        raise BuildError(f"unknown store format {format!r}", f"use one of {', '.join(FORMATS)}")
+    if append and format != "parquet":
+        raise BuildError("--append adds partitions to a Parquet store", "add --format parquet")
     try:
         manifest = manifest or mf.load()
     except mf.ManifestError as e:
         raise BuildError(e.message, e.fix) from None
     sources = select_sources(manifest, only)
+    if append:
+        from datasets.append import new_sources
+        sources = new_sources(out, sources, bool(only))
     check_source_dir(source_dir, sources)
     files = verify_inputs(source_dir, sources)
     say = log or (lambda line: None)
@@ -299,11 +319,21 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
     tables = dict(runs=runs_df, points=points_df, sources=pd.DataFrame(src_rows), files=files,
                   exclusions=excl_df, meta=meta)
 
-    write_atomically(out, tables, extras, log)
+    try:
+        if append:
+            parquet_write.append_tables(out, runs_df, points_df, sources=tables["sources"], files=files,
+                                        exclusions=excl_df, extras=extras, input_digest=digest)
+        elif format == "parquet":
+            parquet_write.write_parquet_store(out, tables, extras, log)
+        else:
+            write_atomically(out, tables, extras, log)
+    except StoreError as e:
+        raise BuildError(e.message, e.fix) from None
     if progress:
         progress(1.0, f"wrote {out}")
+    size = parquet_write.store_bytes(out) if format == "parquet" else out.stat().st_size
     return BuildReport(out=str(out), sources=tuple(reports), n_families=int(runs_df["family"].nunique()),
-                       n_runs=len(runs_df), n_points=len(points_df), bytes=out.stat().st_size,
+                       n_runs=len(runs_df), n_points=len(points_df), bytes=size,
                        seconds=round(time.perf_counter() - t0, 3), input_digest=digest, extra_tables=extra_names)
 
 
@@ -311,7 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m datasets.build", description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, help="data directory with one folder per source (with --download: "
                                                  "where to fetch to, default the cache directory)")
-    ap.add_argument("--out", type=Path, required=True, help="the DuckDB file to write (replaced atomically)")
+    ap.add_argument("--out", type=Path, required=True, help="the DuckDB file (or with --format parquet the directory) "
+                                                             "to write (replaced atomically)")
+    ap.add_argument("--format", choices=FORMATS, default="duckdb",
+                    help="duckdb: one file (default); parquet: a Hive-partitioned directory (by source, and family "
+                         "for points) that any DuckDB, local or on object storage, reads, and that grows by appends")
+    ap.add_argument("--append", action="store_true",
+                    help="add the sources (--only, default: those missing) to the Parquet store at --out as new "
+                         "partitions, without rewriting the rest")
+    ap.add_argument("--append-runs", type=Path, metavar="FILE",
+                    help="add a user's runs (CSV or Parquet in the upload format) to the Parquet store at --out")
+    ap.add_argument("--runs-source", default="upload", metavar="NAME",
+                    help="source name of --append-runs runs (run ids and families become NAME/...; default upload)")
     ap.add_argument("--only", nargs="+", metavar="SRC", help="build only these sources")
     ap.add_argument("--download", action="store_true", help="fetch the manifest's pinned files first")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -323,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
+        if args.append_runs:
+            from datasets.append import append_runs
+            rep = append_runs(args.out, args.append_runs, args.runs_source)
+            print(f"appended {rep.n_runs:,} runs, {rep.n_points:,} points of source {', '.join(rep.sources)} "
+                  f"({rep.n_files} new files, {rep.seconds:.1f} s) -> {args.out}")
+            return 0
         source = args.source
         if args.download:
             from datasets import fetch
@@ -333,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         elif source is None:
             raise BuildError("no data directory given", "pass --source DIR (e.g. ../shared/data) or --download")
-        print(f"building {args.out} from {source}", flush=True)
-        r = build(source, args.out, only=args.only, log=functools.partial(print, flush=True))
+        fmt = "parquet" if args.append else args.format
+        print(f"{'appending to' if args.append else 'building'} {args.out} from {source}", flush=True)
+        r = build(source, args.out, only=args.only, log=functools.partial(print, flush=True), format=fmt,
+                  append=args.append)
     except (KeyboardInterrupt, Exception) as e:
         if interrupted or isinstance(e, KeyboardInterrupt):
             print("interrupted: the existing store (if any) is unchanged", file=sys.stderr)
@@ -342,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         from datasets.fetch import FetchError
+        if isinstance(e, ValueError) and args.append_runs:   # an unreadable or inconsistent runs file
+            e = BuildError(f"{args.append_runs}: {e}")
         if not isinstance(e, (BuildError, FetchError, mf.ManifestError, OSError)):
             e = BuildError(f"{type(e).__name__}: {e}")
         print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)

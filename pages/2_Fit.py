@@ -3,10 +3,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis import figures
+from analysis import diagnostics, figures
 from analysis.allocate import allocate
 from analysis.backtest import applicable_laws
 from analysis.fit import OBJECTIVES, complete_axes
+from analysis.laws import get_law
 from ui import compute, field_views, fit_controls, navigation, output, widgets
 from ui.data import sidebar
 from ui.format import escape, interval, parameter_table, quantity, slug
@@ -36,7 +37,7 @@ if choice is not None:
     st.info(f"auto chose **{choice.law}**: {escape(choice.reason)}.", icon=":material/smart_toy:")
 law, x = fit.law, fit.law.x_axis
 x_unit = law.variable_unit(x)
-target = fit_controls.target(fit, frame)
+target = fit_controls.target(fit, frame, upload=data.path is None)
 
 # ---- headline numbers
 m = st.columns(5)
@@ -57,7 +58,7 @@ if target is not None:
     m[4].caption(interval(ci, unit))
 st.caption(f"{law.title}: `{law.formula}` · objective {fit.objective} · {fit.n_boot} of "
            f"{fit.n_boot_requested} bootstrap resamples · {fit.seconds:.1f} s")
-output.warn(fit.warnings)
+output.warn(fit.warnings + tuple(diagnostics.at_target(fit, target)))
 for note in fit.notes:
     st.caption(f"Data choice: {escape(note)}")
 
@@ -117,17 +118,23 @@ elif view == "compare":
         fit_b = compute.fit(frame, settings, **change)
     output.chart(figures.comparison_figure({label_a: fit, label_b: fit_b}, frame, metric=data.metric, unit=unit,
                                            target=target), f"compare_{name}_{second}", key="fit_compare")
-    rows = []
+    rows, at_target = [], {}
     for label, f in ((label_a, fit), (label_b, fit_b)):
         row = {"fit": label, "law": f.law.name, "objective": f.objective, "parameters": len(f.params),
                "RMSE log y": f.rmse_log, "mean rel. error": f.mare, "warnings": len(f.warnings)}
         if target is not None and f.law.allocatable and x == "C":
             a = allocate(f, target)
             row["L* at target"], row["L* 95% CI"] = a.loss, interval(a.ci.get("loss"), unit)
+            at_target[label] = (a.loss, a.ci.get("loss"))
         elif target is not None and f.law.x_axis == x and not f.law.per_run:
-            row["y at target"] = float(f.predict(pd.DataFrame({x: [target]}))[0])
+            X = pd.DataFrame({x: [target]})
+            row["y at target"] = float(f.predict(X)[0])
+            at_target[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="fit_compare_table")
+    # law-choice uncertainty: the bootstrap covers the data, not the choice of law (analysis.diagnostics)
+    output.warn(diagnostics.law_choice(at_target, where=f"at {quantity(target, x_unit)}", unit=unit)
+                if target is not None else [])
     for col, label, f in zip(st.columns(2), (label_a, label_b), (fit, fit_b)):
         with col:
             st.markdown(f"**{escape(label)}**")
@@ -150,5 +157,14 @@ else:  # export
     if law.allocatable and target is not None:
         lo_c = float(complete_axes(frame)["C"].min())
         allocation = compute.frontier(fit, np.logspace(np.log10(lo_c), np.log10(target), 5))
+    # one other law on the same data, so the report says whether the choice of law matters (analysis.diagnostics)
+    others = [n for n in applicable_laws(frame) if n != law.name and get_law(n).x_axis == x]
+    comparisons = []
+    if others:
+        try:
+            comparisons = [compute.fit(frame, settings, law=others[0], bootstrap=min(settings.bootstrap, 200))]
+        except compute.AnalysisError:
+            comparisons = []
     st.subheader("Report")
-    output.report_downloads(fit, frame, data, name, "dl_report", backtest=bt, allocation=allocation)
+    output.report_downloads(fit, frame, data, name, "dl_report", backtest=bt, allocation=allocation,
+                            comparisons=comparisons)

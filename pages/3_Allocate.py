@@ -3,8 +3,9 @@ import numpy as np
 import streamlit as st
 
 from analysis import figures
+from analysis import settings as settings_api
 from analysis.allocate import (DEFAULT_UTILISATION, H100_BF16_DENSE_FLOPS, allocate, flops_to_gpu_hours,
-                               gpu_hours_to_flops, isoflop, isoflop_minima, plan_cost)
+                               gpu_hours_to_flops, isoflop, optimum_exponents, plan_cost)
 from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
 from analysis.laws import get_law
@@ -66,6 +67,7 @@ st.caption(f"Law {fit.law} ({alloc.method}); C = {alloc.flops_per_param_token:g}
            "resamples give the 95% intervals.")
 for note in alloc.notes:
     st.info(escape(note), icon=":material/info:")
+output.warn(alloc.warnings)
 
 if uniq is not None and alloc.D_opt > uniq and not dc:
     epochs = alloc.D_opt / uniq
@@ -120,19 +122,30 @@ with right:
                                         title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
                  f"isoflop_{data.family}", key="alloc_isoflop")
 
-with st.expander("Frontier table and Approach 2 on the data"):
+# ---- exponents of the optimum, N* ~ C^a and D* ~ C^b: Approach 3 (the fitted law) beside Approach 2 (the data)
+st.subheader("How N* and D* grow with compute: Approach 3 and Approach 2")
+a3 = optimum_exponents(fit, unique_tokens=uniq if dc else None)
+e3, e2 = st.columns(2)
+e3.markdown(f"**Approach 3** (the fitted {escape(fit.law.name)}): a = {a3.a:.3f} ({interval(a3.ci.get('a'))}), "
+            f"b = {a3.b:.3f} ({interval(a3.ci.get('b'))})")
+e3.caption(f"{escape(a3.method)}; {fit.n_boot} run-level bootstrap resamples.")
+try:
+    a2 = compute.approach2(frame, exclude_runs=settings.exclude_runs,
+                           bootstrap=min(settings.bootstrap, settings_api.bootstrap_for("context")))
+except compute.AnalysisError as e:
+    e2.markdown("**Approach 2** (IsoFLOP minima of the data): not available")
+    e2.caption(escape(str(e)))
+    a2 = None
+else:
+    e2.markdown(f"**Approach 2** (IsoFLOP minima of the data): a = {a2.exponents['a']:.3f} "
+                f"({interval(a2.ci.get('a'))}), b = {a2.exponents['b']:.3f} ({interval(a2.ci.get('b'))})")
+    e2.caption(f"{escape(a2.method)}; {a2.n_used} of {len(a2.minima)} budgets used; {a2.n_boot} resamples.")
+    with e2:
+        output.warn(a2.warnings)
+with st.expander("Frontier table" + (" and Approach 2's IsoFLOP minima" if a2 is not None else "")):
     output.table(front, "alloc_front_table")
     output.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
-    table, info = isoflop_minima(d)
-    if info["n_budgets"] >= 2:
-        text = (f"Approach 2 (parabolas through each iso-FLOP group of the data): N_opt grows as C^{info['a']:.3f} "
-                f"over {info['n_budgets']} budgets.")
-        if "alpha" in fit.params and "beta" in fit.params:
-            a_ = fit.params["beta"] / (fit.params["alpha"] + fit.params["beta"])
-            text += (f" Approach 3 (the fitted law) gives beta/(alpha+beta) = {a_:.3f}. Approach 2 is biased when "
-                     "alpha and beta differ or the sizes are off-centre.")
-        st.markdown(text)
-        output.table(table, "alloc_approach2")
-    else:
-        st.caption("Approach 2 needs at least two iso-FLOP groups with three or more model sizes each; these data "
-                   "have fewer.")
+    if a2 is not None:
+        for note in a2.notes:
+            st.caption(escape(note))
+        output.table(a2.minima, "alloc_approach2")

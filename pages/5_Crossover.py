@@ -5,7 +5,7 @@ import streamlit as st
 from analysis import figures
 from analysis.fit import complete_axes
 from analysis.report import cli_command
-from analysis.settings import BOOTSTRAP
+from analysis.settings import bootstrap_for
 from datasets.vocabulary import axis as scale_axis
 from ui import compute, navigation, output, widgets
 from ui.data import example, sidebar
@@ -36,7 +36,7 @@ axis = widgets.radio("Axis", ["C", "N", "D"], key="axis", where=c1, horizontal=T
                      format_func=lambda a: {"C": "compute C", "N": "parameters N", "D": "tokens D"}[a])
 final = widgets.toggle("Final checkpoints only", key="final", default=True, where=c2,
                        help="Compare the end points of runs (off: every checkpoint along the axis).")
-boot = widgets.number("Bootstrap resamples", key="xboot", default=min(BOOTSTRAP, 200), min_value=0, max_value=2000,
+boot = widgets.number("Bootstrap resamples", key="xboot", default=bootstrap_for("crossover"), min_value=0, max_value=2000,
                       step=50, integer=True, where=c3,
                       help="Per group; resample b of one group is paired with b of the other.")
 if len(groups) < 2:

@@ -1,13 +1,11 @@
 """Trends: does a metric improve with model size, get worse (inverse scaling), or turn (U shapes)?"""
 import shlex
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from analysis import figures
 from analysis.report import cli_command
-from analysis.settings import BOOTSTRAP, as_fitted
+from analysis.settings import TREND_ALPHA, bootstrap_for, final_values
 from ui import compute, fit_controls, navigation, output, widgets
 from ui.data import example, sidebar
 from ui.format import escape, interval, quantity
@@ -21,24 +19,22 @@ data = sidebar()
 if data is None:
     st.stop()
 
-pts = data.points(final_only=True)
-pts = pts.assign(value=as_fitted(pts["value"], pts["unit"]))     # as the CLI and the fits: losses in nats
-pts = pts[np.isfinite(pd.to_numeric(pts["params"], errors="coerce")) & (pts["params"] > 0) & np.isfinite(pts["value"])]
+with output.stop_on_error("This metric cannot be judged"):
+    final = final_values(data.frame(final_only=True), x="N")     # as the CLI: each run's last value, losses in nats
 hib, unit = data.higher_is_better(), data.unit()
 c1, c2 = st.columns(2)
-alpha = widgets.select("Significance level", [0.01, 0.05, 0.1], key="alpha", default=0.05, where=c1)
-boot = widgets.number("Bootstrap resamples (turning point)", key="tboot", default=min(BOOTSTRAP, 500), min_value=0,
+alpha = widgets.select("Significance level", [0.01, 0.05, 0.1], key="alpha", default=TREND_ALPHA, where=c1)
+boot = widgets.number("Bootstrap resamples (turning point)", key="tboot", default=bootstrap_for("trend"), min_value=0,
                       max_value=5000, step=100, integer=True, where=c2)
 res = found = None
-if pts["params"].nunique() < 2:
+if final["N"].nunique() < 2:
     st.warning("This family has fewer than two model sizes with this metric: choose a family with several sizes "
                "(a scaling family) to judge a trend.")
     example("Show an example: TruthfulQA falls with size in Pythia (inverse scaling)", EXAMPLE, key="trend_example")
 else:
-    x, y = pts["params"].to_numpy(float), pts["value"].to_numpy(float)
+    x, y, runs = final["N"].to_numpy(float), final["y"].to_numpy(float), final["run"].astype(str).to_numpy()
     with output.stop_on_error("No verdict"):
-        res = compute.trend(x, y, pts["run_id"].astype(str).to_numpy(), higher_is_better=hib, alpha=alpha,
-                            n_boot=boot)
+        res = compute.trend(x, y, runs, higher_is_better=hib, alpha=alpha, n_boot=boot)
     k = st.columns(4)
     k[0].metric("Shape", res.shape, help="in terms of the metric getting better or worse with scale")
     k[1].metric("Evidence", res.strength, help=res.evidence)
@@ -56,8 +52,8 @@ else:
                    icon=":material/warning:")
     elif res.shape == "too few sizes":
         st.info("Too few model sizes for a verdict: at least 4 are needed (5 for a U test).", icon=":material/info:")
-    output.chart(figures.trend_figure(x, y, res, metric=data.metric, unit=unit,
-                                      labels=pts["model"].astype(str).to_numpy(),
+    model = dict(zip(data.runs()["run_id"].astype(str), data.runs()["model"].astype(str)))
+    output.chart(figures.trend_figure(x, y, res, metric=data.metric, unit=unit, labels=[model.get(r, r) for r in runs],
                                       title=f"{data.metric} against model size"),
                  f"trend_{data.family}_{data.metric}", key="trend_fig")
     output.download_json(res.to_dict(), f"trend_{data.family}_{data.metric}", key="trend_json",
@@ -67,7 +63,8 @@ st.subheader("Scan for non-monotone trends")
 if widgets.toggle(f"Scan every family and metric of source {data.source}", key="scan", default=False,
                   help="Lists the inverse, U-shaped and inverted-U findings, strongest first (final checkpoints)."):
     try:
-        found = compute.scan_trends(data.source_points(final_only=True), alpha=alpha, n_boot=min(int(boot), 200))
+        found = compute.scan_trends(data.source_points(final_only=True), alpha=alpha,
+                                    n_boot=bootstrap_for("scan", boot))
     except compute.AnalysisError as e:
         st.error(f"The scan failed: {escape(e)}")
     else:
@@ -83,7 +80,7 @@ if res is not None:
                "fitted with its bootstrap as context.")
     try:
         frame = data.frame()
-        fit = compute.fit(frame, fit_controls.defaults(data, frame, bootstrap=min(BOOTSTRAP, 200)))
+        fit = compute.fit(frame, fit_controls.defaults(data, frame, bootstrap=bootstrap_for("context")))
     except compute.AnalysisError as e:
         st.info(f"No law could be fitted to this metric ({escape(e)}), so there is no report; the trend result is "
                 "downloadable as JSON above.", icon=":material/info:")
@@ -91,12 +88,14 @@ if res is not None:
         scan_cmd = None
         if found is not None and data.path:
             scan_cmd = shlex.join(["python", "-m", "analysis", "scan", "--store", str(data.path), "--source",
-                                   str(data.source), "--alpha", str(alpha)])
+                                   str(data.source), "--alpha", str(alpha),
+                                   "--bootstrap", str(bootstrap_for("scan", boot))])
         output.report_downloads(fit, frame, data, f"trend_{data.family}_{data.metric}", "trend_report",
                                 title=f"Trend of {data.metric} with model size in {data.family}",
                                 trend=res if found is None else [res, found],
                                 settings={"trend_alpha": alpha, "trend_bootstrap": int(boot), "trend_x": "N",
                                           "trend_final_only": True},
                                 extra_commands=[cli_command("trend", data.describe(),
-                                                            [("--final-only", True), ("--x", "N"), ("--alpha", alpha)]),
+                                                            [("--final-only", True), ("--x", "N"), ("--alpha", alpha),
+                                                             ("--bootstrap", int(boot))]),
                                                 scan_cmd])

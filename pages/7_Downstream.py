@@ -1,5 +1,4 @@
 """Downstream: map a loss to a task metric, say when it does not map, and chain it with a loss law."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -7,7 +6,7 @@ from analysis import figures
 from analysis.allocate import allocate
 from analysis.downstream import predict_downstream
 from analysis.report import cli_command
-from analysis.settings import BOOTSTRAP, loss_to_nats
+from analysis.settings import bootstrap_for, default_loss_metric, downstream_holdout, downstream_pairs
 from datasets.vocabulary import LOSS_UNITS
 from ui import compute, field_views, fit_controls, navigation, output, widgets
 from ui.data import example, sidebar
@@ -43,8 +42,7 @@ task = widgets.select("Downstream metric", tasks, key="task", where=c0,
                       default=data.metric if data.metric in tasks else (common + tasks)[0],
                       help="Defaults to the sidebar's metric when that is not a loss, else a common task such as "
                            "HellaSwag.")
-loss_metric = widgets.select("Loss to map from", losses, key="lossm", where=c1,
-                             default=data.default_metric() if data.default_metric() in losses else losses[0])
+loss_metric = widgets.select("Loss to map from", losses, key="lossm", where=c1, default=default_loss_metric(metrics))
 published = data.chance_level(task)
 chance = widgets.number("Chance level", key="chance", default=published or 0.0, min_value=0.0, max_value=1.0e6,
                         step=0.05, where=c2,
@@ -55,30 +53,20 @@ chance = widgets.number("Chance level", key="chance", default=published or 0.0, 
 heldout = widgets.select("Held out", list(HELDOUT), key="heldout", where=c3, format_func=HELDOUT.get)
 task_data, loss_data = data.with_family(data.family, task), data.with_family(data.family, loss_metric)
 
-# ---- loss and task at matched checkpoints
-loss_pts, task_pts = loss_data.points(), task_data.points()
-key_cols = ["run_id", "tokens"] if loss_pts["tokens"].notna().any() and task_pts["tokens"].notna().any() \
-    else ["run_id", "step"]
-j = (loss_pts[key_cols + ["value", "unit"]].rename(columns={"value": "loss", "unit": "loss_unit"})
-     .merge(task_pts[key_cols + ["value", "params", "model"]], on=key_cols)
-     .dropna(subset=["loss", "value"]).drop_duplicates(key_cols))
+# ---- loss and task at matched checkpoints (the loss in nats)
+with output.stop_on_error("These metrics cannot be paired"):
+    j, _ = downstream_pairs(loss_data.points(), task_data.points())
 if j.empty:
     st.warning(f"No checkpoint has both {code(loss_metric)} and {code(task)}: choose another pair.")
     st.stop()
-if j["loss_unit"].nunique() > 1:
-    st.error("The loss comes in several units in this family; choose another loss metric.")
-    st.stop()
-j["loss"] = loss_to_nats(j["loss"], j["loss_unit"].iloc[0])
-scale = j["params"].to_numpy(float)
-use_scale = heldout == "largest" and np.isfinite(scale).all() and len(np.unique(scale)) >= 2
+held, scale = downstream_holdout(heldout, j["params"].to_numpy(float))
 runs = j["run_id"].astype(str).to_numpy()
 
 # ---- the map
 with output.stop_on_error("No map"):
     res = compute.map_downstream(j["loss"].to_numpy(float), j["value"].to_numpy(float), runs,
                                  chance=chance if chance > 0 else None, higher_is_better=task_data.higher_is_better(),
-                                 heldout=heldout if use_scale or heldout != "largest" else "best",
-                                 scale=scale if use_scale else None, bootstrap=min(BOOTSTRAP, 200))
+                                 heldout=held, scale=scale, bootstrap=bootstrap_for("downstream"))
 k = st.columns(4)
 k[0].metric("Maps?", "yes" if res.maps else "no")
 k[1].metric("Chosen form", res.model or "none")
@@ -109,7 +97,7 @@ st.subheader("Chain with a loss law")
 loss_fit = frame = None
 try:
     frame = loss_data.frame()
-    loss_fit = compute.fit(frame, fit_controls.defaults(loss_data, frame, bootstrap=min(BOOTSTRAP, 200)))
+    loss_fit = compute.fit(frame, fit_controls.defaults(loss_data, frame, bootstrap=bootstrap_for("context")))
 except compute.AnalysisError as e:
     st.info(f"The loss law could not be fitted, so there is no chained prediction: {escape(e)}", icon=":material/info:")
 if res.model is None:
@@ -145,4 +133,5 @@ if loss_fit is not None:
                             settings={"downstream_task": task, "downstream_loss": loss_metric,
                                       "downstream_chance": chance or None, "downstream_heldout": heldout},
                             extra_commands=[cli_command("downstream", data.describe() | {"metric": task},
-                                                        [("--loss-metric", loss_metric), ("--chance", chance or None)])])
+                                                        [("--loss-metric", loss_metric), ("--chance", chance or None),
+                                                         ("--heldout", heldout)])])

@@ -11,7 +11,7 @@ from analysis.figures import hparams as figs
 from analysis.settings import BOOTSTRAP, SEED
 from ui import compute, navigation, output, widgets
 from ui.data import example, sidebar
-from ui.format import escape, interval, quantity, slug
+from ui.format import code, escape, interval, quantity, slug
 
 DENSE = {"data": "corpus", "source": "steplaw", "family": "steplaw/dense", "hsweep": "family"}
 MOE_FAMILIES = ["steplaw/moe-1in8", "steplaw/moe-1in89", "steplaw/moe-2in88", "steplaw/moe-3in8"]
@@ -89,10 +89,18 @@ with output.stop_on_error("No analysis of this sweep"):
 
 k = st.columns(4)
 k[0].metric("(N, D) cells", res.n_cells, help=f"{res.n_runs:,} runs, {res.n_diverged:,} diverged (left out)")
-k[1].metric("Learning-rate law", res.lr_law.formula if res.lr_law else "n/a")
-k[2].metric("Batch law (tokens)", res.batch_law.formula.replace(" [tokens]", "") if res.batch_law else "n/a")
+if res.lr_law:
+    a, b = res.lr_law.params["a"], res.lr_law.params["b"]
+    k[1].metric("lr*: exponents of N, D", ", ".join("n/a" if math.isnan(v) else f"{v:.3f}" for v in (a, b)),
+                help="eta* = c N^a D^b (peak learning rate)")
+    k[1].caption(f"D: {interval(res.lr_law.ci['b'])}")
+if res.batch_law:
+    k[2].metric("B*: exponent of D", f"{res.batch_law.params['g']:.3f}", help="B* = d D^g (tokens)")
+    k[2].caption(interval(res.batch_law.ci["g"]))
 k[3].metric("StepLaw's mean loss gap", quantity(res.rules[0].mean_penalty, "%", digits=4),
             help="Loss of the run nearest StepLaw's (lr, batch) above each cell's minimum, mean over cells")
+st.markdown("  ·  ".join(code(law.formula) for law in (res.lr_law, res.batch_law) if law) or
+            "Too few (N, D) cells for laws.")
 comparison = res.comparison()
 refit = f"refit ({method})"
 for row in comparison[comparison["agrees"].eq(False) & comparison["constant"].isin(["a", "b", "g"])].to_dict("records"):

@@ -9,10 +9,11 @@ import pytest
 
 import analysis.fit as fit_module
 from tests._synthetic import sample
-from analysis.bootstrap import drawn_points, refit_resamples, run_counts, run_index
+from analysis.bootstrap import refit_resamples
 from analysis.fit import fit_law, prepare, rho, run_weights
 from analysis.fit_result import FitResult
 from analysis.laws import LAWS, get_law
+from analysis.resample import drawn_points, run_counts, run_index
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 

@@ -99,8 +99,8 @@ def test_meta_and_files_match_the_manifest(store, store_path):
     assert meta["input_digest"] == hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def test_rows_are_stored_sorted(store_path):
-    con = duckdb.connect(str(store_path), read_only=True)
+def test_rows_are_stored_sorted(duckdb_store_path):
+    con = duckdb.connect(str(duckdb_store_path), read_only=True)
     try:
         ids = [r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()]
         assert ids == sorted(ids)

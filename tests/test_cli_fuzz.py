@@ -289,9 +289,25 @@ def _downstream(draw, bad, heavy):
     return argv + maybe(draw, bad, "--chance", ["0", "0.25", "0.5"], BAD_NUMBERS, 3) + _common(draw, bad)
 
 
+@st.composite
+def _hparams(draw, bad, heavy):
+    kind = draw(st.sampled_from(["data", "data", "store"] + (["none", "both"] if bad else [])))
+    argv = ["hparams"] + (flag(draw, bad, "--data", FILES, BAD_FILES) if kind in ("data", "both") else [])
+    if kind in ("store", "both"):
+        argv += flag(draw, bad, "--store", ["{store}"], BAD_STORES) + flag(draw, bad, "--family", FAMILIES, BAD_TEXT)
+    argv += maybe(draw, bad, "--cell-method", ["bowl", "filter", "argmin"], ["median", "", "BOWL"], 3)
+    argv += maybe(draw, bad, "--batch-unit", ["sequences", "tokens"], ["bytes", ""], 4)
+    argv += maybe(draw, bad, "--seq-len", ["2048", "4096"], BAD_NUMBERS, 4)
+    argv += flag(draw, bad, "--bootstrap", ["0", "3", "20"], BAD_INTS)
+    if draw(st.integers(0, 2)) == 0:
+        argv += flag(draw, bad, "--at-params", ["1e8", "1e9"], BAD_NUMBERS)
+        argv += maybe(draw, bad, "--at-tokens", ["1e10", "2e11"], BAD_NUMBERS, 1 if not bad else 2)
+    return argv + _common(draw, bad)
+
+
 COMMAND_CASES = {"laws": _laws, "families": _families, "fit": _fit, "predict": _predict, "allocate": _allocate,
                  "backtest": _backtest, "report": _report, "crossover": _crossover, "trend": _trend, "scan": _scan,
-                 "downstream": _downstream}
+                 "downstream": _downstream, "hparams": _hparams}
 COMMANDS = list(COMMAND_CASES)
 
 

@@ -81,7 +81,7 @@ def test_no_crossing():
     assert r.status == "no crossing" and r.crossover_x is None
     assert r.main.leader_below == r.main.leader_above == "P"
     assert r.better_at_target["P"] > 0.95
-    assert "No crossing: P is better throughout" in r.verdict
+    assert "No crossing between P and W: P is better than W throughout" in r.verdict   # names both groups
 
 
 def test_already_crossed_below_the_data():
@@ -145,3 +145,14 @@ def test_bad_input():
         crossover(a, b.assign(C=np.nan), bootstrap=0)
     r = crossover(a, b, bootstrap=0)
     assert r.status == "not significant" and r.ci is None and any("no bootstrap" in n for n in r.notes)
+
+
+def test_verdict_says_when_the_crossing_lies_outside_one_groups_data():
+    # P and Q cross at 10^18.33 FLOPs: inside P's data (10^17-10^21), beyond Q's (10^17-10^18)
+    rng = np.random.default_rng(3)
+    r = crossover(_group(rng, P, "P", 17, 21), _group(rng, Q, "Q", 17, 18), bootstrap=50, seed=1)
+    assert r.crossover_x == pytest.approx(10 ** CROSS_U, rel=0.3)
+    outside = r.verdict.split("lies outside", 1)[1]
+    assert "Q's data" in outside and "P's data" not in outside
+    inside = crossover(_group(rng, P, "P", 17, 21), _group(rng, Q, "Q", 17, 21), bootstrap=50, seed=1)
+    assert "lies outside" not in inside.verdict

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -200,6 +201,8 @@ def test_single_n_sweep_leaves_n_exponent_out(steplaw_store):
     assert math.isnan(res.lr_law.params["a"]) and math.isfinite(res.lr_law.params["b"])
     assert any("exponent a is not identified" in w for w in res.warnings)
     assert res.lr_law.predict(N=2.15e9, D=5e9) > 0
+    assert res.recommend(2.2e9, 5e9).inside_hull                # within 5% of the one N swept
+    assert not res.recommend(4e9, 5e9).inside_hull and not res.recommend(2.15e9, 1e11).inside_hull
 
 
 # ------------------------------------------------------------------ envelope for loss-law fits
@@ -489,3 +492,88 @@ def test_cli_uploaded_sweep_and_errors(tmp_path, capsys):
     assert code == 1 and "--at-tokens" in err
     with pytest.raises(SystemExit):                              # usage errors exit 2 through argparse
         _cli(capsys, "--data", str(path), "--cell-method", "median")
+
+
+# ------------------------------------------------------------------ the page (AppTest; the browser cold link is in
+# tests/test_browser.py, parametrised over ui.navigation.PAGES)
+@pytest.fixture(scope="module")
+def page_env(steplaw_store):
+    import sys
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCALING_STORE", str(steplaw_store.path))
+    mp.setenv("SCALING_BOOTSTRAP", "50")
+    if "analysis.settings" in sys.modules:
+        mp.setattr(sys.modules["analysis.settings"], "BOOTSTRAP", 50)
+    yield
+    mp.undo()
+
+
+def _page(params: dict):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=300)
+    at.switch_page(str(root / "pages" / "8_Hyperparameters.py"))
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [str(e.value) for e in at.exception]
+    return at
+
+
+def test_page_dense_sweep(page_env):
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hN": "5e8", "hD": "3e10"})
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["(N, D) cells"] == "17" and metrics["StepLaw's mean loss gap"] == "0.096%"
+    assert metrics["B*: exponent of D"] == "0.569" and any("D^0.5691" in m.value for m in at.markdown)
+    said = [w.value for w in at.warning if "D exponent of eta" in w.value]       # the D exponent, said plainly
+    assert said and "0.307" in said[0]
+    assert float(re.search(r"procedure on these runs gives ([0-9.]+)", said[0]).group(1)) == pytest.approx(0.197,
+                                                                                                             abs=0.005)
+    assert any("inside the swept cells" in s.value for s in at.success)
+    assert len(at.get("plotly_chart")) >= 8
+    assert any("python -m analysis hparams" in c.value and "--family steplaw/dense" in c.value for c in at.code)
+
+
+def test_page_moe_pool_and_url_state(page_env):
+    at = _page({"source": "steplaw", "family": MOE[0], "hpool": MOE[1:], "hmethod": "filter"})
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["(N, D) cells"] == "16"
+    assert metrics["StepLaw with N = total"] == "0.159%" and metrics["StepLaw with N = active"] == "1.001%"
+    assert at.radio(key="hmethod").value == "filter" and list(at.query_params["hpool"]) == MOE[1:]
+
+
+def test_page_unchanged_rerun_is_a_cache_hit(page_env, monkeypatch):
+    import analysis.hparams as hp_api
+
+    calls, real = [], hp_api.analyse_sweep
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hboot": "30"})
+    monkeypatch.setattr(hp_api, "analyse_sweep", spy)
+    at.run()
+    assert not at.exception and calls == []
+    at.radio(key="hmethod").set_value("argmin").run()          # a changed setting is computed
+    assert not at.exception and calls == [1]
+
+
+def test_page_and_cli_agree(page_env, capsys):
+    import shlex
+
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hmethod": "filter"})
+    command = next(c.value for c in at.code if "python -m analysis hparams" in c.value)
+    argv = shlex.split(command)[3:]
+    assert argv[0] == "hparams" and "--bootstrap" in argv
+    code, out, err = _cli(capsys, *argv[1:])
+    assert code == 0, err
+    d = json.loads(out)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["B*: exponent of D"] == f"{d['batch_law']['params']['g']:.3f}"
+    assert metrics["StepLaw's mean loss gap"] == f"{100 * d['rules'][0]['mean_penalty']:.3f}%"
+    assert d["method"] == "filter" and d["bootstrap"] == 50

@@ -277,7 +277,7 @@ def test_same_file_different_column_mapping_is_not_mixed_up(app):
     for column in ("v1", "v2"):
         at = app("Upload")
         at.file_uploader(key="upload_file_0").upload("runs.csv", data, "text/csv").run()
-        at.selectbox(key="map_value").set_value(column).run()
+        at.multiselect(key="map_value").set_value([column]).run()
         at.button(key="upload_use").click().run()
         fits[column] = param(goto(at, "Fit"), "E")
     assert abs(fits["v1"] - 1.7) < 0.05

@@ -5,7 +5,8 @@ closed-form compute optimum) is registered for this module only and must appear 
 and ``fit --law`` of the CLI, among the applicable laws of back-tests and ``auto``, fit and predict
 through ``FitResult`` (also after a JSON round trip and pickling), in the report with its parameter
 units, in the fit figure, and in the allocation by its closed form. A custom law that is *not*
-registered must fit and predict too. (The Fit page check is added with the ui package.)
+registered must fit and predict too. On the dashboard it is offered by the Fit page (fitted, with its
+parameter table) and the Allocate page (split by its closed form), on uploaded runs.
 """
 import dataclasses
 import importlib
@@ -146,3 +147,41 @@ def test_allocation_uses_its_closed_form(law, fit):
     assert b.loss == pytest.approx(a.loss, rel=1e-6)
     frame_rows = pd.DataFrame([a.to_dict()])
     assert frame_rows.loc[0, "ci"]["N_opt"] == a.ci["N_opt"].to_list()
+
+
+def test_the_fit_and_allocate_pages_offer_it(law, frame, tmp_path, monkeypatch):
+    """Uploaded runs (no corpus needed): the Fit page fits the law from ?law=, the Allocate page splits by it."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from datasets.upload import read_upload
+    from ui.navigation import BY_NAME
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("SCALING_STORE", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("SCALING_DATA_DIR", str(empty))
+    monkeypatch.setattr("analysis.settings.BOOTSTRAP", 20)
+    csv = frame.rename(columns={"N": "params", "D": "tokens", "C": "flops", "y": "loss"}).to_csv(index=False)
+    up = read_upload(csv, filename="runs.csv")
+    uploads = {"runs.csv": {"runs": up.runs, "points": up.points, "report": up.report, "filename": "runs.csv",
+                            "digest": "shared-exponent"}}
+    root = Path(__file__).resolve().parents[1]
+    tables = {}
+    for page in ("Fit", "Allocate"):
+        at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
+        at.switch_page(BY_NAME[page].script)
+        at.query_params.update({"data": "upload", "law": law.name, "boot": "20"})
+        at.session_state["uploads"] = uploads
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert f"{law.name}: {law.formula}" in at.selectbox(key="law").options     # offered, labelled by its formula
+        assert at.selectbox(key="law").value == law.name
+        tables[page] = at
+    params = next(df.value for df in tables["Fit"].dataframe if "parameter" in df.value.columns)
+    assert list(params["parameter"]) == list(law.param_names)
+    a = params.set_index("parameter").loc["a", "value"]
+    assert a == pytest.approx(TRUE["a"], rel=0.1)
+    assert any(law.title in c.value for c in tables["Fit"].caption)
+    assert any("closed form" in c.value for c in tables["Allocate"].caption)

@@ -63,10 +63,16 @@ def _toy_tables() -> dict[str, pd.DataFrame]:
                            ("extra_tables", '["toy_split"]')], columns=["key", "value"]))
 
 
-@pytest.fixture(scope="module")
-def toy_path(tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=["duckdb", "parquet"])
+def toy_path(request, tmp_path_factory) -> Path:
+    """The toy store as a DuckDB file and as a Parquet directory: every toy test runs on both."""
+    extras = {"toy_split": pd.DataFrame({"task": ["t"], "train": [1]})}
+    if request.param == "parquet":
+        path = tmp_path_factory.mktemp("toy") / "toy"
+        st.write_parquet_store(path, _toy_tables(), extras)
+        return path
     path = tmp_path_factory.mktemp("toy") / "toy.duckdb"
-    builder.write_store(path, _toy_tables(), {"toy_split": pd.DataFrame({"task": ["t"], "train": [1]})})
+    builder.write_store(path, _toy_tables(), extras)
     return path
 
 

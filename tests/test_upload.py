@@ -278,8 +278,11 @@ def test_duplicated_headers(header, needle):
 def test_missing_value_or_size_column_suggests_a_mapping():
     e = error("run,N,final val loss\na,1e8,3\n")
     assert "No value column" in e.message and "'value': 'final val loss'" in e.fix
-    e = error("run,step,loss\na,1,3\n")
-    assert "No size column" in e.message and "N (params), D (tokens) or C (FLOPs)" in e.message
+    e = error("run,epoch_seconds,loss\na,1,3\n")
+    assert "No size column" in e.message and "N (params), D (tokens) or C (FLOPs), or at least a step" in e.message
+    up = read("run,step,loss\na,1,3\na,2,2.9\n")      # a curve with steps and no size: kept, sizes NULL
+    assert up.runs["params"].isna().all() and up.points["tokens"].isna().all() and up.report.n_rejected == 0
+    assert any(d.startswith("N, D and C unknown for 1 run ('a')") for d in up.report.defaults)
     e = error("125M,2e9,3.1\n350M,7e9,2.9\n")
     assert "looks like data, not a header" in e.message
 

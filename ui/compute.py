@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import allocate as allocate_api
+from analysis import approach2 as approach2_api
 from analysis import backtest as backtest_api
 from analysis import crossover as crossover_api
 from analysis import downstream as downstream_api
@@ -145,6 +146,17 @@ def frontier(fit_result: fit_api.FitResult, computes, *, unique_tokens: float | 
     """:func:`analysis.allocate.frontier`: the compute-optimal N*, D* and loss at each budget of ``computes``."""
     computes = tuple(float(c) for c in computes)
     return _run(_frontier, digest(fit_result), "Tracing the frontier ...", computes, unique_tokens, fit_result)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _approach2(key: str, exclude_runs: tuple, bootstrap: int, _frame):
+    return _guarded(approach2_api.approach2, _frame, bootstrap=bootstrap, exclude_runs=exclude_runs)
+
+
+def approach2(frame: pd.DataFrame, *, exclude_runs=(), bootstrap: int = 0) -> approach2_api.Approach2Result:
+    """:func:`analysis.approach2.approach2`: each IsoFLOP budget's minimum and the power laws N* ~ C^a,
+    D* ~ C^b through them, with ``bootstrap`` resamples of runs within budgets for the intervals."""
+    return _run(_approach2, digest(frame), "Approach 2 ...", tuple(exclude_runs), int(bootstrap), frame)
 
 
 # ---------------------------------------------------------------------------------------------- other analyses

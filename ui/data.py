@@ -13,10 +13,10 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from analysis.settings import fitted_unit
+from analysis.settings import fitted_unit, is_higher_better
 from datasets import store as store_api
 from datasets.store import Store
-from ui import navigation, store as stores
+from ui import navigation, store as stores, uploads as kept_uploads
 from ui.compute import AnalysisError
 from ui.format import escape
 from ui.widgets import radio, select
@@ -69,8 +69,9 @@ class Data:
         return None if row is None else fitted_unit(row["unit"])
 
     def higher_is_better(self, metric: str | None = None) -> bool:
+        """Whether higher values of the metric are better (False when unknown)."""
         row = self._metric_row(metric)
-        return bool(row is not None and pd.notna(row["higher_is_better"]) and row["higher_is_better"])
+        return row is not None and is_higher_better(row["higher_is_better"])
 
     def runs(self) -> pd.DataFrame:
         return self._query("runs", family=self.family)
@@ -177,6 +178,7 @@ def sidebar(*, with_metric: bool = True) -> Data | None:
     sb = st.sidebar
     sb.header("Data")
     available = {"corpus": stores.corpus(), "upload": stores.uploads_store()}
+    kept_uploads.notice()        # a link whose uploads are unknown, expired or malformed says so
     choice = radio("Data", list(CHOOSERS), key="data", where=sb, horizontal=True,
                    default="corpus" if available["corpus"] is not None or available["upload"] is None else "upload",
                    format_func=lambda k: CHOOSERS[k].label,

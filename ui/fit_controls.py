@@ -36,8 +36,8 @@ def law_label(name: str) -> str:
 
 
 def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False, where=None) -> FitSettings:
-    """Law, objective, early-checkpoint cut, excluded runs and bootstrap count (URL keys ``law``,
-    ``objective``, ``boot``, ``cut``, ``cut_fraction``, ``cut_tokens``, ``exclude``).
+    """Law, objective, early-checkpoint cut, excluded runs, bootstrap count and data filters (URL keys ``law``,
+    ``objective``, ``boot``, ``cut``, ``cut_fraction``, ``cut_tokens``, ``exclude``, ``tpp_lo``, ``tpp_hi``, ``ymax``).
 
     ``allocatable_only`` offers only laws in N and D (a compute budget can be split), without ``auto``.
     Raises :class:`AnalysisError` when no law applies to ``frame``.
@@ -72,8 +72,24 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     if y_transform == "one_minus":
         box.info("This metric is higher-is-better (in [0, 1]): the law is fitted to 1 - value, an error that falls "
                  "with scale; predictions are converted back.", icon=":material/info:")
+    min_tpp, max_tpp, max_loss = _filters(box)
     return FitSettings(law, objective, min_tokens, min_fraction, tuple(exclude), int(boot), y_transform,
-                       auto=law == "auto")
+                       auto=law == "auto", min_tpp=min_tpp, max_tpp=max_tpp, max_loss=max_loss)
+
+
+def _filters(box) -> tuple[float | None, float | None, float | None]:
+    """Data filters (URL keys ``tpp_lo``, ``tpp_hi``, ``ymax``; 0 = off): tokens-per-parameter range and a
+    ceiling on the metric (:func:`analysis.prepare.select_rows`)."""
+    with box.expander("Data filters: tokens per parameter, loss ceiling"):
+        c = st.columns(3)
+        lo = number("Min tokens per parameter (0 = none)", key="tpp_lo", default=0.0, min_value=0.0, where=c[0],
+                    help="Keep points with D/N at least this (published analyses keep e.g. 2 <= D/N <= 2000).")
+        hi = number("Max tokens per parameter (0 = none)", key="tpp_hi", default=0.0, min_value=0.0, where=c[1],
+                    help="Keep points with D/N at most this.")
+        ceiling = number("Loss ceiling (0 = none)", key="ymax", default=0.0, min_value=0.0, where=c[2],
+                         help="Drop points whose metric is above this (its units; nats for a loss): diverged or "
+                              "far-off runs.")
+    return (lo or None), (hi or None), (ceiling or None)
 
 
 def _cut(frame: pd.DataFrame, left, right) -> tuple[float | None, float | None]:
@@ -95,11 +111,12 @@ def _cut(frame: pd.DataFrame, left, right) -> tuple[float | None, float | None]:
     return None, None
 
 
-def target(fit, frame: pd.DataFrame, *, key: str = "target", label: str | None = None) -> float | None:
+def target(fit, frame: pd.DataFrame, *, key: str = "target", label: str | None = None,
+           upload: bool = False) -> float | None:
     """The scale the fit is extended to, on the law's x axis (URL ``key``; the slider reads ``label
     (unit)``, default ``Target compute`` / ``Target <unit>``); None for a law drawn run by run (no single
-    scale to extend to). Compute: up to 1e27 FLOPs, default 1e24 (or 10x the data); other axes: up to
-    10^4 x the data, default 10x."""
+    scale to extend to). Compute: up to 1e27 FLOPs; other axes: up to 10^4 x the data. Default:
+    :func:`analysis.settings.default_target` (``upload``: 10x the data's largest scale)."""
     law = fit.law
     if law.per_run:
         forget(key)
@@ -108,9 +125,10 @@ def target(fit, frame: pd.DataFrame, *, key: str = "target", label: str | None =
     have = pd.to_numeric(complete_axes(frame)[x], errors="coerce")
     have = have[have > 0]
     lo, top = float(have.min()), float(have.max())
+    default = settings_api.default_target(have, x, upload=upload)     # uploads: 10x their largest scale
     if x == "C":
         return scale(f"{label} ({unit})" if label else "Target compute", key=key, lo=lo, hi=max(1e27, top), unit=unit,
-                     default=1e24 if top < 1e24 else min(10 * top, 1e27),
+                     default=min(default, 1e27),
                      help="The fit (for N-D laws: its compute-optimal frontier) is extended to this scale.")
-    return scale(f"{label} ({unit})" if label else f"Target {unit}", key=key, lo=lo, hi=top * 1e4, default=top * 10, unit=unit,
+    return scale(f"{label} ({unit})" if label else f"Target {unit}", key=key, lo=lo, hi=top * 1e4, default=default, unit=unit,
                  help="The fitted curve and its band are extended to here.")

@@ -5,8 +5,9 @@
 * :func:`download_text`, :func:`download_table`, :func:`download_json` make files only when clicked;
 * :func:`report_downloads` offers a result's HTML / Markdown / JSON report and the command lines that
   reproduce it;
-* :func:`stop_on_error` turns an :class:`~ui.compute.AnalysisError` into a message (and what to do)
-  that ends the page, never a traceback.
+* :func:`stop_on_error` turns an explained error (:class:`~ui.compute.AnalysisError`, any
+  :class:`~datasets.errors.WorkbenchError`, :class:`~analysis.settings.SettingsError`) into a message
+  (and what to do) that ends the page, never a traceback.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ import streamlit as st
 from analysis import figures
 from analysis import report as report_api
 from analysis.jsonable import jsonable
+from analysis.settings import SettingsError
+from datasets.errors import WorkbenchError
 from datasets.vocabulary import AXES
-from ui.compute import AnalysisError
 from ui.format import escape, slug
 
 # column -> header of scale columns in tables (CI bounds "<col>_lo" / "<col>_hi" get the same header)
@@ -36,10 +38,10 @@ SCALE_HEADERS = {**{a.column: a.label for a in AXES.values() if a.symbol != "ste
 
 @contextmanager
 def stop_on_error(what: str, fix: str | None = None, *, warning: bool = False):
-    """Run the block; on :class:`AnalysisError` show ``what: message`` (and ``fix``) and end the page."""
+    """Run the block; on an explained error show ``what: message`` (and ``fix``) and end the page."""
     try:
         yield
-    except AnalysisError as e:
+    except (WorkbenchError, SettingsError) as e:
         (st.warning if warning else st.error)(f"{what}: {escape(e)}" if what else escape(e))
         if fix:
             st.info(fix, icon=":material/info:")

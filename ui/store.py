@@ -89,7 +89,10 @@ def corpus(quiet: bool = False) -> Store | None:
 
 # ---------------------------------------------------------------------------------------------- uploads
 def uploads() -> dict:
-    """The session's uploads: {name: {"runs", "points", "report", "filename", "digest"}}."""
+    """The session's uploads: {name: {"runs", "points", "report", "filename", "digest"}} (first brought in
+    line with the uploads kept on the server under the URL's token: :func:`ui.uploads.sync`)."""
+    from ui import uploads as kept      # here: ui.uploads restores through add_upload
+    kept.sync()
     return st.session_state.setdefault(UPLOADS, {})
 
 
@@ -106,9 +109,12 @@ def add_upload(name: str, upload, raw: bytes | str) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _upload_store(digest: str, _uploads: dict) -> Store:
-    runs = pd.concat([u["runs"] for u in _uploads.values()], ignore_index=True).drop_duplicates("run_id", keep="last")
-    points = pd.concat([u["points"] for u in _uploads.values()], ignore_index=True)
-    return Store.from_tables(runs, points)
+    """The session's uploads in one in-memory store; a run id in several uploads is the last one's (its
+    run row and its points: the uploads' checkpoints are never mixed)."""
+    tables = list(_uploads.values())
+    owner = {run: i for i, u in enumerate(tables) for run in u["runs"]["run_id"]}
+    runs, points = ([u[t][u[t]["run_id"].map(owner) == i] for i, u in enumerate(tables)] for t in ("runs", "points"))
+    return Store.from_tables(pd.concat(runs, ignore_index=True), pd.concat(points, ignore_index=True))
 
 
 def uploads_store() -> Store | None:

@@ -64,7 +64,8 @@ def cmd_downstream(args):
     pick_metric(names, loss_metric, "the data")
     chance = args.chance if args.chance is not None else chance_level(args, metric)
     try:
-        pairs, _ = settings.downstream_pairs(points[points["metric"] == loss_metric], points[points["metric"] == metric])
+        pairs, _ = settings.downstream_pairs(points[points["metric"] == loss_metric],
+                                             points[points["metric"] == metric])
     except settings.SettingsError as exc:
         raise CLIError(str(exc)) from None
     if len(pairs) < 4:

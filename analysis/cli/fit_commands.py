@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from analysis.allocate import allocate, flops_to_gpu_hours
+from analysis.allocate import allocate
 from analysis.backtest import backtest
 from analysis.cli import fitting
 from analysis.cli.errors import CLIError, one_line
@@ -61,24 +61,6 @@ def cmd_predict(args):
     emit(args, {"law": saved["law"], "predictions": out}, out.to_string(index=False))
 
 
-def cmd_allocate(args):
-    result, _, data_source, _, _ = fitting.fit(args, allocatable_only=True)
-    a = allocate(result, args.compute, flops_per_param_token=args.flops_per_param_token,
-                 unique_tokens=args.unique_tokens)
-    payload = a.to_dict()
-    payload["gpu_hours_h100_40pct"] = flops_to_gpu_hours(args.compute)
-    payload["fit"] = result.to_dict()
-
-    def ci_text(key: str) -> str:
-        return f" [{a.ci[key][0]:.4g}, {a.ci[key][1]:.4g}]" if key in a.ci else ""
-
-    text = (f"budget {a.compute:.4g} FLOPs ({payload['gpu_hours_h100_40pct']:.4g} H100-hours at 40% utilisation)\n"
-            f"N*  = {a.N_opt:.4g} parameters{ci_text('N_opt')}\nD*  = {a.D_opt:.4g} tokens{ci_text('D_opt')}\n"
-            f"D*/N* = {a.tokens_per_param:.3g} tokens per parameter{ci_text('tokens_per_param')}\n"
-            f"loss at the optimum = {a.loss:.4g} {data_source.get('unit') or ''}{ci_text('loss')}")
-    emit(args, payload, text)
-
-
 def cmd_backtest(args):
     frame, data_source = load_frame(args)
     kwargs = fitting.fit_kwargs(args, frame, data_source)
@@ -102,6 +84,7 @@ def cmd_report(args):
         allocation = [allocate(result, c) for c in (args.compute or DEFAULT_BUDGETS)]
     command = "python -m analysis " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     report = build_report(result, frame, data_source=data_source, backtest=bt, allocation=allocation,
+                          comparisons=fitting.comparison_fits(frame, result, kwargs),
                           command=command, settings=result.settings)
     text = {"html": report.to_html, "json": report.to_json, "md": report.to_markdown}[args.format]()
     if args.out:

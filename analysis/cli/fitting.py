@@ -15,7 +15,9 @@ import pandas as pd
 from analysis import settings
 from analysis.backtest import applicable_laws, choose_law
 from analysis.cli.errors import CLIError
+from analysis.cli.filters import filters
 from analysis.cli.loading import load_frame
+from analysis.cli.run_names import resolve_runs
 from analysis.fit import fit_law
 from analysis.laws import get_law
 
@@ -41,7 +43,7 @@ def exclusions(args, frame: pd.DataFrame, data_source: dict) -> tuple[str, ...]:
     """``--exclude-run`` values plus, as in the app, the runs the source flags as outliers (unless
     ``--keep-flagged``; then the ``--exclude-run`` list is the whole list, as the app's commands write it)."""
     flagged = () if args.keep_flagged else settings.flagged_exclusions(frame, data_source.get("flagged", ()))
-    return tuple(dict.fromkeys([*(args.exclude_run or ()), *flagged]))
+    return tuple(dict.fromkeys([*resolve_runs(args.exclude_run or (), frame), *flagged]))
 
 
 def fit_kwargs(args, frame: pd.DataFrame, data_source: dict) -> dict:
@@ -50,7 +52,7 @@ def fit_kwargs(args, frame: pd.DataFrame, data_source: dict) -> dict:
     y_transform = settings.default_y_transform(frame) if args.y_transform == "auto" else args.y_transform
     return dict(objective=args.objective, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
                 min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclusions(args, frame, data_source),
-                y_transform=y_transform, time_budget=args.time_budget)
+                y_transform=y_transform, time_budget=args.time_budget, **filters(args))
 
 
 def choose(args, frame: pd.DataFrame, kwargs: dict, *, allocatable_only: bool = False) -> tuple[str, dict | None]:
@@ -60,7 +62,9 @@ def choose(args, frame: pd.DataFrame, kwargs: dict, *, allocatable_only: bool = 
         return default_law_name(frame, allocatable_only=allocatable_only), None
     if args.law != "auto":
         return args.law, None
-    choice = choose_law(frame, **dict(kwargs, bootstrap=0))
+    candidates = [n for n in applicable_laws(frame) if get_law(n).allocatable] if allocatable_only else None
+    target = {"C": args.compute} if getattr(args, "compute", None) else None
+    choice = choose_law(frame, candidates, target=target, **dict(kwargs, bootstrap=0, time_budget=None))
     return choice.law, choice.to_dict()
 
 
@@ -70,3 +74,23 @@ def fit(args, *, allocatable_only: bool = False):
     kwargs = fit_kwargs(args, frame, data_source)
     law_name, choice = choose(args, frame, kwargs, allocatable_only=allocatable_only)
     return fit_law(frame, law_name, **kwargs), frame, data_source, choice, kwargs
+
+
+COMPARISON_BOOTSTRAP = 200   # resamples of each other law a report compares with (law-choice uncertainty)
+
+
+def comparison_fits(frame: pd.DataFrame, main, kwargs: dict, n: int = 2) -> list:
+    """Up to ``n`` other applicable laws (the app's preference order first) fitted to the same rows with
+    at most :data:`COMPARISON_BOOTSTRAP` resamples, for a report's law-choice check; laws that fail are skipped."""
+    names = [x for x in applicable_laws(frame) if x != main.law.name and get_law(x).x_axis == main.law.x_axis]
+    names.sort(key=lambda x: settings.LAW_PREFERENCE.index(x) if x in settings.LAW_PREFERENCE else 99)
+    out = []
+    for name in names:
+        if len(out) >= n:
+            break
+        try:
+            out.append(fit_law(frame, name, **dict(kwargs, bootstrap=min(int(kwargs.get("bootstrap") or 0),
+                                                                           COMPARISON_BOOTSTRAP))))
+        except (ValueError, FloatingPointError):
+            continue
+    return out

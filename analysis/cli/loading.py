@@ -16,7 +16,8 @@ import pandas as pd
 from analysis import settings
 from analysis.cli.errors import CLIError
 from datasets.store import Store, locate_store, to_fit_frame
-from datasets.upload import ALIASES, MAX_BYTES, read_upload
+from analysis.cli.data_options import describe as describe_read, read_runs
+from datasets.upload import ALIASES, MAX_BYTES
 
 
 def check_file(path: str) -> Path:
@@ -27,10 +28,10 @@ def check_file(path: str) -> Path:
     return p
 
 
-def read_file(path: str, **kwargs):
-    """The :class:`datasets.upload.Upload` read from ``path`` (the upload reader's checks and messages)."""
-    p = check_file(path)
-    return read_upload(p, filename=p.name, **kwargs)
+def read_file(args, **kwargs):
+    """The :class:`datasets.upload.Upload` of ``--data`` (any format; the data flags and their warnings:
+    :func:`analysis.cli.data_options.read_runs`)."""
+    return read_runs(args, **kwargs)
 
 
 def upload_store(upload) -> Store:
@@ -88,12 +89,12 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
     metric = metric or getattr(args, "metric", None)
     final_only = getattr(args, "final_only", False)
     if getattr(args, "csv", None):
-        upload = read_file(args.csv)
+        upload = read_file(args)
         m = pick_metric(sorted(upload.points["metric"].unique()), metric, args.csv, lr_metrics(upload.points))
         frame = to_fit_frame(upload.runs, upload.points, m, final_only=final_only)
         store = upload_store(upload)
         flagged = sorted({r for f in upload_families(store) for r in store.flagged_runs(f)})
-        return frame, {"kind": "csv", "path": str(args.csv), "metric": m, "flagged": flagged,
+        return frame, {"kind": "csv", "path": str(args.csv), **describe_read(upload), "metric": m, "flagged": flagged,
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
     if getattr(args, "store", None) or getattr(args, "family", None):
         store = open_store(args)
@@ -103,7 +104,7 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
         return frame, {"kind": "store", "path": str(store.path), "family": family, "metric": m,
                        "flagged": store.flagged_runs(family),
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
-    raise CLIError("give the data: --csv FILE, or --store FILE --family NAME")
+    raise CLIError("give the data: --data PATH (a file, folder or .zip; alias --csv), or --store FILE --family NAME")
 
 
 def load_groups(args) -> tuple[dict[str, pd.DataFrame], str, bool]:
@@ -115,7 +116,7 @@ def load_groups(args) -> tuple[dict[str, pd.DataFrame], str, bool]:
     """
     final_only = args.final_only
     if args.csv:
-        upload = read_file(args.csv, column_map={"family": args.group})
+        upload = read_file(args, column_map_extra={"family": args.group})
         split = upload.runs.groupby("model")["family"].nunique()
         if (split > 1).any():
             raise CLIError(f"--group {args.group!r} changes within run {split[split > 1].index[0]!r}: "
@@ -144,7 +145,7 @@ def load_points(args) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(points, metrics)``: every metric of the data, points carrying the run's ``params`` and ``model``,
     and the ``family_metrics`` rows (metric, split, unit, higher_is_better, n_runs, n_points ...)."""
     if args.csv:
-        upload = read_file(args.csv)
+        upload = read_file(args)
         store = upload_store(upload)
         families = upload_families(store)
         points = pd.concat([store.points(family=f) for f in families], ignore_index=True) if families \

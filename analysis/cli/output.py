@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import json
 
+from analysis.cli.messages import append_missing
 from analysis.jsonable import jsonable
 
 
 def emit(args, payload: dict, text: str) -> None:
     """Print ``payload`` as JSON (``--json``; one line with ``--compact``) or ``text``."""
     if getattr(args, "json", False):
+        read = [w for w in getattr(args, "read_warnings", None) or () if w not in (payload.get("warnings") or ())]
+        if read:      # what the reader left out (analysis.cli.data_options; in text mode already on stderr)
+            payload = {**payload, "warnings": [*read, *(payload.get("warnings") or ())]}
         print(json.dumps(jsonable(payload), indent=None if args.compact else 2, allow_nan=False))
     else:
-        print(text)
+        print(append_missing(text, payload))     # text shows every warning and note the JSON carries
 
 
 def dump(obj) -> str:

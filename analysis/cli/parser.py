@@ -6,10 +6,13 @@ import argparse
 import math
 
 from analysis import settings
+from analysis.cli.data_options import add_data_args
 from analysis.cli.compare_commands import cmd_crossover, cmd_downstream, cmd_scan, cmd_trend
 from analysis.cli import hparams_command
+from analysis.cli.allocate_command import cmd_allocate
 from analysis.cli.errors import EXIT_USAGE
-from analysis.cli.fit_commands import (cmd_allocate, cmd_backtest, cmd_families, cmd_fit, cmd_laws, cmd_predict,
+from analysis.cli.filters import add_filter_args
+from analysis.cli.fit_commands import (cmd_backtest, cmd_families, cmd_fit, cmd_laws, cmd_predict,
                                        cmd_report)
 from analysis.laws import LAWS
 from datasets.vocabulary import AXES
@@ -61,9 +64,11 @@ def _bootstrap_arg(p, analysis: str, what: str = "run-level bootstrap resamples"
 
 def _data_args(p, multi_family=False):
     g = p.add_argument_group("data")
-    g.add_argument("--csv", help="runs in the upload format (CSV or Parquet)")
-    g.add_argument("--store", help="a store built by `python -m datasets.build` (default: $SCALING_STORE or ./store.duckdb)")
-    g.add_argument("--family", action="append", help="a family in the store" + (" (repeat for groups)" if multi_family else ""))
+    add_data_args(g)      # --data/--csv, --column, --run-info, --tokens-per-step, --strict (analysis.cli.data_options)
+    g.add_argument("--store", help="a store built by `python -m datasets.build` "
+                                   "(default: $SCALING_STORE or ./store.duckdb)")
+    g.add_argument("--family", action="append",
+                   help="a family in the store" + (" (repeat for groups)" if multi_family else ""))
     g.add_argument("--metric", help="the metric to analyse (default: the only one, or the family's default)")
     g.add_argument("--final-only", action="store_true", help="use only the last checkpoint of each run")
 
@@ -87,6 +92,7 @@ def _fit_args(p):
     g.add_argument("--y-transform", default="auto", choices=["auto", "none", "one_minus"],
                    help="fit 1 - value (auto: for a higher-is-better metric in [0, 1], as the app)")
     g.add_argument("--time-budget", type=POSITIVE, help="seconds the bootstrap may take before it stops early")
+    add_filter_args(g, POSITIVE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("allocate", cmd_allocate, "compute-optimal N and D for a FLOP budget")
     _data_args(p)
     _fit_args(p)
-    p.add_argument("--compute", type=POSITIVE, required=True, help="training budget in FLOPs")
+    p.add_argument("--compute", type=POSITIVE, help="training budget in FLOPs (without it: the exponents only)")
+    p.add_argument("--approach", type=int, choices=[2, 3], default=3,
+                   help="3: the fitted law's optimum (default); 2: IsoFLOP minima by local parabolas, then "
+                        "power laws N*(C), D*(C) (intervals by resampling runs)")
     p.add_argument("--flops-per-param-token", type=POSITIVE, default=6.0, help="k in C = k N D")
     p.add_argument("--unique-tokens", type=POSITIVE, help="unique tokens available (data-constrained law)")
     p = add("backtest", cmd_backtest, "hold out the largest model(s), predict them, report ARE and log-RMSE")

@@ -164,6 +164,7 @@ def law_figure(result, target: str = "lr", *, published: bool = True, title: str
     fig = go.Figure()
     dmin, dmax = min(c.D for c in cells), max(c.D for c in cells)
     dgrid = np.geomspace(dmin / 1.3, dmax * 1.3, 60)
+    per_n = law is not None and any(v == "N" for _, v in law.fitted)
     for k, n in enumerate(sizes):
         mine = [c for c in cells if n_of(c) == n]
         colour = colours.get(n, FIT_COLOUR)
@@ -175,15 +176,17 @@ def law_figure(result, target: str = "lr", *, published: bool = True, title: str
                                  legendgroup=str(k), marker=dict(color=colour, size=9),
                                  error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, color=colour),
                                  hovertemplate="D %{x:.3s} tokens<br>optimum %{y:.3g}<extra></extra>"))
-        if law is None:
+        if law is None or (k and not per_n):      # a law without N is drawn once
             continue
+        colour = colour if per_n else FIT_COLOUR
         pred = np.array([law.predict(N=n, D=d) for d in dgrid])
         if law.boot is not None and len(law.boot):
             band = np.array([[law.interval(N=n, D=d).lo, law.interval(N=n, D=d).hi] for d in dgrid[::6]])
             fig.add_trace(band_trace(dgrid[::6], band[:, 0], band[:, 1], name="95% bootstrap band",
                                      colour=BAND_FILL, legendgroup=str(k), showlegend=k == 0))
-        fig.add_trace(go.Scatter(x=dgrid, y=pred, mode="lines", name=f"fit, N {si(n)}", legendgroup=str(k),
-                                 showlegend=False, line=dict(color=colour), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=dgrid, y=pred, mode="lines", name=f"fit, N {si(n)}" if per_n else "fit",
+                                 legendgroup=str(k), showlegend=not per_n, line=dict(color=colour),
+                                 hoverinfo="skip"))
         if published:
             p = STEPLAW_PUBLISHED
             pub = (p["c"] * n ** p["a"] * dgrid ** p["b"]) if target == "lr" else p["d"] * dgrid ** p["g"]

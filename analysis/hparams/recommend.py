@@ -20,7 +20,7 @@ from analysis.jsonable import jsonable
 
 from .data import SEQ_LEN, HparamsError
 from .rules import RULES, RuleInputs
-from .scaling import PowerLaw
+from .scaling import MIN_LOG_RANGE, PowerLaw
 
 __all__ = ["Recommendation", "recommend", "in_hull"]
 
@@ -110,7 +110,11 @@ def recommend(lr_law: PowerLaw, batch_law: PowerLaw, cells_N: np.ndarray, cells_
     b = batch_law.predict(N=n_used, D=D)
     b_ci = batch_law.interval(level, N=n_used, D=D)
     pts = np.column_stack([np.log(cells_N), np.log(cells_D)])
-    inside = in_hull(pts, np.log([n_used, D]))
+    query = np.log([n_used, D])
+    for k in range(2):   # an axis the cells hardly vary (one N, +-5%): inside means within that band
+        if np.ptp(pts[:, k]) <= MIN_LOG_RANGE and abs(query[k] - pts[:, k].mean()) <= MIN_LOG_RANGE:
+            pts[:, k], query[k] = 0.0, 0.0
+    inside = in_hull(pts, query)
     n_name = "N_active" if basis == "active" else "N"
     hull = (f"{'inside' if inside else 'outside'} the swept cells ({n_name} "
             f"{_span(np.asarray(cells_N), 'parameters')}, D {_span(np.asarray(cells_D), 'tokens')})")

@@ -115,7 +115,7 @@ def build_report(fit: FitResult, frame: pd.DataFrame, *, title: str | None = Non
     unit, metric = data["unit"], data["metric"]
     sections = [*make.fit_sections(fit, frame, unit, metric), *make.data_sections(data),
                 *make.backtest_sections(backtest, metric, unit), *make.allocation_sections(allocation),
-                *make.comparison_sections([c for c in (comparisons or ()) if c is not None]),
+                *make.comparison_sections([c for c in (comparisons or ()) if c is not None], fit),
                 *make.analysis_sections({"crossover": crossover, "trend": trend, "downstream": downstream},
                                         metric, unit),
                 *make.provenance_sections(all_settings, command or reproduce_command(data_source, all_settings),

@@ -6,7 +6,8 @@ import shlex
 # fit setting -> flag of `python -m analysis report` (and fit, allocate, backtest)
 FIT_FLAGS = (("law", "--law"), ("objective", "--objective"), ("delta", "--delta"), ("bootstrap", "--bootstrap"),
              ("seed", "--seed"), ("min_tokens", "--min-tokens"), ("min_fraction", "--min-fraction"),
-             ("y_transform", "--y-transform"), ("time_budget", "--time-budget"))
+             ("y_transform", "--y-transform"), ("time_budget", "--time-budget"),
+             ("min_tpp", "--min-tpp"), ("max_tpp", "--max-tpp"), ("max_loss", "--max-loss"))
 
 
 def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:

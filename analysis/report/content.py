@@ -137,7 +137,7 @@ def allocation_rows(allocation) -> tuple[list[dict], list[str]]:
                        "tokens_per_param": a.tokens_per_param, "loss": a.loss, "method": a.method}
                 for k, (lo, hi) in a.ci.items():
                     row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
-                notes += [f"{a.compute:.4g} FLOPs: {n}" for n in a.notes]
+                notes += [f"{a.compute:.4g} FLOPs: {n}" for n in (*a.warnings, *a.notes)]
             else:
                 row = dict(a)
             rows.append(row)

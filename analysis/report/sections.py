@@ -134,15 +134,19 @@ def allocation_sections(allocation) -> list[Section]:
     return [Section("Compute-optimal allocation", tuple(blocks), data)]
 
 
-def comparison_sections(fits) -> list[Section]:
-    """Other laws on the same data: size, error and warnings of each."""
+def comparison_sections(fits, main=None) -> list[Section]:
+    """Other laws on the same data: size, error and warnings of each, and (with the ``main`` fit) whether
+    the choice of law matters at 10x the data's largest scale (:func:`analysis.diagnostics.law_choice_at`)."""
+    from analysis.diagnostics import law_choice_at
     rows = [content.fit_row(f) for f in fits]
     if not rows:
         return [Section("Other laws on the same data", (), {"comparisons": None})]
     table = Table(("law", "formula", "parameters", "RMSE log y", "mean rel. error", "warnings"),
                   tuple((r["law"], r["formula"], r["n_params"], r["rmse_log"], percent_text(r["mare"]),
                          len(r["warnings"])) for r in rows))
-    return [Section("Other laws on the same data", (table,), {"comparisons": rows})]
+    choice = law_choice_at([main, *fits]) if main is not None else []
+    blocks = (table, Bullets(tuple(choice), kind="warnings")) if choice else (table,)
+    return [Section("Other laws on the same data", blocks, {"comparisons": rows, "law_choice_warnings": choice})]
 
 
 def analysis_sections(analyses: dict, metric: str | None, unit: str | None) -> list[Section]:

@@ -217,10 +217,11 @@ def finish(d: Draft, *, filename: str | None, run_info=None, tokens_per_step=Non
         up = read_frame(long, filename=filename, column_map=cmap, format=d.format)
     except UploadError as e:
         if e.message.startswith("No size column") or "no size" in e.message:
-            raise UploadError("No sizes: the runs log no parameter count (N), tokens (D) or FLOPs (C), and "
-                              "none were given.", fix="Give each run's sizes with run_info (a table: run, params, "
-                              "tokens[, tokens_per_step]) or tokens_per_step, or map a logged name with "
-                              "column_map={'N': ...}.") from None
+            raise UploadError("No sizes and no steps: the runs log no parameter count (N), tokens (D), FLOPs (C) "
+                              "or step, and none were given.", fix="Give each run's sizes in the run_info table "
+                              "(run, params, tokens[, tokens_per_step]; command line: --run-info FILE) or "
+                              "tokens_per_step (--tokens-per-step), or map a logged name to N or step (Column "
+                              "mapping; command line: --column N=NAME).") from None
         row = where.row_of(e.row) if e.row else None
         raise UploadError(where.text(e.message), fix=e.fix, row=row,
                           column=where.label(e.row, e.column) if e.row and e.column else e.column) from None
@@ -235,7 +236,7 @@ def finish(d: Draft, *, filename: str | None, run_info=None, tokens_per_step=Non
     rejected = tuple(sorted(rejected, key=lambda t: (t[1].rsplit("(", 1)[-1] if where.multi else "", t[0])))
     counts = _counts(rep, rejected)
     keep = [re.sub(r"^C = 6ND for ([\d,]+) rows", r"C = 6ND for \1 points", x).replace(" of column 'value'", "")
-            for x in rep.defaults if not x.startswith(("one run per distinct",))]
+            for x in rep.defaults if not x.startswith(("one run per distinct", "N, D and C unknown for"))]
     report = dataclasses.replace(
         rep, encoding=d.encoding, delimiter=d.delimiter, layout=d.layout, rows_read=d.rows_read,
         mapping=d.mapping, ignored_columns=tuple(d.ignored), rejected=rejected, rejection_counts=counts,

@@ -134,14 +134,14 @@ def check_column_map(column_map: Mapping | None, names: Sequence[str], *, where:
     for key, col in (column_map or {}).items():
         f = next((g for g in ROLE_FIELDS if g == key or name_key(g) == name_key(key)), None)
         if f is None:
-            raise UploadError(f"column_map has the field {key!r}, which this format does not use.",
+            raise UploadError(f"The column mapping has the field {key!r}, which this format does not use.",
                               fix=f"Fields are: {', '.join(ROLE_FIELDS)}.")
         if col is None:
             out[f] = None
             continue
         cols = list(col) if isinstance(col, (list, tuple)) else [col]
         if len(cols) > 1 and f != "value":
-            raise UploadError(f"column_map maps {f!r} to several names; only 'value' takes a list.",
+            raise UploadError(f"The column mapping maps {f!r} to several names; only 'value' takes several.",
                               fix=f"Map {f!r} to one name.")
         resolved = []
         for c in cols:
@@ -149,7 +149,7 @@ def check_column_map(column_map: Mapping | None, names: Sequence[str], *, where:
                                           if len(by_key.get(name_key(c), [])) == 1 else None)
             if hit is None:
                 shown = ", ".join(repr(n) for n in list(names)[:15]) + (" ..." if len(names) > 15 else "")
-                raise UploadError(f"column_map maps {f!r} to {str(c)!r}, which is not among the {where}.",
+                raise UploadError(f"The column mapping maps {f!r} to {str(c)!r}, which is not among the {where}.",
                                   fix=f"Use one of: {shown}.")
             resolved.append(hit)
         out[f] = resolved if f == "value" else resolved[0]
@@ -214,7 +214,7 @@ def assign_roles(columns: Sequence[str], column_map: Mapping | None = None, *, t
             continue
         role = classify(c)
         if only is not None and role in ("metric", "lr"):
-            roles.ignored[c] = "not among the metrics asked for in column_map['value']"
+            roles.ignored[c] = "not among the metrics chosen in the column mapping (value)"
             continue
         if role == "ignored":
             roles.ignored[c] = "tracker bookkeeping: times, run state, system monitors, epochs"
@@ -226,12 +226,12 @@ def assign_roles(columns: Sequence[str], column_map: Mapping | None = None, *, t
                 steps.append((_STEP_ORDER.index(last), i, c))
         elif role in ("N", "D", "C", "U"):
             if role in cmap:
-                roles.ignored[c] = f"also looks like {role}; column_map chose {roles.sizes.get(role)!r}"
+                roles.ignored[c] = f"also looks like {role}; the column mapping chose {roles.sizes.get(role)!r}"
             else:
                 sizes.setdefault(role, []).append(c)
         elif role == "lr":
             if "lr" in cmap:
-                roles.ignored[c] = "also a learning rate; column_map chose another"
+                roles.ignored[c] = "also a learning rate; the column mapping chose another"
             elif not numeric(c):
                 roles.ignored[c] = "no numbers"
             elif varies(c):

@@ -99,8 +99,8 @@ def table_draft(table: Table, *, file: str, column_map=None, fmt: str, run_defau
     if not roles.metrics and not roles.lr:
         shown = ", ".join(map(repr, header[:15])) + (" ..." if len(header) > 15 else "")
         raise UploadError(f"{file!r} has no metric column: the columns are {shown}.",
-                          fix="Metric columns hold numbers logged over steps (e.g. train/loss, eval/loss); pass "
-                              "column_map={'value': [...]} to name them.")
+                          fix="Metric columns hold numbers logged over steps (e.g. train/loss, eval/loss); name them "
+                              "under Column mapping (command line: --column value=NAME, repeatable).")
     n = len(frame)
     runs_s = (col[roles.run].str.strip() if roles.run
               else pd.Series([run_default or "run"] * n, dtype=str))

@@ -84,8 +84,8 @@ def read_chart(table: Table, *, file: str, column_map=None) -> Draft:
     x = header[0]
     role = classify(x)
     if column_map:
-        raise UploadError("A W&B chart export has fixed columns (x axis, then '<run> - <metric>'); column_map "
-                          "does not apply.", fix="Leave the column mapping empty for this file.")
+        raise UploadError("A W&B chart export has fixed columns (x axis, then '<run> - <metric>'); a column "
+                          "mapping does not apply.", fix="Leave the column mapping empty for this file.")
     if role not in ("step", "D"):
         raise UploadError(f"The chart's x axis is {x!r}, not a step or token count, so its points cannot be "
                           "placed on a scaling axis.", column=x,

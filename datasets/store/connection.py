@@ -110,9 +110,11 @@ def connection(path: Path) -> duckdb.DuckDBPyConnection:
         return con
 
 
-def probe(path: Path) -> StoreError | None:
+def probe(path) -> StoreError | None:
+    """None when the store at ``path`` (a DuckDB file or a Parquet store) opens, else why not."""
+    from datasets.store import parquet
     try:
-        connection(path)
+        parquet.connection(path) if parquet.is_parquet_store(path) else connection(path)
     except StoreError as e:
         return e
     return None

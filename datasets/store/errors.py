@@ -25,8 +25,13 @@ class StoreError(WorkbenchError):
 
 
 def build_command(path: Path | str | None = None) -> str:
-    """The command that (re)builds the store at ``path`` (``--out store.duckdb`` for the default location)."""
+    """The command that (re)builds the store at ``path`` (``--out store.duckdb`` for the default location,
+    ``--format parquet`` for a Parquet store)."""
+    from datasets.store.parquet import is_parquet_store
+
     data = os.environ.get("SCALING_DATA_DIR") or "../shared/data"
+    if path is not None and is_parquet_store(path):
+        return f"python -m datasets.build --source {shlex.quote(data)} --format parquet --out {shlex.quote(str(path))}"
     if path is None or Path(path).expanduser().resolve() == DEFAULT_STORE.resolve():
         out = "store.duckdb"
     else:

@@ -8,14 +8,23 @@ from pathlib import Path
 
 from datasets.store.connection import probe
 from datasets.store.errors import DEFAULT_STORE, PROJECT_ROOT, StoreError, build_command
+from datasets.store.parquet import is_parquet_store, is_url
 
 Progress = Callable[[float, str], None]
 
 
-def locate_store() -> Path:
-    """``$SCALING_STORE`` if set, else ``<project root>/store.duckdb``."""
+def locate_store() -> Path | str:
+    """``$SCALING_STORE`` if set, else ``<project root>/store.duckdb``.
+
+    The store is a DuckDB file or a Parquet store: a directory (an existing one, or a path ending in ``/``),
+    or an object-storage URL such as ``s3://bucket/scaling`` (returned as a str, see
+    :mod:`datasets.store.parquet`)."""
     env = os.environ.get("SCALING_STORE")
-    return Path(env).expanduser() if env else DEFAULT_STORE
+    if not env:
+        return DEFAULT_STORE
+    if is_url(env):
+        return env
+    return Path(env).expanduser()
 
 
 def _data_dir() -> Path | None:
@@ -67,8 +76,9 @@ def ensure_store(progress: Progress | None = None) -> Path:
     err = probe(path)
     if err is None:
         return path
-    if err.kind == "locked":
+    if err.kind == "locked" or is_url(path):     # a remote store is built elsewhere and copied there
         raise err
+    fmt = "parquet" if is_parquet_store(path) else "duckdb"
     from datasets import build as builder
     from datasets import fetch
     with _file_lock(path.with_name(path.name + ".lock")):
@@ -84,8 +94,8 @@ def ensure_store(progress: Progress | None = None) -> Path:
             else:
                 scale, offset = 1.0, 0.0
             builder.build(data, path, progress=(lambda f, m: progress(offset + scale * f, m)) if progress
-                          else None)
-        except (builder.BuildError, fetch.FetchError, OSError) as e:
+                          else None, format=fmt)
+        except (builder.BuildError, fetch.FetchError, StoreError, OSError) as e:
             why = "" if err.kind == "missing" else f"{err.message}, and "   # say why it was being rebuilt
             raise StoreError(f"{why}building the store at {path} failed: {e}",
                              f"fix the cause and run {build_command(path)}", "build_failed") from e

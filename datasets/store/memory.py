@@ -125,3 +125,16 @@ def open_memory(tables: Mapping[str, pd.DataFrame],
         con.close()
         raise
     return con
+
+
+def upload_tables(upload) -> dict[str, pd.DataFrame]:
+    """A :class:`datasets.upload.Upload` as store tables: its ``runs`` and ``points``, its file in ``files``
+    (rows read) and its rejections in ``exclusions`` (one row per column and reason)."""
+    rep = upload.report
+    source = str(upload.runs["source"].iloc[0]) if len(upload.runs) else "upload"
+    files = pd.DataFrame([dict(source=source, path=rep.filename, sha256=None, bytes=None, rows_read=rep.rows_read)]
+                         if rep.filename else [], columns=_COLUMNS["files"])
+    excl = [dict(source=source, file=rep.filename, what=k.split(": ", 1)[0], action="dropped",
+                 reason=k.split(": ", 1)[-1], n_rows=n) for k, n in rep.rejection_counts.items()]
+    return {"runs": upload.runs, "points": upload.points, "files": files,
+            "exclusions": pd.DataFrame(excl, columns=_COLUMNS["exclusions"])}

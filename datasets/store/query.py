@@ -1,7 +1,9 @@
 """The store's query API: the app, the CLI and the tests read runs and points only through :class:`Store`.
 
 One interface for the published corpus and for uploads alike: ``Store(path)`` opens a built store file
-(one shared read-only connection per process, see :mod:`datasets.store.connection`), and
+(one shared read-only connection per process, see :mod:`datasets.store.connection`) or a Parquet store
+(a directory or an object-storage URL, read through views over ``read_parquet``, see
+:mod:`datasets.store.parquet`), and
 :meth:`Store.from_tables` puts runs and points (an upload, say) into a private in-memory database with
 the same tables and views (:mod:`datasets.store.memory`), so every method answers the same way on both.
 
@@ -19,7 +21,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from datasets.store import memory
+from datasets.schema import POINT_COLUMNS
+from datasets.store import memory, parquet
 from datasets.store.connection import connection, corrupt, first_line, signature
 from datasets.store.fit_frame import FIT_POINT_COLUMNS, to_fit_frame
 from datasets.store.locate import locate_store
@@ -33,6 +36,9 @@ _RUN_JOIN_COLUMNS = ["family", "model", "params", "data", "arch"]
 _FINAL_ORDER = "p.tokens DESC NULLS LAST, p.step DESC NULLS LAST, p.value NULLS LAST, p.split, p.unit"
 # every point column, as the rows are stored: a total order, so results never depend on the query plan
 _POINT_SORT = ", ".join(f"p.{c} NULLS FIRST" for c in POINT_ORDER)
+_POINT_COLS = ", ".join(f"p.{c}" for c in POINT_COLUMNS)
+# points joined to their runs (a Parquet store joins on (run_id, family) too: a family filter prunes files)
+_POINTS_JOIN = "store.points p JOIN store.runs r ON p.run_id = r.run_id"
 
 
 def _values(name: str, value) -> list[str]:
@@ -64,12 +70,15 @@ class Store:
 
     Parameters
     ----------
-    path : the DuckDB file; default :func:`locate_store`.
+    path : the DuckDB file, or a Parquet store (a directory, or a ``s3://``/``gs://``... URL);
+        default :func:`locate_store`.
 
     Attributes
     ----------
-    path : Path or None
-        The store file (None for an in-memory store).
+    path : Path, str or None
+        The store file or directory (a remote Parquet store's URL as a str; None for an in-memory store).
+    parquet : bool
+        Whether the store is a Parquet dataset (:mod:`datasets.store.parquet`).
     name : str
         The file's path, or the name given to :meth:`from_tables`.
 
@@ -80,9 +89,13 @@ class Store:
     """
 
     def __init__(self, path: Path | str | None = None):
-        self.path: Path | None = Path(path) if path is not None else locate_store()
+        location = path if path is not None else locate_store()
+        self.parquet = parquet.is_parquet_store(location)
+        # a local store is a Path; a remote Parquet store keeps its URL (a str)
+        self.path: Path | str | None = location if parquet.is_url(location) else Path(location)
         self.name = str(self.path)
-        self._con = connection(self.path)
+        self._con = parquet.connection(self.path) if self.parquet else connection(self.path)
+        self._points_join = parquet.POINTS_JOIN if self.parquet else _POINTS_JOIN
         self._digest: str | None = None
 
     @classmethod
@@ -106,7 +119,7 @@ class Store:
         tables = memory.memory_tables(runs, points, name=name, sources=sources, files=files,
                                       exclusions=exclusions, extra_tables=tuple(extras))
         self = cls.__new__(cls)
-        self.path, self.name = None, name
+        self.path, self.name, self.parquet, self._points_join = None, name, False, _POINTS_JOIN
         self._con = memory.open_memory(tables, extras)
         self._digest = tables["meta"].set_index("key").at["input_digest", "value"]
         return self
@@ -115,15 +128,9 @@ class Store:
     def from_upload(cls, upload, *, name: str | None = None) -> "Store":
         """An in-memory store of a :class:`datasets.upload.Upload`: its runs and points, its file in
         ``files`` (rows read) and its rejections in ``exclusions`` (one row per column and reason)."""
-        rep = upload.report
-        source = str(upload.runs["source"].iloc[0]) if len(upload.runs) else "upload"
-        files = pd.DataFrame([dict(source=source, path=rep.filename, sha256=None, bytes=None,
-                                   rows_read=rep.rows_read)]) if rep.filename else None
-        excl = [dict(source=source, file=rep.filename, what=k.split(": ", 1)[0], action="dropped",
-                     reason=k.split(": ", 1)[-1], n_rows=n) for k, n in rep.rejection_counts.items()]
-        exclusions = pd.DataFrame(excl, columns=["source", "file", "what", "action", "reason", "n_rows"])
-        return cls.from_tables(upload.runs, upload.points, name=name or rep.filename or "upload", files=files,
-                               exclusions=exclusions)
+        t = memory.upload_tables(upload)
+        return cls.from_tables(t["runs"], t["points"], name=name or upload.report.filename or "upload",
+                               files=t["files"] if len(t["files"]) else None, exclusions=t["exclusions"])
 
     @property
     def in_memory(self) -> bool:
@@ -136,6 +143,8 @@ class Store:
         ``memory:<name>:<sha256 of the tables>``. Equal keys mean equal query results."""
         if self.path is None:
             return f"memory:{self.name}:{self._digest}"
+        if self.parquet:
+            return parquet.content_key(self.path)
         return f"{self.path.expanduser().resolve()}:{':'.join(map(str, signature(self.path)))}"
 
     def close(self) -> None:
@@ -152,6 +161,10 @@ class Store:
             return cur.sql(sql, params=list(params) or None).to_arrow_table().to_pandas()
         except (duckdb.IOException, duckdb.InternalException) as e:   # the file changed or broke under us
             raise corrupt(self.path or self.name, first_line(e)) from None
+        except duckdb.InvalidInputException as e:   # a Parquet file damaged or replaced under us
+            if not self.parquet:
+                raise
+            raise corrupt(self.path, first_line(e)) from None
         finally:
             cur.close()
 
@@ -267,7 +280,7 @@ class Store:
                 where.append(f"{col} IN (SELECT unnest(?))")
                 params.append(_values(col.split(".")[1], val))
         cols = ", ".join(f"r.{c}" for c in _RUN_JOIN_COLUMNS)
-        sql = (f"SELECT p.*, {cols} FROM store.points p JOIN store.runs r ON p.run_id = r.run_id"
+        sql = (f"SELECT {_POINT_COLS}, {cols} FROM {self._points_join}"
                + (" WHERE " + " AND ".join(where) if where else ""))
         if final_only:
             sql += f" QUALIFY row_number() OVER (PARTITION BY p.run_id, p.metric ORDER BY {_FINAL_ORDER}) = 1"
@@ -278,7 +291,7 @@ class Store:
         """The canonical fit frame of ``metric`` in ``family`` (see :func:`to_fit_frame`)."""
         fam, met = _text("family", family), _text("metric", metric)
         cols = ", ".join(f"p.{c}" for c in FIT_POINT_COLUMNS)
-        pts = self._query(f"""SELECT {cols} FROM store.points p JOIN store.runs r ON p.run_id = r.run_id
+        pts = self._query(f"""SELECT {cols} FROM {self._points_join}
                               WHERE r.family = ? AND (p.metric = ? OR p.unit = 'lr')
                               ORDER BY {_POINT_SORT}""", [fam, met])
         return to_fit_frame(self.runs(family=fam), pts, met, as_nats=as_nats, final_only=final_only)

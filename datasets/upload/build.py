@@ -123,8 +123,10 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         N = run_constant(rej, codes, N, name_of["N"], "N")
     if "U" in nums:
         U = run_constant(rej, codes, U, name_of["U"], "U")
-    rej.row(np.isnan(N) & np.isnan(D) & np.isnan(C), "/".join(name_of[f] for f in SIZE_FIELDS if f in name_of),
-            "no size: N, D and C are all empty")
+    # a row needs a scale: a size, or a step (a training curve whose sizes were not logged: kept, sizes NULL)
+    no_size = np.isnan(N) & np.isnan(D) & np.isnan(C)
+    rej.row(no_size & np.isnan(step), "/".join(name_of[f] for f in (*SIZE_FIELDS, "step") if f in name_of),
+            "no size: N, D and C are all empty" + (" and so is the step" if "step" in nums else ""))
     with np.errstate(over="ignore", invalid="ignore"):
         six_nd = 6.0 * N * D
     fill = np.isnan(C) & ~np.isnan(six_nd)
@@ -172,6 +174,9 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         run_D = pd.Series(Dp).groupby(pcode).max().reindex(range(len(kept))).to_numpy()
         run_C = pd.Series(Cp).groupby(pcode).max().reindex(range(len(kept))).to_numpy()
     note = "uploaded by the user" + "".join(f"; {d}" for d in defaults if not d.startswith(("split", "unit")))
+    sizeless = _sizeless_runs(N[run_pos], run_D, run_C, rname)
+    if sizeless:
+        defaults.append(sizeless)
     runs = make_runs(pd.DataFrame({
         "run_id": ids, "source": SOURCE, "collection": None, "family": [f"upload/{f}" for f in fam],
         "model": rname, "arch": None, "params": N[run_pos], "data": None, "tokens": run_D, "flops": run_C,
@@ -196,6 +201,18 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         defaults=tuple(defaults), rejected=detail, n_rejected=n_rejected, rejection_counts=counts,
         warnings=tuple(warnings))
     return Upload(runs=runs, points=points, report=report)
+
+
+def _sizeless_runs(N: np.ndarray, D: np.ndarray, C: np.ndarray, names: np.ndarray) -> str | None:
+    """The report line for runs with steps but no N, D or C at all (None when every run has a size)."""
+    none = np.isnan(N) & np.isnan(D) & np.isnan(C)
+    if not none.any():
+        return None
+    shown = [str(x) for x in names[none][:6]]
+    more = f" and {int(none.sum()) - 6} more" if none.sum() > 6 else ""
+    return (f"N, D and C unknown for {int(none.sum()):,} run{'s' if none.sum() != 1 else ''} "
+            f"({', '.join(map(repr, shown))}{more}): kept as training curves over steps (sizes NULL); "
+            "laws over steps fit them, laws over N, D or C leave them out")
 
 
 def unique_ids(ids: list[str]) -> list[str]:

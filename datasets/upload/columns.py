@@ -72,7 +72,7 @@ def resolve_column(header: list[str], name: object, field_name: str) -> int:
         return header.index(name)
     if isinstance(name, str) and keys.count(name_key(name)) == 1 and name_key(name):
         return keys.index(name_key(name))
-    raise UploadError(f"column_map maps {field_name!r} to {name!r}, which is not a column of the file.",
+    raise UploadError(f"The column mapping maps {field_name!r} to {name!r}, which is not a column of the file.",
                       fix=f"Use one of: {quote_list(header)}.")
 
 
@@ -98,7 +98,7 @@ def map_columns(header: list[str], column_map: Mapping | None) -> tuple[dict[str
     for key, name in (column_map or {}).items():
         f = next((g for g in ALIASES if g == key or name_key(g) == name_key(key)), None)
         if f is None:
-            raise UploadError(f"column_map has an unknown field {key!r}.",
+            raise UploadError(f"The column mapping has an unknown field {key!r}.",
                               fix=f"Fields are: {quote_list(ALIASES)}.")
         if name is None:
             disabled.add(f)
@@ -106,7 +106,7 @@ def map_columns(header: list[str], column_map: Mapping | None) -> tuple[dict[str
         names = list(name) if f == "value" and isinstance(name, (list, tuple)) else [name]
         idx = [resolve_column(header, n, f) for n in names]
         if not idx or set(idx) & used or len(set(idx)) < len(idx):
-            raise UploadError(f"column_map uses a column twice or maps {f!r} to nothing.",
+            raise UploadError(f"The column mapping uses a column twice or maps {f!r} to nothing.",
                               fix="Map each field to a different column.")
         out[f] = idx
         used.update(idx)
@@ -126,27 +126,30 @@ def map_columns(header: list[str], column_map: Mapping | None) -> tuple[dict[str
             take = idx[:1]
             if len(idx) > 1:
                 warnings.append(f"Columns {quote_list(header[i] for i in idx)} all look like {f!r}; used "
-                                f"{header[idx[0]]!r}. Pass column_map={{'{f}': '<column>'}} to choose.")
+                                f"{header[idx[0]]!r}. Choose one under Column mapping (command line: --column {f}=NAME).")
         out[f] = take
         used.update(take)
     return out, warnings
 
 
 def require_columns(header: list[str], mapping: dict[str, list[int]]) -> None:
-    if "value" in mapping and any(f in mapping for f in SIZE_FIELDS):
+    """A value column and a scale column: a size (N, D or C), or a step column alone (a training curve
+    with no logged size reads with its sizes unknown; step laws fit it)."""
+    if "value" in mapping and any(f in mapping for f in (*SIZE_FIELDS, "step")):
         return
     hint = suggest_mapping(header)
     vals, _, _ = parse_numbers(pd.Series(header, dtype=str), si=True, decimal_comma=False)
     prefix = "The first row looks like data, not a header. " if np.isfinite(vals).sum() >= 2 else ""
     if "value" not in mapping:
-        guess = f" Perhaps column_map={{'value': {hint['value']!r}}}." if "value" in hint else ""
+        guess = f" Perhaps {{'value': {hint['value']!r}}}." if "value" in hint else ""
         raise UploadError(f"{prefix}No value column: expected one named like {quote_list(ALIASES['value'][:6])}; "
                           f"the columns are {quote_list(header)}.",
-                          fix="Rename the column holding the loss or metric (e.g. to 'loss'), or pass "
-                              f"column_map.{guess}")
+                          fix="Rename the column holding the loss or metric (e.g. to 'loss'), or map it: Column mapping "
+                              f"on the Upload page, --column value=NAME on the command line.{guess}")
     if not any(f in mapping for f in SIZE_FIELDS):
         guess = [f"'{f}': {hint[f]!r}" for f in SIZE_FIELDS if f in hint]
-        raise UploadError(f"{prefix}No size column: need N (params), D (tokens) or C (FLOPs); the columns "
-                          f"are {quote_list(header)}.",
-                          fix="Add a column named N, params, tokens or flops, or pass column_map"
+        raise UploadError(f"{prefix}No size column: need N (params), D (tokens) or C (FLOPs), or at least a "
+                          f"step column; the columns are {quote_list(header)}.",
+                          fix="Add a column named N, params, tokens, flops or step, or map one: Column mapping on the "
+                              "Upload page, --column N=NAME on the command line"
                               + (f" (perhaps {{{', '.join(guess)}}})." if guess else "."))

@@ -1,0 +1,573 @@
+"""Server load (a benchmark, not a test): many lightweight clients speaking Streamlit's own protocol.
+
+    python bench/server_load.py [--sessions 1,10,25,50] [--seconds 30] [--max-actions 400] [--store FILE]
+                                [--boot 200] [--json FILE]
+
+One real ``streamlit run app.py`` on 127.0.0.1 (the launcher of ``tests/test_browser.py``; nothing else is
+contacted) and N concurrent client sessions in one asyncio process. A client is what the browser's
+JavaScript does on the wire, without a browser: ``GET /_stcore/health`` (the XSRF cookie), a websocket on
+``/_stcore/stream`` (subprotocols ``streamlit, <xsrf token>``), then ``BackMsg`` protobufs out and
+``ForwardMsg`` protobufs in (``streamlit.proto``). A page load is ``BackMsg.rerun_script`` with the page's
+URL path as ``page_name`` and its query string; the run is over when ``session_status_changed`` says the
+script stopped. An upload is the uploader's three steps: ``file_urls_request`` -> ``file_urls_response``,
+a multipart ``PUT`` to the upload URL (``X-Xsrftoken`` header), then a rerun whose widget state names the
+file. So the numbers are the server's (script runs, caches, protobuf and Arrow serialisation, the
+websocket), not a browser's drawing: one client costs a few ms of CPU per action (printed below).
+
+Each session loops until the level's time is up or the level's action count is reached, each action in a
+new tab (a new Streamlit session opened from a shared URL, closed when the answer is read):
+
+* **browse** ``/Browse`` for a family (rotating over sources): "Runs shown" and "Points shown" must equal
+  what the store API says for that family and its default metric;
+* **fit** ``/Fit`` on Epoch's Chinchilla points, Chinchilla law, Huber, no cut, the flagged runs excluded,
+  and a bootstrap count unique to the action (so every fit is computed, never a cached result): the
+  parameter table (the Arrow bytes of the dataframe delta) must equal ``python -m analysis allocate
+  --json``'s fitted parameters to 1e-6 relative;
+* **allocate** ``/Allocate`` with the same settings and one of several budgets: N*, D* and tokens per
+  parameter as the page shows them must equal the CLI's answer for that budget, formatted alike;
+* **upload** ``/Upload`` then the example CSV, renamed per session and action: the validation report must
+  equal ``read_upload``'s, and "Uploaded in this session" must list exactly this file (another session's
+  file there is a wrong answer: an isolation failure).
+
+An error is an exception or ``st.error`` in the page, a refused connection or upload, or a timeout; a wrong
+answer is a page that ran but showed a number different from the reference. Per level: actions per second,
+p50/p95 latency per action kind and their ratio to the first level's (the single-session baseline,
+measured in the same run), errors, wrong answers, server CPU seconds per action and how busy the machine
+was (the clients, the server and anything else running share its CPUs).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from streamlit.proto.Alert_pb2 import Alert  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402  (a dependency of streamlit itself)
+
+from tests.test_browser import start_app, stop_app  # noqa: E402
+from ui.format import quantity  # noqa: E402
+
+FIT_FAMILY = "chinchilla-epoch/chinchilla"
+BROWSE_FAMILIES = ["chinchilla-epoch/chinchilla", "overtrain/rpj", "laion-clip-mammut/clip", "obsscaling/Pythia",
+                   "gemstones/hot", "colpret/datablations-c4", "revisiting/lm-val_loss"]
+BUDGETS = (1e21, 5.76e23)          # FLOPs: the allocate actions rotate over these
+PARAMS = ("E", "A", "B", "alpha", "beta")
+REL_TOL = 1e-6                             # page (Arrow float64) against the CLI (JSON float64)
+MIX = ("browse", "fit", "allocate", "upload")
+ACTION_TIMEOUT = 180.0                     # s for one action (connect to settled page)
+XSRF_COOKIE = "_streamlit_xsrf"
+ALERT_ERROR = Alert.Format.Value("ERROR")
+FINISHED_EARLY = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
+
+
+class ProtocolError(Exception):
+    """The server answered something a browser would also treat as a failure."""
+
+
+class WrongAnswer(Exception):
+    """The page ran and showed a number that differs from the reference."""
+
+
+# ---------------------------------------------------------------------------------------------- HTTP on asyncio
+async def http(host: str, port: int, method: str, path: str, headers: dict | None = None,
+               body: bytes = b"") -> tuple[int, dict[str, list[str]], bytes]:
+    """One HTTP/1.1 request on its own connection: (status, headers by lower-case name, body)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
+                 f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    head, _, content = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    got: dict[str, list[str]] = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        got.setdefault(k.strip().lower(), []).append(v.strip())
+    return int(status_line.split()[1]), got, content
+
+
+# ---------------------------------------------------------------------------------------------- the client
+@dataclass
+class PageRun:
+    """What one script run left on the page: elements by delta path, with timings and bytes received."""
+
+    elements: dict[tuple, object] = field(default_factory=dict)
+    seconds: float = 0.0
+    first_chart: float | None = None
+    received: int = 0
+
+    def of(self, kind: str) -> list:
+        return [getattr(e, kind) for _, e in sorted(self.elements.items()) if e.WhichOneof("type") == kind]
+
+    def metric(self, label: str) -> str:
+        for m in self.of("metric"):
+            if m.label == label:
+                return m.body
+        raise ProtocolError(f"no metric {label!r} on the page (metrics: {[m.label for m in self.of('metric')]})")
+
+    def tables(self) -> list[pd.DataFrame]:
+        """Every ``st.dataframe`` of the page, decoded from its Arrow IPC bytes."""
+        return [pa.ipc.open_stream(d.arrow_data.data).read_all().to_pandas() for d in self.of("dataframe")
+                if d.arrow_data.data]
+
+    def problems(self) -> list[str]:
+        """Exceptions and ``st.error`` boxes shown in the page."""
+        out = [f"exception {e.type}: {e.message[:200]}" for e in self.of("exception")]
+        out += [f"st.error: {a.body[:200]}" for a in self.of("alert") if a.format == ALERT_ERROR]
+        return out
+
+
+class Session:
+    """One browser tab's worth of Streamlit protocol: a websocket session on the server."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.ws = None
+        self.cookie = self.token = ""
+        self.session_id = ""
+        self.page_hash = ""
+        self.query = ""
+
+    async def open(self, page: str, query: str = "") -> PageRun:
+        """Open ``/page?query`` in a new tab: the health check (XSRF cookie), the websocket, the first run."""
+        status, headers, _ = await http(self.host, self.port, "GET", "/_stcore/health")
+        if status != 200:
+            raise ProtocolError(f"/_stcore/health answered {status}")
+        for c in headers.get("set-cookie", []):
+            name, _, value = c.split(";", 1)[0].partition("=")
+            if name == XSRF_COOKIE:
+                self.cookie, self.token = f"{name}={value}", value
+        self.ws = await connect(f"ws://{self.host}:{self.port}/_stcore/stream", max_size=None, open_timeout=60,
+                                subprotocols=["streamlit", self.token] if self.token else ["streamlit"],
+                                additional_headers={"Origin": f"http://{self.host}:{self.port}",
+                                                    **({"Cookie": self.cookie} if self.cookie else {})})
+        self.query = query
+        msg = BackMsg()
+        msg.rerun_script.page_name = page
+        msg.rerun_script.query_string = query
+        msg.rerun_script.context_info.timezone = "UTC"
+        msg.rerun_script.context_info.locale = "en-US"
+        return await self._run(msg)
+
+    async def rerun(self, widgets=()) -> PageRun:
+        """Rerun the current page with ``widgets`` (``WidgetState`` protos), as a widget interaction does."""
+        msg = BackMsg()
+        msg.rerun_script.page_script_hash = self.page_hash
+        msg.rerun_script.query_string = self.query
+        for w in widgets:
+            msg.rerun_script.widget_states.widgets.add().CopyFrom(w)
+        return await self._run(msg)
+
+    async def upload_file(self, name: str, payload: bytes, content_type: str = "text/csv"):
+        """Put ``payload`` on the server as the uploader does; returns the ``UploadedFileInfo`` to send."""
+        from streamlit.proto.Common_pb2 import UploadedFileInfo
+
+        msg = BackMsg()
+        msg.file_urls_request.request_id = uuid.uuid4().hex
+        msg.file_urls_request.file_names.append(name)
+        msg.file_urls_request.session_id = self.session_id
+        await self.ws.send(msg.SerializeToString())
+        while True:
+            fm = ForwardMsg()
+            fm.ParseFromString(await self.ws.recv())
+            if fm.WhichOneof("type") == "file_urls_response" and \
+                    fm.file_urls_response.response_id == msg.file_urls_request.request_id:
+                break
+        resp = fm.file_urls_response
+        if resp.error_msg or not resp.file_urls:
+            raise ProtocolError(f"file_urls_request refused: {resp.error_msg}")
+        urls = resp.file_urls[0]
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+        path = urllib.parse.urlsplit(urls.upload_url).path
+        status, _, text = await http(self.host, self.port, "PUT", path, body=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": self.token,
+            "Cookie": self.cookie, "Origin": f"http://{self.host}:{self.port}"})
+        if status != 204:
+            raise ProtocolError(f"upload PUT answered {status}: {text[:200]!r}")
+        info = UploadedFileInfo(name=name, size=len(payload), file_id=urls.file_id)
+        info.file_urls.CopyFrom(urls)
+        return info
+
+    async def _run(self, msg: BackMsg) -> PageRun:
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        run, finished = PageRun(), False
+        while True:
+            raw = await self.ws.recv()
+            run.received += len(raw)
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            if kind == "new_session":                      # every script run starts with one
+                self.session_id = fm.new_session.initialize.session_id or self.session_id
+                run.elements.clear()
+            elif kind == "navigation":
+                self.page_hash = fm.navigation.page_script_hash
+            elif kind == "page_info_changed":
+                self.query = fm.page_info_changed.query_string
+            elif kind == "page_not_found":
+                raise ProtocolError(f"page not found: {fm.page_not_found.page_name!r}")
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                run.elements[tuple(fm.metadata.delta_path)] = fm.delta.new_element
+                if run.first_chart is None and fm.delta.new_element.WhichOneof("type") == "plotly_chart":
+                    run.first_chart = time.perf_counter() - t0
+            elif kind == "script_finished":
+                finished = fm.script_finished != FINISHED_EARLY
+                if fm.script_finished == ForwardMsg.ScriptFinishedStatus.Value("FINISHED_WITH_COMPILE_ERROR"):
+                    raise ProtocolError("the page script did not compile")
+            elif kind == "session_status_changed" and not fm.session_status_changed.script_is_running and finished:
+                run.seconds = time.perf_counter() - t0
+                return run
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+# ---------------------------------------------------------------------------------------------- references
+@dataclass
+class Expected:
+    fit_query: dict[str, list[str]]
+    fit_params: dict[str, float]
+    allocations: dict[float, dict[str, str]]        # budget -> metric label -> text the page must show
+    browse: dict[str, tuple[str, int, int]]         # family -> (source, runs shown, points shown)
+    upload: dict[str, int]                          # validation report metric -> value
+    csv_text: str
+
+
+def _cli_allocate(store: Path, budget: float, exclude: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "analysis", "allocate", "--store", str(store), "--family", FIT_FAMILY, "--law",
+           "chinchilla", "--objective", "huber", "--bootstrap", "0", "--compute", repr(budget), "--json", "--compact"]
+    for r in exclude:
+        cmd += ["--exclude-run", r]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"the CLI allocate failed: {p.stderr[-2000:]}")
+    return json.loads(p.stdout)
+
+
+def expectations(store: Path) -> Expected:
+    """What the pages must show, computed without the app: the CLI (fit and allocation), the store API
+    (browse counts) and the upload reader (the report)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datasets.store import Store
+    from datasets.upload import example_csv, read_upload
+
+    s = Store(store)
+    flagged = sorted(str(r) for r in s.flagged_runs(FIT_FAMILY))
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(zip(BUDGETS, pool.map(lambda b: _cli_allocate(store, b, flagged), BUDGETS)))
+    fit_params = {k: float(answers[BUDGETS[0]]["fit"]["params"][k]) for k in PARAMS}
+    allocations = {b: {"N* (parameters)": quantity(a["N_opt"], "params", short=True),
+                       "D* (tokens)": quantity(a["D_opt"], "tokens", short=True),
+                       "Tokens per parameter": quantity(a["tokens_per_param"], "tokens/param", short=True)}
+                   for b, a in answers.items()}
+    query = {"source": [FIT_FAMILY.split("/")[0]], "family": [FIT_FAMILY], "law": ["chinchilla"],
+             "objective": ["huber"], "cut": ["none"], "exclude": flagged}
+    browse = {}
+    fams = set(s.families()["family"])
+    for fam in BROWSE_FAMILIES:
+        if fam in fams:
+            runs = s.runs(family=fam)
+            pts = s.points(family=fam, metric=s.default_metric(fam))
+            browse[fam] = (fam.split("/")[0], int(runs["run_id"].nunique()),
+                           int(pts["run_id"].isin(runs["run_id"]).sum()))
+    csv_text = example_csv()
+    rep = read_upload(csv_text, filename="example.csv").report
+    return Expected(query, fit_params, allocations, browse,
+                    {"Rows read": rep.rows_read, "Points kept": rep.points_kept, "Runs": rep.runs,
+                     "Rows rejected": rep.n_rejected}, csv_text)
+
+
+def _qs(params: dict[str, list[str]], **extra) -> str:
+    return urllib.parse.urlencode([(k, v) for k, vs in params.items() for v in vs] +
+                                  [(k, str(v)) for k, v in extra.items()])
+
+
+def _count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+# ---------------------------------------------------------------------------------------------- actions
+async def browse(tab: Session, exp: Expected, k: int, session: int) -> PageRun:
+    fam = list(exp.browse)[(k + session) % len(exp.browse)]
+    source, runs, points = exp.browse[fam]
+    run = await tab.open("Browse", _qs({"source": [source], "family": [fam]}))
+    _no_problems(run)
+    shown = (_count(run.metric("Runs shown")), _count(run.metric("Points shown")))
+    if shown != (runs, points):
+        raise WrongAnswer(f"browse {fam}: runs, points shown {shown}; the store has {(runs, points)}")
+    if not run.of("plotly_chart"):
+        raise ProtocolError(f"browse {fam}: no chart")
+    return run
+
+
+async def fit(tab: Session, exp: Expected, k: int, boot: int) -> PageRun:
+    run = await tab.open("Fit", _qs(exp.fit_query, boot=boot))
+    _no_problems(run)
+    table = next((t for t in run.tables() if list(t.columns[:2]) == ["parameter", "value"]), None)
+    if table is None:
+        raise ProtocolError(f"fit boot={boot}: no parameter table")
+    shown = dict(zip(table["parameter"], table["value"].astype(float)))
+    bad = {p: (shown.get(p), v) for p, v in exp.fit_params.items()
+           if p not in shown or abs(shown[p] - v) > REL_TOL * abs(v)}
+    if bad:
+        raise WrongAnswer(f"fit boot={boot}: page vs CLI {bad}")
+    return run
+
+
+async def allocate(tab: Session, exp: Expected, k: int, session: int) -> PageRun:
+    budget = BUDGETS[(k + session) % len(BUDGETS)]
+    run = await tab.open("Allocate", _qs(exp.fit_query, budget=repr(budget)))
+    _no_problems(run)
+    shown = {label: run.metric(label) for label in exp.allocations[budget]}
+    if shown != exp.allocations[budget]:
+        raise WrongAnswer(f"allocate {budget:g}: page {shown}, CLI {exp.allocations[budget]}")
+    return run
+
+
+async def upload(tab: Session, exp: Expected, k: int, session: int) -> PageRun:
+    name, family = f"session{session}-upload{k}.csv", f"family-s{session}-u{k}"
+    payload = exp.csv_text.replace("chinchilla-like", family).encode()
+    first = await tab.open("Upload")
+    _no_problems(first)
+    uploader = first.of("file_uploader")
+    if not uploader:
+        raise ProtocolError("no file uploader on the Upload page")
+    info = await tab.upload_file(name, payload)
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    state = WidgetState(id=uploader[0].id)
+    state.file_uploader_state_value.uploaded_file_info.add().CopyFrom(info)
+    run = await tab.rerun([state])
+    _no_problems(run)
+    got = {m: _count(run.metric(m)) for m in exp.upload}
+    if got != exp.upload:
+        raise WrongAnswer(f"upload {name}: report {got}, read_upload says {exp.upload}")
+    listed = next((t for t in run.tables() if list(t.columns[:1]) == ["file"]), None)
+    if listed is None:
+        raise ProtocolError(f"upload {name}: no 'Uploaded in this session' table among "
+                            f"{[list(t.columns) for t in run.tables()]}")
+    if list(listed["file"]) != [name] or list(listed["families"]) != [f"upload/{family}"]:
+        raise WrongAnswer(f"upload {name}: this session lists {list(listed['file'])} {list(listed['families'])}")
+    run.seconds += first.seconds
+    run.received += first.received
+    return run
+
+
+def _no_problems(run: PageRun) -> None:
+    if run.problems():
+        raise ProtocolError("; ".join(run.problems()))
+
+
+# ---------------------------------------------------------------------------------------------- levels
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in MIX})
+    received: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    server_cpu: float = 0.0          # CPU seconds the Streamlit server used during the level
+    client_cpu: float = 0.0          # CPU seconds this process (all the clients) used during the level
+    machine_busy: float = 0.0        # share of the machine's CPU time in use (all processes)
+
+    @property
+    def done(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+async def session_loop(host: str, port: int, exp: Expected, session: int, deadline: float, budget: itertools.count,
+                       boots: itertools.count, tally: Tally) -> None:
+    for k in itertools.count():
+        if time.perf_counter() >= deadline or next(budget) < 0:
+            return
+        kind = MIX[(k + session) % len(MIX)]
+        tab = Session(host, port)
+        t = time.perf_counter()
+        try:
+            async with asyncio.timeout(ACTION_TIMEOUT):
+                if kind == "browse":
+                    run = await browse(tab, exp, k, session)
+                elif kind == "fit":
+                    run = await fit(tab, exp, k, next(boots))
+                elif kind == "allocate":
+                    run = await allocate(tab, exp, k, session)
+                else:
+                    run = await upload(tab, exp, k, session)
+            tally.latencies[kind].append(time.perf_counter() - t)
+            tally.received.append(run.received)
+        except WrongAnswer as e:
+            tally.wrong.append(str(e))
+        except Exception as e:  # noqa: BLE001 - a refusal, a timeout or a failure in the page: counted, reported
+            tally.errors.append(f"session {session} {kind}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+        finally:
+            try:
+                await tab.close()
+            except Exception:  # noqa: BLE001 - closing a broken socket
+                pass
+
+
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
+    try:
+        v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v) - idle, sum(v)
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
+
+
+async def level(host: str, port: int, exp: Expected, n: int, seconds: float, max_actions: int,
+                boots: itertools.count, server_pid: int | None = None) -> Tally:
+    """``n`` concurrent sessions for ``seconds`` (started actions finish) or ``max_actions`` actions."""
+    tally = Tally()
+    cpu0, me0, (busy0, total0) = _process_cpu(server_pid), _self_cpu(), _machine_busy()
+    t0 = time.perf_counter()
+    budget = itertools.count(max_actions - 1, -1)           # shared: the level stops after max_actions
+    await asyncio.gather(*(session_loop(host, port, exp, i, t0 + seconds, budget, boots, tally) for i in range(n)))
+    tally.wall = time.perf_counter() - t0
+    busy1, total1 = _machine_busy()
+    tally.server_cpu = _process_cpu(server_pid) - cpu0
+    tally.client_cpu = _self_cpu() - me0
+    tally.machine_busy = (busy1 - busy0) / max(total1 - total0, 1)
+    return tally
+
+
+def _pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def campaign(host: str, port: int, exp: Expected, levels: list[int], seconds: float, max_actions: int,
+                   boot: int, server_pid: int | None) -> list[tuple[int, Tally]]:
+    boots = itertools.count(boot)          # a new bootstrap count for every fit: computed, never a cached result
+    warm = await level(host, port, exp, 1, ACTION_TIMEOUT * len(MIX), len(MIX), boots)   # one of each: imports, caches
+    if warm.errors or warm.wrong:
+        print(f"warm-up problems: {warm.errors[:3]} {warm.wrong[:3]}", flush=True)
+    out = []
+    for n in levels:
+        tally = await level(host, port, exp, n, seconds, max_actions, boots, server_pid)
+        out.append((n, tally))
+        print(f"  N={n:<3} {tally.done} actions in {tally.wall:.1f} s, {len(tally.errors)} errors, "
+              f"{len(tally.wrong)} wrong answers", flush=True)
+    return out
+
+
+def report(results: list[tuple[int, Tally]]) -> list[dict]:
+    base = results[0][1]
+    print(f"{'N':>4}{'actions':>9}{'act/s':>7}{'x base':>7}"
+          + "".join(f"{k + ' p50/p95 s (p95 x base)':>34}" for k in MIX)
+          + f"{'errors':>7}{'wrong':>6}{'server CPU s/act':>17}{'client CPU s/act':>17}{'KB/act':>8}{'busy':>6}")
+    rows = []
+    for n, t in results:
+        rate = t.done / t.wall
+        cells = ""
+        row = {"sessions": n, "actions": t.done, "seconds": round(t.wall, 2), "actions_per_s": round(rate, 3),
+               "errors": t.errors, "wrong": t.wrong, "server_cpu_per_action": t.server_cpu / max(t.done, 1),
+               "client_cpu_per_action": t.client_cpu / max(t.done, 1), "machine_busy": t.machine_busy}
+        for k in MIX:
+            p50, p95, b95 = _pct(t.latencies[k], 50), _pct(t.latencies[k], 95), _pct(base.latencies[k], 95)
+            cells += f"{f'{p50:.2f} / {p95:.2f} ({p95 / b95:.1f}x)':>34}"
+            row[k] = {"n": len(t.latencies[k]), "p50": p50, "p95": p95, "p95_vs_base": p95 / b95}
+        kb = statistics.mean(t.received) / 1e3 if t.received else float("nan")
+        print(f"{n:>4}{t.done:>9}{rate:>7.2f}{rate / (base.done / base.wall):>7.2f}{cells}{len(t.errors):>7}"
+              f"{len(t.wrong):>6}{t.server_cpu / max(t.done, 1):>17.2f}{t.client_cpu / max(t.done, 1):>17.3f}"
+              f"{kb:>8.0f}{100 * t.machine_busy:>5.0f}%")
+        for e in t.errors[:5] + t.wrong[:5]:
+            print(f"      {e}")
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", default="1,10,25,50",
+                    help="comma-separated concurrent sessions per level; the first is the baseline (default 1,10,25,50)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="time of each level: no action starts after it")
+    ap.add_argument("--max-actions", type=int, default=400, help="at most this many actions per level")
+    ap.add_argument("--store", type=Path, help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
+    ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the first fit action (then +1 each)")
+    ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    levels = [int(x) for x in args.sessions.split(",") if x.strip()]
+    if not levels or min(levels) < 1:
+        ap.error("--sessions needs positive integers")
+    if args.store is None:
+        from bench._common import store_path
+        store = store_path().resolve()
+    else:
+        store = args.store.resolve()
+    t = time.perf_counter()
+    exp = expectations(store)
+    print(f"server_load: store {store}; levels {levels}, {args.seconds:g} s or {args.max_actions} actions each; "
+          f"{os.cpu_count()} CPUs shared by the server, the clients and the rest of the machine")
+    print(f"reference (CLI, {FIT_FAMILY}, flagged runs excluded): "
+          + ", ".join(f"{k} {v:.6g}" for k, v in exp.fit_params.items())
+          + f"; {len(exp.browse)} browse families; {len(exp.allocations)} budgets; "
+            f"references in {time.perf_counter() - t:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "server.log"
+        proc, url, health = start_app(store, log, {"SCALING_BOOTSTRAP": str(args.boot), "SCALING_TIME_BUDGET": "20"})
+        try:
+            parts = urllib.parse.urlsplit(url)
+            print(f"server {url} healthy in {health:.1f} s", flush=True)
+            results = asyncio.run(campaign(parts.hostname, parts.port, exp, levels, args.seconds, args.max_actions,
+                                           args.boot, proc.pid))
+        finally:
+            stop_app(proc)
+        server_tracebacks = log.read_text(errors="replace").count("Traceback")
+    rows = report(results)
+    wrong = sum(len(t.wrong) for _, t in results)
+    errors = sum(len(t.errors) for _, t in results)
+    print(f"errors: {errors}; wrong answers: {wrong}; tracebacks in the server log: {server_tracebacks}")
+    if args.json:
+        args.json.write_text(json.dumps({"levels": rows, "tracebacks": server_tracebacks}, indent=1, default=str))
+    return 1 if wrong or errors or server_tracebacks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
