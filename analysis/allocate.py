@@ -60,14 +60,11 @@ def _inputs(N, D, compute: float, unique_tokens: float | None) -> dict:
             "U": np.full_like(N, unique_tokens if unique_tokens else np.nan)}
 
 
-def _loss_rows(law: Law, theta: np.ndarray, X: dict, chunk: int = 256) -> np.ndarray:
-    """Loss of parameter row i at point i (the diagonal of the law's (rows, points) prediction)."""
-    out = np.empty(len(theta))
-    for a in range(0, len(theta), chunk):
-        b = min(a + chunk, len(theta))
-        L = law.logpred(theta[a:b], {v: x[a:b] for v, x in X.items()})
-        out[a:b] = np.exp(np.diagonal(L))
-    return out
+def _loss_rows(law: Law, theta: np.ndarray, X: dict) -> np.ndarray:
+    """Loss of parameter row i at point i: each value of ``X`` as a (rows, 1) column paired with its
+    parameter row (the laws' paired-shape contract), so B evaluations rather than a B x B diagonal."""
+    L = law.logpred(theta, {v: np.asarray(x, float)[:, None] for v, x in X.items()})
+    return np.exp(L[:, 0])
 
 
 def _optimum(fit: FitResult, compute: float, k: float, unique_tokens: float | None):

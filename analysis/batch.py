@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -105,9 +106,9 @@ def _client(spec: ClusterSpec) -> Iterator[Any]:
                 yield client
 
 
-def run_batch(fn: Callable[[Any], Any], items: Sequence[Any], *, cluster: str | ClusterSpec | None = None,
+def run_batch(fn: Callable[..., Any], items: Sequence[Any], *, cluster: str | ClusterSpec | None = None,
               retries: int = 2, progress: Progress | None = None,
-              client: Any = None) -> list[Any]:
+              client: Any = None, shared: Any = None) -> list[Any]:
     """Apply ``fn`` to every item and return the results in item order.
 
     Parameters
@@ -124,6 +125,9 @@ def run_batch(fn: Callable[[Any], Any], items: Sequence[Any], *, cluster: str | 
         ``progress(done, total)`` after each finished task.
     client : distributed.Client, optional
         An existing client (then ``cluster`` is ignored); the caller owns its life.
+    shared : object, optional
+        One large object every task needs (e.g. a million-row frame): sent to every worker once
+        (``scatter(broadcast=True)``) instead of once per task; the tasks are then ``fn(item, shared)``.
     """
     items = list(items)
     total = len(items)
@@ -131,20 +135,22 @@ def run_batch(fn: Callable[[Any], Any], items: Sequence[Any], *, cluster: str | 
     if client is None and spec.kind == "serial":
         out = []
         for i, item in enumerate(items):
-            out.append(fn(item))
+            out.append(fn(item) if shared is None else fn(item, shared))
             if progress:
                 progress(i + 1, total)
         return out
     if client is not None:
-        return _gather(client, fn, items, retries, progress)
+        return _gather(client, fn, items, retries, progress, shared)
     with _client(spec) as c:
-        return _gather(c, fn, items, retries, progress)
+        return _gather(c, fn, items, retries, progress, shared)
 
 
-def _gather(client, fn, items, retries, progress) -> list[Any]:
+def _gather(client, fn, items, retries, progress, shared=None) -> list[Any]:
     from distributed import as_completed
 
-    futures = [client.submit(fn, item, retries=retries, pure=False, key=f"batch-{i}-{id(items)}")
+    extra = () if shared is None else (client.scatter(shared, broadcast=True, hash=False),)
+    tag = uuid.uuid4().hex[:12]      # keys unique to this batch (id() of a freed list can be reused)
+    futures = [client.submit(fn, item, *extra, retries=retries, pure=False, key=f"batch-{tag}-{i}")
                for i, item in enumerate(items)]
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(items)
@@ -161,6 +167,6 @@ def _gather(client, fn, items, retries, progress) -> list[Any]:
             if progress:
                 progress(done, len(items))
     finally:
-        for f in futures:
+        for f in [*futures, *extra]:
             f.release()
     return results

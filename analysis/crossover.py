@@ -177,8 +177,13 @@ class CrossoverResult:
         return self.verdict
 
 
-def _fmt(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}"
+def format_scale(x) -> str:
+    """A crossing scale as every view prints it (verdict, page, figure, report): 3 significant digits,
+    ``1.91e23`` (``n/a`` when missing)."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}".replace("e+", "e")
+
+
+_fmt = format_scale
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,10 +255,39 @@ def _named_frames(a, b, names) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def _axis_law(axis: str, law: str | None):
+    """(axis symbol, law name, Law) of a crossover along ``axis`` (a one-variable law in it)."""
+    ax = AXES.get(str(axis))
+    if ax is None:
+        raise CrossoverError(f"unknown axis {axis!r}; use one of params/N, tokens/D, flops/C")
+    law_name = law or DEFAULT_LAW[ax]
+    law_obj = get_law(law_name)
+    if law_obj.variables != (ax,):
+        raise CrossoverError(f"law {law_name!r} depends on {', '.join(law_obj.variables)}; a crossover along "
+                             f"{ax} needs a one-variable law in {ax} such as {DEFAULT_LAW[ax]}")
+    return ax, law_name, law_obj
+
+
+def fit_group(frame: pd.DataFrame, index: int, name: str = "group", *, axis: str = "C", law: str | None = None,
+              bootstrap: int = 1000, seed: int = 0, higher_is_better: bool = False,
+              objective: str = "huber") -> FitResult:
+    """The fit :func:`crossover` makes of its ``index``-th group (0-based, in the groups' order): same law,
+    settings and seed stream (``SeedSequence(seed).generate_state(n)[index]`` does not depend on the
+    number of groups n). A caller can so fit (and cache) each group apart from the comparison, which
+    then takes them as ``crossover(..., fits=...)``: a new target or range refits nothing."""
+    _, _, law_obj = _axis_law(axis, law)
+    s = int(np.random.SeedSequence(seed).generate_state(index + 1)[index])
+    try:
+        return fit_law(frame, law_obj, objective=objective, bootstrap=bootstrap, seed=s,
+                       y_transform="one_minus" if higher_is_better else "none")
+    except (FitError, ValueError, KeyError) as exc:
+        raise CrossoverError(f"group {name!r}: {exc}") from exc
+
+
 def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: float | None = None,
               x_range: tuple[float, float] | None = None, bootstrap: int = 1000, seed: int = 0,
               higher_is_better: bool = False, alpha: float = 0.05, names=None,
-              objective: str = "huber") -> CrossoverResult:
+              objective: str = "huber", fits: dict[str, FitResult] | None = None) -> CrossoverResult:
     """Fit each group along ``axis`` and find where their curves cross, with a run-level bootstrap.
 
     Parameters
@@ -268,28 +302,20 @@ def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: flo
     higher_is_better : fit ``1 - y`` (accuracy, mIoU) instead of ``y`` (losses, errors).
     alpha : level of the pointwise bands used to declare a crossing.
     names : names for two frames (default: their ``group`` column, else "A", "B").
+    fits : the groups' fits, already made by :func:`fit_group` with the same settings (by group name);
+        a group missing here is fitted.
 
     Returns
     -------
     CrossoverResult
     """
     frames = _named_frames(a, b, names)
-    ax = AXES.get(str(axis))
-    if ax is None:
-        raise CrossoverError(f"unknown axis {axis!r}; use one of params/N, tokens/D, flops/C")
-    law_name = law or DEFAULT_LAW[ax]
-    law_obj = get_law(law_name)
-    if law_obj.variables != (ax,):
-        raise CrossoverError(f"law {law_name!r} depends on {', '.join(law_obj.variables)}; a crossover along "
-                             f"{ax} needs a one-variable law in {ax} such as {DEFAULT_LAW[ax]}")
-    seeds = np.random.SeedSequence(seed).generate_state(len(frames))
-    fits: dict[str, FitResult] = {}
-    for (name, frame), s in zip(frames.items(), seeds):
-        try:
-            fits[name] = fit_law(frame, law_obj, objective=objective, bootstrap=bootstrap, seed=int(s),
-                                 y_transform="one_minus" if higher_is_better else "none")
-        except (FitError, ValueError, KeyError) as exc:
-            raise CrossoverError(f"group {name!r}: {exc}") from exc
+    ax, law_name, law_obj = _axis_law(axis, law)
+    given = fits or {}
+    fits = {name: given[name] if name in given else
+            fit_group(frame, i, name, axis=ax, law=law_name, bootstrap=bootstrap, seed=seed,
+                      higher_is_better=higher_is_better, objective=objective)
+            for i, (name, frame) in enumerate(frames.items())}
     groups = tuple(fits)
     data_ranges = {g: fits[g].ranges[ax] for g in groups}
     lo_union = min(r[0] for r in data_ranges.values())

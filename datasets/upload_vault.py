@@ -11,8 +11,8 @@ Layout (``root`` = ``$SCALING_UPLOAD_DIR``, else ``$XDG_CACHE_HOME/scaling-workb
         index.json                  cache does not reveal usable tokens
         <random hex>/               one folder per upload: runs.parquet, points.parquet, report.json
 
-``index.json`` ``{"version", "created", "expires", "uploads": {name: {"dir", "saved", "bytes",
-"digest"}}}`` is the commit point: an upload's folder is written completely under a temporary name,
+``index.json`` ``{"version", "created", "expires", "seq", "uploads": {name: {"dir", "saved", "bytes",
+"digest", "seq"}}}`` is the commit point: an upload's folder is written completely under a temporary name,
 renamed into place, and only then named in a new index written to a temporary file and renamed over the
 old one (:func:`os.replace`, atomic on POSIX). A crash at any point leaves the previous index and its
 uploads intact (a half-written folder is never named and is swept later). Writers of one token take an
@@ -215,7 +215,7 @@ class UploadVault:
         """The uploads kept under ``token``, oldest first."""
         data = self._index(token)
         return [VaultEntry(name, float(e["saved"]), int(e["bytes"]), str(e["digest"]), float(data["expires"]))
-                for name, e in sorted(data["uploads"].items(), key=lambda kv: kv[1]["saved"])]
+                for name, e in sorted(data["uploads"].items(), key=lambda kv: (kv[1]["saved"], kv[1].get("seq", 0)))]
 
     def usage(self, token: str) -> int:
         """Bytes stored under ``token``."""
@@ -289,7 +289,9 @@ class UploadVault:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             now = self.clock()
-            data["uploads"][name] = {"dir": entry_dir, "saved": now, "bytes": size, "digest": str(digest)}
+            data["seq"] = int(data.get("seq", 0)) + 1          # upload order (saved times may tie)
+            data["uploads"][name] = {"dir": entry_dir, "saved": now, "bytes": size, "digest": str(digest),
+                                     "seq": data["seq"]}
             data["expires"] = now + self.ttl
             self._write_index(folder, data)
             if old:
@@ -319,8 +321,9 @@ class UploadVault:
         if not self.root.is_dir():
             return 0
         now, n = self.clock(), 0
+        stale = time.time() - _STALE_TMP             # file times are real times, whatever the clock says
         for folder in self.root.iterdir():
-            if folder.name.startswith(".trash-") and now - _mtime(folder) > _STALE_TMP:
+            if folder.name.startswith(".trash-") and _mtime(folder) < stale:
                 shutil.rmtree(folder, ignore_errors=True)      # a delete interrupted after its rename
             if not folder.is_dir() or not re.fullmatch(r"[0-9a-f]{40}", folder.name):
                 continue
@@ -329,7 +332,7 @@ class UploadVault:
             except VaultError:
                 data = None
             if data is None:
-                if now - _mtime(folder) > _STALE_TMP:      # damaged, or a create() that never finished
+                if _mtime(folder) < stale:                 # damaged, or a create() that never finished
                     self._remove(folder)
                     n += 1
                 continue
@@ -339,7 +342,7 @@ class UploadVault:
                 continue
             named = {e["dir"] for e in data["uploads"].values()}
             for sub in folder.iterdir():
-                if sub.is_dir() and sub.name not in named and now - _mtime(sub) > _STALE_TMP:
+                if sub.is_dir() and sub.name not in named and _mtime(sub) < stale:
                     shutil.rmtree(sub, ignore_errors=True)
         return n
 

@@ -14,10 +14,18 @@ data = sidebar()
 if data is None:
     st.stop()
 
-# ---- which families and runs
+# ---- which families and runs (filters whose options depend on the family start afresh when it changes)
+FILTERS = ("arch", "corpus", "size")
+widgets.reset_when(data.family, "also", *FILTERS)
 others = [f for f in data.families()["family"] if f != data.family]
-extra = widgets.multiselect("Also show families", sorted(others), key="also",
-                            help="Families of the same source drawn beside the one chosen in the sidebar (same metric).")
+if others:
+    extra = widgets.multiselect("Also show families", sorted(others), key="also",
+                                help="Families of the same source drawn beside the one chosen in the sidebar "
+                                     "(same metric).")
+else:
+    extra = []
+    widgets.forget("also")
+widgets.reset_when((data.family, tuple(extra)), *FILTERS)
 shown_data = [data] + [data.with_family(f) for f in extra]
 runs = pd.concat([d.runs() for d in shown_data], ignore_index=True)
 points = pd.concat([d.points() for d in shown_data], ignore_index=True)
@@ -48,6 +56,11 @@ if np.isfinite(lo):   # runs without a published size stay
     p = keep["params"]
     keep = keep[p.isna() | ((p >= lo * 0.999) & (p <= hi * 1.001))]
 pts = points[points["run_id"].isin(keep["run_id"])]
+hidden = runs["run_id"].nunique() - keep["run_id"].nunique()
+if hidden:
+    h1, h2 = st.columns([4, 1], vertical_alignment="center")
+    h1.info(f"The filters hide {hidden:,} of {runs['run_id'].nunique():,} runs.", icon=":material/filter_alt:")
+    h2.button("Show all runs", key="browse_reset", on_click=widgets.reset, args=FILTERS, icon=":material/filter_alt_off:")
 
 units = sorted(pts["unit"].dropna().astype(str).unique())
 unit = ", ".join(units) if units else None

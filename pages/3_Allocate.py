@@ -52,7 +52,7 @@ else:
     st.caption(f"= {quantity(budget, 'FLOPs')} · {conversion}")
 
 unique = widgets.number("Unique tokens available (0 = unlimited)", key="unique", default=0.0, min_value=0.0,
-                        step=1e9, format="%.3e", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
+                        step=1e9, format="%.4g", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
 uniq = unique if unique > 0 else None
 dc = "U" in fit.law.variables        # a law that prices repeated data takes the unique-token limit
 alloc = allocate(fit, budget, unique_tokens=uniq if dc else None)
@@ -99,6 +99,7 @@ for b in budgets:
 st.subheader("My planned run")
 p1, p2 = st.columns(2)
 rule_n = float(f"{np.sqrt(budget / (6.0 * 20.0)):.3g}")     # the 20-tokens-per-parameter rule of thumb
+widgets.reset_when(float(budget), "planN", "planD")          # a new budget: the plan starts again from its rule
 plan_n = widgets.number("Planned parameters N", key="planN", default=rule_n, min_value=1e3, format="%.3e", where=p1,
                         help="Default: 20 tokens per parameter at the budget above.")
 plan_d = widgets.number("Planned tokens D", key="planD", default=float(f"{20.0 * rule_n:.3g}"), min_value=1e3,

@@ -106,7 +106,9 @@ if file is not None:
             st.session_state["data"] = "upload"
             st.session_state["ufamily"] = families[0]
 
-        st.success(f"{result.report.runs} runs in {result.report.families} families are ready.",
+        n_runs, n_fams = result.report.runs, result.report.families
+        st.success(f"{n_runs:,} run{'s' * (n_runs != 1)} in {n_fams:,} famil{'ies' if n_fams != 1 else 'y'} "
+                   "are ready." if n_runs != 1 else "1 run in 1 family is ready.",
                    icon=":material/check_circle:")
         st.button("Analyse these runs", key="upload_use", on_click=_use, type="primary",
                   help="Switches the sidebar to My uploads; every page then works on them.")

@@ -3,13 +3,14 @@ import pandas as pd
 import streamlit as st
 
 from analysis import figures
+from analysis.crossover import format_scale
 from analysis.fit import complete_axes
 from analysis.report import cli_command
 from analysis.settings import bootstrap_for
 from datasets.vocabulary import axis as scale_axis
 from ui import compute, navigation, output, widgets
 from ui.data import example, sidebar
-from ui.format import code, escape, interval, parameter_table, quantity, slug
+from ui.format import code, escape, parameter_table, quantity, slug
 
 EXAMPLE = {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip", "metric": "imagenet1k/acc1",
            "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]}
@@ -17,7 +18,15 @@ EXAMPLE = {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip", "m
 navigation.page("Crossover")
 st.caption("Each group is fitted with a saturating power law along one axis (err = E + A x^-alpha); the curves' "
            "crossings and their bootstrap uncertainty say where one recipe overtakes another.")
-data = sidebar()
+
+
+def has_partner(d) -> bool:
+    """The page suits a family with a second family of its source measuring the same metric."""
+    source = d.family.split("/")[0]
+    return sum(f.split("/")[0] == source for f in d.metric_across_families()["family"].unique()) >= 2
+
+
+data = sidebar(example=EXAMPLE, suits=has_partner)
 if data is None:
     st.stop()
 
@@ -72,11 +81,17 @@ with output.stop_on_error("The comparison failed", "Check that each group has at
 m, unit = res.main, data.unit()
 st.markdown(f"#### Verdict: {escape(m.status)}")
 k = st.columns(3)
-if m.crossover_x is not None:
-    k[0].metric(f"Crossing ({unit_x})", quantity(m.median if m.median is not None else m.crossover_x, unit_x,
-                                                 short=True),
-                help="Bootstrap median of the crossing scale (point estimate when the bootstrap is off).")
-    k[0].caption(interval(m.ci, unit_x) + f"; {m.location}")
+
+
+def ci_text(ci) -> str:
+    return (f"95% CI {format_scale(ci[0])} to {format_scale(ci[1])} {unit_x}" if ci is not None
+            else "no interval (bootstrap off)")
+
+
+if m.crossover_x is not None:    # one number everywhere: the fitted curves' crossing (verdict, figure, table, report)
+    k[0].metric(f"Crossing ({unit_x})", format_scale(m.crossover_x),
+                help="Where the fitted curves cross; the interval is the bootstrap's 95% percentile interval.")
+    k[0].caption(ci_text(m.ci) + f"; {m.location}")
 else:
     k[0].metric(f"Crossing ({unit_x})", "none", help="The fitted curves do not cross in the searched range.")
 k[1].metric("P(crossing in range)", quantity(m.p_cross, "%"), help="Share of paired resamples whose curves cross "
@@ -92,7 +107,7 @@ for note in res.notes:
 
 # ---- figures and tables
 name = slug("_vs_".join(groups))
-cross_fig = figures.crossover_figure(res, metric=data.metric, unit=unit)
+cross_fig = figures.crossover_figure(res, frames=frames, metric=data.metric, unit=unit)
 output.chart(cross_fig, f"crossover_{name}", key="cross_fig")
 if any(str(a.text or "").startswith(figures.CLIPPED_NOTE) for a in cross_fig.layout.annotations):
     st.caption("Below the data a fitted error curve can pass 1 (and an accuracy fall below 0); the curves are drawn "
@@ -101,8 +116,8 @@ with st.expander("The data of each group"):
     output.chart(figures.crossover_data_figure(frames, axis=axis, metric=data.metric, unit=unit),
                  f"crossover_data_{name}", key="cross_data")
 pairs = pd.DataFrame([{"group 1": p.groups[0], "group 2": p.groups[1], "status": p.status,
-                       "crossing": quantity(p.crossover_x, unit_x), "where": p.location,
-                       "bootstrap median": quantity(p.median, unit_x), "95% CI": interval(p.ci, unit_x),
+                       f"crossing ({unit_x})": format_scale(p.crossover_x), "where": p.location,
+                       "95% CI": ci_text(p.ci),
                        "P(cross)": quantity(p.p_cross, "%"), "better below": p.leader_below,
                        "better above": p.leader_above} for p in res.pairs])
 st.dataframe(pairs, hide_index=True, key="cross_pairs")

@@ -15,7 +15,15 @@ EXAMPLE = {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "Tru
 navigation.page("Trends")
 st.caption("The final value of each run against its size N: Mann-Kendall for a monotone trend, Simonsohn's two-lines "
            "test for a U shape. 'Improving' always means the metric gets better with scale.")
-data = sidebar()
+
+
+def a_size_ladder(d) -> bool:
+    """The page suits a family of at least 4 sizes with about one run each (not a grid of sizes x tokens)."""
+    f = final_values(d.frame(final_only=True), x="N")
+    return f["N"].nunique() >= 4 and len(f) <= 1.5 * f["N"].nunique()
+
+
+data = sidebar(example=EXAMPLE, suits=a_size_ladder)
 if data is None:
     st.stop()
 

@@ -22,7 +22,15 @@ HELDOUT = {"largest": "largest model", "best": "lowest-loss 20%", "none": "nothi
 navigation.page("Downstream")
 st.caption("Fit a map from a loss (nats) to a task metric at matched checkpoints (exponential, sigmoid or linear), "
            "back-test it on the largest models, and chain it with a fitted loss law to predict the metric at scale.")
-data = sidebar()
+
+
+def loss_and_task(d) -> bool:
+    """The page suits a family publishing a loss and a task metric."""
+    loss = d.metrics()["unit"].isin(LOSS_UNITS)
+    return bool(loss.any() and (~loss).any())
+
+
+data = sidebar(example=EXAMPLE, suits=loss_and_task)
 if data is None:
     st.stop()
 

@@ -498,7 +498,7 @@ def test_contract_holds_on_hand_picked_hostile_cases(ws):
          "is not in family"),
         (["crossover", "--store", store, "--family", "a", "--family", "b"], 1, "not found"),
         (["crossover", "--csv", ex, "--group", "lr", "--bootstrap", "0"], 1, "constant within each run"),
-        (["fit", "--csv", str(ws.root / "adir")], 1, "not a regular file"),
+        (["fit", "--csv", str(ws.root / "adir")], 1, "holds no runs"),        # an empty folder
         (["fit", "--csv", str(ws.root / "missing.csv")], 1, "no such file"),
         (["predict", "--fit", str(ws.root / "list.json"), "--csv", ex], 1, "is not a fit"),
         (["families", "--store", str(ws.root / "junk.duckdb")], 1, "not a readable DuckDB database"),

@@ -172,12 +172,61 @@ def _metric_label(m: pd.DataFrame) -> Callable[[str], str]:
     return lambda metric: info.get(metric, str(metric))
 
 
-def sidebar(*, with_metric: bool = True) -> Data | None:
+_DATA_KEYS = ("data", "source", "family", "metric", "ufamily", "umetric")
+
+
+def _current(key: str):
+    """A sidebar widget's value before it is drawn: this run's, else the one remembered from another page."""
+    ss = st.session_state
+    return ss[key] if key in ss else ss.get("_remembered_" + key)
+
+
+def _wants_example(store: Store | None, example: dict, suits: Callable[[Data], bool] | None) -> str | None:
+    """Why the page should open on its ``example`` instead of the sidebar's choice (None: keep the choice).
+
+    Only on the page's first run (cold open or arrival from another page) and when the URL names no data:
+    the untouched default (the reference family) gives way, and so does a choice the page cannot use
+    (``suits`` False); a choice that suits the page is kept."""
+    if store is None or not navigation.just_entered():
+        return None
+    if any(k in st.query_params for k in (*_DATA_KEYS, *example)):
+        return None
+    fams = stores.query(store, "families")
+    if example.get("family") not in set(fams["family"]) or _current("data") == "upload":
+        return None
+    family, metric = _current("family"), _current("metric")
+    if family is None or family not in set(fams["family"]):
+        return "default"
+    default_metric = stores.query(store, "default_metric", family)
+    if family == reference_family(store, fallback=True) and metric in (None, default_metric):
+        return "default"
+    if suits is not None:
+        try:
+            fit_for_page = suits(on(store, family, metric or default_metric))
+        except (AnalysisError, ValueError, KeyError):
+            fit_for_page = False
+        if not fit_for_page:
+            return family
+    return None
+
+
+def sidebar(*, with_metric: bool = True, example: dict | None = None,
+            suits: Callable[[Data], bool] | None = None) -> Data | None:
     """The shared data chooser: store (corpus or uploads), source, family, metric. Returns None (after
-    saying what to do) when there is nothing to show."""
+    saying what to do) when there is nothing to show.
+
+    ``example`` (widget key -> value, e.g. source, family, metric and page widgets) is what the page shows
+    on a first visit without URL parameters, unless the user's sidebar choice ``suits`` the page."""
     sb = st.sidebar
     sb.header("Data")
     available = {"corpus": stores.corpus(), "upload": stores.uploads_store()}
+    why = _wants_example(available["corpus"], example, suits) if example else None
+    if why is not None:
+        st.session_state.update({"data": "corpus", **example})
+        if why != "default":
+            st.info(f"The sidebar's family {escape(why)} does not suit this page, so it opens on an example: "
+                    f"{escape(example.get('family'))} ({escape(example.get('metric'))}). Choose any family in the "
+                    "sidebar.", icon=":material/lightbulb:")
     kept_uploads.notice()        # a link whose uploads are unknown, expired or malformed says so
     choice = radio("Data", list(CHOOSERS), key="data", where=sb, horizontal=True,
                    default="corpus" if available["corpus"] is not None or available["upload"] is None else "upload",
@@ -194,6 +243,8 @@ def sidebar(*, with_metric: bool = True) -> Data | None:
         sb.warning("The store holds no families: rebuild it with " + store_api.build_command(store.path))
         return None
     fallback = reference_family(store, fallback=True)
+    if example and chooser.source_key and example.get("family") in set(fams["family"]):
+        fallback = example["family"]      # the page's own default: its example (a URL without data shows it)
     if chooser.source_key:
         titles = stores.query(store, "sources").set_index("source")["title"].fillna("").to_dict()
         source = select("Source", sorted(fams["source"].unique()), key=chooser.source_key, where=sb,
@@ -211,8 +262,11 @@ def sidebar(*, with_metric: bool = True) -> Data | None:
     if m.empty:
         sb.warning("This family has no measurements: choose another family.")
         return None
+    default_metric = data.default_metric()
+    if example and family == example.get("family") and example.get("metric") in set(m["metric"]):
+        default_metric = example["metric"]
     metric = select("Metric", list(dict.fromkeys(m["metric"])), key=chooser.metric_key, where=sb,
-                    default=data.default_metric(), format_func=_metric_label(m),
+                    default=default_metric, format_func=_metric_label(m),
                     help="Unit, split and number of runs in brackets. Losses in bits or perplexity are converted "
                          "to nats for fitting.")
     data = replace(data, metric=metric)

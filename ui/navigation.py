@@ -49,6 +49,12 @@ PAGES: tuple[Page, ...] = (
          "Hyperparameter laws"),
 )
 BY_NAME: dict[str, Page] = {p.name: p for p in PAGES}
+CURRENT, ENTERED = "_page", "_page_entered"        # session_state: the page running, and whether it was just entered
+
+
+def just_entered() -> bool:
+    """Whether this run is the page's first since the session opened it (cold open or from another page)."""
+    return bool(st.session_state.get(ENTERED, True))
 
 
 def page(name: str) -> Page:
@@ -58,6 +64,9 @@ def page(name: str) -> Page:
     """
     this = BY_NAME[name]
     st.set_page_config(page_title=f"{name} · {APP}", page_icon=this.icon, layout="wide")
+    ss = st.session_state
+    ss[ENTERED] = ss.get(CURRENT) != name        # first run of this page since another page (or a cold open)
+    ss[CURRENT] = name
     for p in PAGES:
         st.sidebar.page_link(p.script, label=p.name, icon=p.icon)
     st.sidebar.divider()

@@ -43,11 +43,24 @@ def _build_failures() -> dict:
     return {}
 
 
-def unavailable(err: StoreError) -> None:
-    """Say that the corpus cannot be used, why, what to do, and that uploads still work."""
+def retry_build() -> None:
+    """Forget the remembered build failures, so the next run tries to build the store again."""
+    _build_failures().clear()
+
+
+def unavailable(err: StoreError, age: float | None = None) -> None:
+    """Say that the corpus cannot be used, why, what to do, and that uploads still work. ``age``: seconds
+    since the failed build attempt this message repeats (failures are remembered for RETRY_SECONDS)."""
     st.error(f"The published corpus is not available: {escape(err.message)}", icon=":material/block:")
-    st.info(f"What to do: {escape(err.fix)}. Meanwhile you can upload your own runs (CSV or Parquet) on the "
+    st.info(f"What to do: {escape(err.fix)}. If the published source data live elsewhere, point "
+            "`SCALING_DATA_DIR` at their folder (or `SCALING_STORE` at a built store) and restart "
+            "`streamlit run app.py`. Meanwhile you can upload your own runs (CSV or Parquet) on the "
             "Upload page and use every analysis on them.", icon=":material/info:")
+    if age is not None:
+        st.caption(f"This is the result of a build attempt {age:.0f} s ago; the app tries again "
+                   f"{max(RETRY_SECONDS - age, 0):.0f} s from now, or now with the button.")
+        st.button("Retry building the store now", key="store_retry", on_click=retry_build,
+                  icon=":material/refresh:")
     navigation.link("Upload", "Go to Upload")
 
 
@@ -55,7 +68,7 @@ def corpus(quiet: bool = False) -> Store | None:
     """The corpus store, built on first start (with a progress bar) when missing
     or out of date. None when it cannot be opened or built, after saying why and what to do (unless
     ``quiet``: the sidebar has said it already)."""
-    report = (lambda err: None) if quiet else unavailable
+    report = (lambda err, age=None: None) if quiet else unavailable
     path = store_api.locate_store()
     try:
         return _open(str(path), _signature(path))
@@ -68,7 +81,7 @@ def corpus(quiet: bool = False) -> Store | None:
     failures = _build_failures()
     failed = failures.get(str(path))
     if failed is not None and time.time() - failed[0] < RETRY_SECONDS:
-        report(failed[1])
+        report(failed[1], time.time() - failed[0])
         return None
     bar = st.progress(0.0, text="First start: building the corpus store from the published data ...")
     try:

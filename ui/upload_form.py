@@ -177,17 +177,24 @@ def run_info(digest: str, automatic) -> tuple[pd.DataFrame | None, float | None]
         edited = st.data_editor(prefill, key=f"runinfo_{digest[:12]}", hide_index=True, num_rows="fixed",
                                 disabled=["run"],
                                 column_config={c: st.column_config.TextColumn(c) for c in RUN_INFO_COLUMNS})
+    return changed_run_info(prefill, edited), (float(tps) if tps and tps > 0 else None)
+
+
+def changed_run_info(prefill: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of the run-info table the user filled or changed (only those cells; the others empty), as
+    ``run_info`` for the reader; None when nothing changed. Rows are matched by position (the run column
+    is not editable)."""
     changed = []
     for (_, old), (_, new) in zip(prefill.iterrows(), edited.iterrows()):
         row = {"run": old["run"]}
         for c in RUN_INFO_COLUMNS[1:]:
-            text = str(new[c] if new[c] is not None else "").strip()
-            if text and text != old[c]:
+            cell = new.get(c)
+            text = "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell).strip()
+            if text and text != str(old.get(c, "")).strip():
                 row[c] = text
         if len(row) > 1:
             changed.append(row)
-    info = pd.DataFrame(changed).reindex(columns=list(RUN_INFO_COLUMNS)).fillna("") if changed else None
-    return info, (float(tps) if tps and tps > 0 else None)
+    return pd.DataFrame([{c: row.get(c, "") for c in RUN_INFO_COLUMNS} for row in changed]) if changed else None
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -64,6 +64,29 @@ def forget(*keys: str) -> None:
         st.query_params.pop(k, None)
 
 
+def reset(*keys: str) -> None:
+    """Return widgets to their defaults: their value, remembered value and URL parameter are dropped
+    (usable in an ``on_click`` callback, e.g. a "show all" button)."""
+    ss = st.session_state
+    for k in keys:
+        for name in (k, _MEM + k):
+            if name in ss:
+                del ss[name]
+        st.query_params.pop(k, None)
+
+
+def reset_when(parent, *keys: str) -> bool:
+    """Reset the widgets ``keys`` (see :func:`reset`) when ``parent`` -- the value their valid range depends
+    on, e.g. the family whose sizes a size filter spans -- differs from its value at the last run. A
+    cold deep link keeps its parameters (there is no last value yet). Returns True when it reset them."""
+    ss, mark = st.session_state, "_parent_" + "|".join(keys)
+    before, ss[mark] = ss.get(mark, parent), parent
+    if before == parent:
+        return False
+    reset(*keys)
+    return True
+
+
 def _choice(widget: str, label: str, options: Sequence, key: str, default, where, kw: dict):
     options = list(options)
     default = default if default in options else options[0]

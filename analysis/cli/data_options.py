@@ -19,7 +19,6 @@ mode; the data source of the JSON says ``read``: format, rows read, points kept,
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from analysis.cli.errors import CLIError
@@ -73,7 +72,8 @@ def column_map(args, extra: dict | None = None) -> dict | None:
 def read_runs(args, *, column_map_extra: dict | None = None) -> Upload:
     """The runs of ``--data`` read with the data flags; rejections recorded on ``args`` (see the module).
 
-    Sets ``args.read_warnings`` (messages for the JSON ``warnings``; printed to stderr in text mode).
+    Sets ``args.read_warnings`` (messages for the JSON ``warnings``; in text mode :func:`analysis.cli.run.main`
+    prints them to stderr once the command succeeded, so a failing command still prints one line).
     Raises :class:`~datasets.upload.UploadError` (exit 1) when the data cannot be read or, with
     ``--strict``, when any row was rejected.
     """
@@ -84,10 +84,7 @@ def read_runs(args, *, column_map_extra: dict | None = None) -> Upload:
     if getattr(args, "strict", False):
         check_strict(upload)
     warnings = read_warnings(upload)
-    args.read_warnings = warnings
-    if not getattr(args, "json", False):
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
+    args.read_warnings = warnings      # printed by analysis.cli.run.main after the command succeeded (text mode)
     return upload
 
 

@@ -8,7 +8,7 @@ import math
 from analysis import settings
 from analysis.cli.data_options import add_data_args
 from analysis.cli.compare_commands import cmd_crossover, cmd_downstream, cmd_scan, cmd_trend
-from analysis.cli import hparams_command
+from analysis.cli import batch_commands, hparams_command
 from analysis.cli.allocate_command import cmd_allocate
 from analysis.cli.errors import EXIT_USAGE
 from analysis.cli.filters import add_filter_args
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     _fit_args(p)
     p.add_argument("--out", help="save the fit (with bootstrap samples) as JSON for `predict`")
+    batch_commands.register_fit(p)
     p = add("predict", cmd_predict, "predict with a saved fit at the rows of a CSV")
     p.add_argument("--fit", required=True, help="a fit saved with `fit --out`")
     p.add_argument("--csv", required=True, help="points to predict at (columns N, D, C or step)")
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fit_args(p)
     p.add_argument("--n-holdout", type=COUNT, default=1, help="number of largest sizes held out")
     p.add_argument("--tail", type=TAIL, default=0.3, help="fraction of each held-out run scored by ARE")
+    batch_commands.register_backtest(p)
     p = add("report", cmd_report, "a fitted-law report in HTML, JSON or Markdown")
     _data_args(p)
     _fit_args(p)
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="only metrics of this split (default: every split, as the app)")
     p.add_argument("--alpha", type=ALPHA, default=settings.TREND_ALPHA)
     _bootstrap_arg(p, "scan", "resamples per turning point")
+    batch_commands.register_scan(p)
     p = add("downstream", cmd_downstream, "map loss to a downstream metric")
     _data_args(p)
     p.add_argument("--loss-metric", help="the loss to map from (default: the app's, the family's main loss)")

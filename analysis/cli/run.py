@@ -24,6 +24,9 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")   # library noise (pandas, numpy) is not for the CLI's user
             args.fn(args)
+        if not getattr(args, "json", False):     # the reader's word on what it left out, once the command ran
+            for warning in getattr(args, "read_warnings", None) or ():
+                print(f"warning: {warning}", file=sys.stderr)
     except BrokenPipeError:   # the reader went away (`... | head`): not an error; silence the final flush
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

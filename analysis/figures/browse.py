@@ -101,4 +101,5 @@ def coverage_figure(families: pd.DataFrame, *, title: str | None = None) -> go.F
     height = max(320, 18 * len(df) + 120)
     fig = layout(fig, title=title, x="log10 parameters N", y="", log_x=False, height=height, legend_below=False)
     fig.update_layout(barmode="overlay", legend_title_text="source")
+    fig.update_yaxes(type="category", automargin=True)   # family names: a linear y axis would draw nothing
     return fig

@@ -13,22 +13,44 @@ from analysis.figures.style import (FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, C
 from datasets.vocabulary import BOUNDED_UNITS
 
 
-def crossover_figure(result, *, metric: str | None = None, unit: str | None = None,
+def _drawn_range(result) -> tuple[float, float]:
+    """The shown range, widened to hold the crossing (a third of a decade either side) and its 95% interval
+    (at most a decade beyond the crossing), so the chart always shows the answer it states."""
+    lo, hi = (float(v) for v in result.shown_range)
+    m = result.main
+    if m.crossover_x is not None and np.isfinite(m.crossover_x) and m.crossover_x > 0:
+        x = float(m.crossover_x)
+        lo, hi = min(lo, x / 2.2), max(hi, x * 2.2)
+        if m.ci is not None and all(v is not None and np.isfinite(v) and v > 0 for v in m.ci):
+            lo, hi = min(lo, max(float(m.ci[0]), x / 10)), max(hi, min(float(m.ci[1]), x * 10))
+    return lo, hi
+
+
+def crossover_figure(result, *, frames: dict | None = None, metric: str | None = None, unit: str | None = None,
                      title: str | None = None) -> go.Figure:
-    """Each group's fitted curve with its band over the shown range, the data, and the crossing with its CI.
+    """Each group's data points, fitted curve with its 95% bootstrap band, data range (shaded, in the
+    legend), the crossing with its 95% interval and the target; the x range always holds the crossing.
 
     Drawn in the space the groups were compared in: the metric itself, or ``1 - value`` (an error) for a
-    higher-is-better metric (the axis title says which).
+    higher-is-better metric (the axis title says which). ``frames`` ({group: fit frame}) adds the points.
     """
+    from analysis.crossover import format_scale
+    from datasets.vocabulary import axis as scale_axis
+
     ax = result.axis
-    lo, hi = result.shown_range
-    grid = log_grid(lo, hi, 150)
+    lo, hi = _drawn_range(result)
+    grid = log_grid(lo, hi, 200)
     bounded = bool(result.higher_is_better) or unit in BOUNDED_UNITS
     clipped = []
     fig = go.Figure()
     for i, g in enumerate(result.groups):
         fit = result.fits[g]
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+        d_lo, d_hi = result.data_ranges[g]
+        fig.add_vrect(x0=d_lo, x1=d_hi, fillcolor=rgba(colour, 0.07), line_width=0, layer="below")
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{g}: data range (shaded)",
+                                 legendgroup=g, hoverinfo="skip",
+                                 marker=dict(symbol="square", size=12, color=rgba(colour, 0.25))))
         xs = grid
         y = np.asarray(fit.law.predict(fit.params, pd.DataFrame({ax: xs})), float)
         if bounded:
@@ -37,29 +59,38 @@ def crossover_figure(result, *, metric: str | None = None, unit: str | None = No
             if not ok.all():
                 clipped.append(str(g))
             xs, y = xs[ok], y[ok]
-            if len(xs) == 0:
-                continue
-        if fit.n_boot:
+        if len(xs) and fit.n_boot:
             s = np.exp(fit.law.logpred(fit.law.to_internal(fit.boot), {ax: xs}))
             blo, bhi = np.nanquantile(s, [0.025, 0.975], axis=0)
             if bounded:
                 blo, bhi = np.clip(blo, 0.0, 1.0), np.clip(bhi, 0.0, 1.0)
-            fig.add_trace(band_trace(xs, blo, bhi, name=f"{g}: 95% band", colour=rgba(colour, 0.15), legendgroup=g))
-        fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name=str(g), legendgroup=g, line=dict(color=colour, width=2.5),
-                                 hovertemplate=f"{ax} %{{x:.3s}}<br>fitted %{{y:.4g}}<extra></extra>"))
-        d_lo, d_hi = result.data_ranges[g]
-        fig.add_vrect(x0=d_lo, x1=d_hi, fillcolor=rgba(colour, 0.04), line_width=0, layer="below")
+            fig.add_trace(band_trace(xs, blo, bhi, name=f"{g}: 95% band", colour=rgba(colour, 0.28), legendgroup=g))
+        if len(xs):
+            fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name=f"{g}: fit", legendgroup=g,
+                                     line=dict(color=colour, width=2.5),
+                                     hovertemplate=f"{ax} %{{x:.3s}}<br>fitted %{{y:.4g}}<extra></extra>"))
+        if frames is not None and g in frames:
+            df = with_compute(frames[g])
+            df = df[np.isfinite(df[ax]) & (df[ax] > 0) & np.isfinite(df["y"])]
+            yv = 1.0 - df["y"] if result.higher_is_better else df["y"]
+            fig.add_trace(go.Scatter(x=df[ax], y=yv, mode="markers", name=f"{g}: runs", legendgroup=g,
+                                     marker=dict(color=colour, size=6, opacity=0.75, line=dict(width=0.5, color="#fff")),
+                                     customdata=df["run"].astype(str),
+                                     hovertemplate=f"run %{{customdata}}<br>{ax} %{{x:.3s}}<br>value %{{y:.4g}}"
+                                                   "<extra></extra>"))
     m = result.main
+    unit_x = scale_axis(ax).unit
     if m.crossover_x is not None:
         has_ci = m.ci is not None and all(v is not None and np.isfinite(v) for v in m.ci)
-        vmark(fig, m.crossover_x, "crossing (shaded: 95% CI)" if has_ci else "crossing", colour="#222", dash="dash",
-              left=False)
+        vmark(fig, m.crossover_x, f"crossing {format_scale(m.crossover_x)} {unit_x}"
+              + (" (shaded: 95% CI)" if has_ci else ""), colour="#222", dash="dash", left=False)
         if has_ci:
-            vmark(fig, m.ci[0], None, x1=m.ci[1])
+            vmark(fig, max(m.ci[0], lo), None, x1=min(m.ci[1], hi))
     if result.target:
         vmark(fig, result.target, "target")
     ylab = metric_title(("1 - " + metric) if (result.higher_is_better and metric) else metric, unit)
     fig = layout(fig, title=title, x=axis_title(ax), y=ylab, log_y=use_log_y(None if result.higher_is_better else unit))
+    fig.update_xaxes(range=[math.log10(lo) - 0.05, math.log10(hi) + 0.05])
     if clipped:
         fig.add_annotation(text=f"{CLIPPED_NOTE} ({len(clipped)} of {len(result.groups)} curves)", xref="paper",
                            yref="paper", x=0.01, y=0.02, xanchor="left", yanchor="bottom", showarrow=False,

@@ -14,8 +14,8 @@ from plotly.subplots import make_subplots
 from analysis.allocate import frontier
 from analysis.figures.style import (EXCLUDED_COLOUR, FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, MAX_LEGEND,
                                     SIZE_SCALE, axis_title, band_trace, hover_data, hover_template, layout,
-                                    log_grid, metric_title, rgba, si, size_colours, step_labels, use_log_y,
-                                    vmark, with_compute)
+                                    log_grid, metric_title, rgba, si, size_colours, step_labels, themed,
+                                    use_log_y, vmark, with_compute)
 from analysis.prepare import FLOPS_PER_PARAM_TOKEN, FitError, prepare
 
 
@@ -276,7 +276,7 @@ def parameter_comparison_figure(fit, reference: dict, *, label: str = "ours", re
         values = [abs(float(v)) for _, *vals, _ in rows for v in vals if v is not None and np.isfinite(v)]
         if values and fit.law.params[fit.param_names.index(n)].log and min(values) > 0 and max(values) > 3 * min(values):
             fig.update_yaxes(type="log", row=1, col=j)     # a coefficient spanning orders of magnitude
-    fig.update_layout(template="plotly_white", title=title, height=340, margin=dict(l=40, r=20, t=70, b=40),
+    themed(fig).update_layout(title=title, height=340, margin=dict(l=40, r=20, t=70, b=40),
                       legend=dict(orientation="h", yanchor="top", y=-0.04, xanchor="center", x=0.5))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(tickfont=dict(size=10))

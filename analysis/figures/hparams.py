@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis.figures.style import (BAND_FILL, FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, band_trace, layout,
-                                    size_colours, si)
+                                    size_colours, si, themed)
 from analysis.hparams.rules import STEPLAW_PUBLISHED
 from analysis.hparams.sensitivity import factor_label
 
@@ -145,7 +145,7 @@ def slices_figure(frame: pd.DataFrame, cell: int, *, optimum=None, unit: str | N
             v = optimum.lr_opt if x == "lr" else optimum.batch_opt
             fig.add_vline(x=float(v), line=dict(color=HELDOUT_COLOUR, dash="dot"), row=1, col=col)
     n, d = float(g["N"].iloc[0]), float(g["D"].iloc[0])
-    fig.update_layout(template="plotly_white", height=420, title=title or f"Slices through the best run, "
+    themed(fig).update_layout(height=420, title=title or f"Slices through the best run, "
                       f"{cell_label(n, d)}", margin=dict(l=60, r=20, t=70, b=55))
     fig.update_xaxes(type="log", exponentformat="power")
     fig.update_xaxes(title_text=LR_TITLE, row=1, col=1)

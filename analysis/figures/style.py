@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import sample_colorscale
 
 from analysis.laws import LAWS
@@ -28,6 +29,7 @@ GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b
 MAX_LEGEND = 25            # runs listed in a legend; more are coloured by size with a colour bar
 DENSE_CURVE = 40           # a run with more checkpoints is drawn as a line without markers
 N_GRID = 120               # points on a fitted curve
+TEMPLATE = "plotly_white"  # every figure's plotly template (set once: see themed)
 
 
 def plot_config(filename: str) -> dict:
@@ -36,6 +38,23 @@ def plot_config(filename: str) -> dict:
     return {"displaylogo": False,
             "toImageButtonOptions": {"format": "png", "filename": safe[:120], "scale": 2},
             "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def themed(fig: go.Figure) -> go.Figure:
+    """``fig`` with the workbench's plotly template (:data:`TEMPLATE`), set the cheap way.
+
+    ``update_layout(template=...)`` validates and copies the whole template, ~50 ms a figure, while
+    plotly applies its *default* template to a new figure without validation (~1 ms). So the template
+    is made plotly's default once; a figure made while another default was in force (streamlit sets
+    its own when imported after this module) gets the template explicitly, and the default is restored.
+    """
+    if pio.templates.default != TEMPLATE:
+        pio.templates.default = TEMPLATE
+        fig.update_layout(template=TEMPLATE)
+    return fig
+
+
+pio.templates.default = TEMPLATE
 
 
 def metric_title(metric: str | None, unit: str | None) -> str:
@@ -70,7 +89,7 @@ def use_log_y(unit: str | None, y=None) -> bool:
 def layout(fig: go.Figure, *, title: str | None, x: str, y: str, log_x: bool = True, log_y: bool = False,
             legend: bool = True, height: int = 460, legend_below: bool = True) -> go.Figure:
     where = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0) if legend_below else {}
-    fig.update_layout(template="plotly_white", title=title, height=height + (70 if legend and legend_below else 0),
+    themed(fig).update_layout(title=title, height=height + (70 if legend and legend_below else 0),
                       hovermode="closest", showlegend=legend,
                       margin=dict(l=60, r=20, t=50 if title else 20, b=55),
                       legend=dict(font=dict(size=11), itemsizing="constant", **where))

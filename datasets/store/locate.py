@@ -65,7 +65,8 @@ def ensure_store(progress: Progress | None = None) -> Path:
     Data come from ``$SCALING_DATA_DIR``, else ``../shared/data`` beside the project, else the manifest's
     pinned upstream files are downloaded (sha256-verified) into the cache directory. The build writes a
     temporary file and renames it into place, under a lock file (``<store>.lock``) so two processes
-    starting at once build it once.
+    starting at once build it once. A Parquet store (``$SCALING_STORE`` a directory, or ending in ``/``) is
+    built as one; a remote one (a URL) is never built here.
 
     Raises
     ------
@@ -78,7 +79,8 @@ def ensure_store(progress: Progress | None = None) -> Path:
         return path
     if err.kind == "locked" or is_url(path):     # a remote store is built elsewhere and copied there
         raise err
-    fmt = "parquet" if is_parquet_store(path) else "duckdb"
+    # a Parquet store: an existing directory, or $SCALING_STORE written with a trailing "/" (Path drops it)
+    fmt = "parquet" if is_parquet_store(path) or is_parquet_store(os.environ.get("SCALING_STORE")) else "duckdb"
     from datasets import build as builder
     from datasets import fetch
     with _file_lock(path.with_name(path.name + ".lock")):

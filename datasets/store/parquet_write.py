@@ -176,7 +176,7 @@ def _existing(root: Path, run_ids: list[str], sources: list[str]) -> tuple[dict,
         meta = dict(con.execute("SELECT key, value FROM store.meta").fetchall())
         taken = [r[0] for r in con.execute("SELECT run_id FROM store.runs WHERE run_id IN (SELECT unnest(?)) "
                                            "ORDER BY run_id", [run_ids]).fetchall()]
-        src = con.execute("SELECT * FROM store.sources WHERE source IN (SELECT unnest(?))", [sources]) \
+        src = con.sql("SELECT * FROM store.sources WHERE source IN (SELECT unnest(?))", params=[sources]) \
             .to_arrow_table().to_pandas()
     finally:
         con.close()

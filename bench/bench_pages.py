@@ -1,0 +1,299 @@
+"""Page speed (a benchmark, not a test): every page's warm rerun after a widget change, and first charts.
+
+    python bench/bench_pages.py [--store FILE] [--repeats 5] [--no-browser] [--baseline-tree DIR] [--pages A,B]
+
+Server side (``streamlit.testing.v1.AppTest`` running ``app.py`` and switching to each page, in one
+process as the server runs them): per page, a view chosen by its URL parameters, then
+
+* **first run**: the page's first run in this process (other pages may have filled shared caches);
+* **unchanged rerun**: ``at.run()`` with nothing changed (everything must come from the caches);
+* **warm change**: one widget flips between two values, both seen before (the caches hold both views),
+  median over ``--repeats`` flips: what a user waits for after moving a slider back and forth;
+  on Crossover the widget is the target slider (target: the groups' fits are not redone).
+
+Browser side (Debian's chromium driven by playwright against ``streamlit run app.py``, the launcher of
+``tests/test_browser.py``): **first start**, from launching the server (store already built) to the home
+page's first chart drawn; then, the server warm, each page in a **new tab** (a new session): navigation
+to the first chart drawn (plotly has drawn its SVG), and the bytes of plotly specs the page sent.
+
+Every time is printed beside its target as a ratio (<= 1 meets it): 200 ms for a warm change, 300 ms
+for Crossover's target, 2 s to the first chart in a new tab, 5 s for the first start. With
+``--baseline-tree DIR`` (a copy of an earlier tree, e.g. ``git archive HEAD | tar -x -C DIR``) the server
+side is measured there too, in the same run, and the ratio after / before is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RERUN_TARGET = 0.200          # s, a page's warm rerun after a widget change
+CROSSOVER_TARGET = 0.300      # s, moving Crossover's target
+FIRST_CHART_TARGET = 2.0      # s, a new tab on a warm server to its first chart
+FIRST_START_TARGET = 5.0      # s, server start (store built) to the home page's first chart
+TIMEOUT = 600                 # s for any one AppTest run or browser wait
+
+
+@dataclass(frozen=True)
+class Case:
+    """A page, the view (URL parameters) it is measured on, and the widget that flips."""
+
+    page: str
+    query: dict = field(default_factory=dict)
+    kind: str | None = None         # AppTest element kind: select_slider, selectbox, radio, number_input, toggle
+    key: str | None = None
+    values: tuple = ()              # the two values; () = two neighbouring options of a log slider
+    target: float = RERUN_TARGET
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.page
+
+
+CASES = (
+    Case("Home"),
+    Case("Browse", {"source": "pythia", "family": "pythia/pythia-deduped"}, "radio", "x", ("tokens", "step"),
+         label="Browse (pythia-deduped)"),
+    Case("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}, "select_slider", "target"),
+    Case("Allocate", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}, "number_input",
+         "budget", (5.76e23, 1e24)),
+    Case("Upload"),
+    Case("Crossover", {"source": "laion-clip-mammut", "family": "laion-clip-mammut/clip", "metric": "imagenet1k/acc1",
+                       "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]},
+         "select_slider", "xtarget", target=CROSSOVER_TARGET, label="Crossover (target)"),
+    Case("Trends", {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA"}, "selectbox",
+         "alpha", (0.05, 0.1)),
+    Case("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "metric": "hellaswag/acc"},
+         "select_slider", "dtarget"),
+    Case("Hyperparameters", {"data": "corpus", "source": "steplaw", "family": "steplaw/dense", "hsweep": "family"},
+         "selectbox", "hcell"),
+)
+
+
+# ---------------------------------------------------------------------------------------------- server side
+def _slider_values(current: float) -> tuple[float, float]:
+    """Two neighbouring options of a log slider around ``current`` (the grid of ui.format.scale_options)."""
+    k = round(math.log10(current) * 4)
+    return current, float(f"{10 ** ((k + 2) / 4):.2g}")
+
+
+def _widget(at, case: Case):
+    return getattr(at, case.kind)(key=case.key)
+
+
+def _values(at, case: Case) -> tuple:
+    if case.values:
+        return case.values
+    w = _widget(at, case)
+    if case.kind == "select_slider":
+        return _slider_values(float(w.value))
+    options = list(w.options)
+    return tuple(options[:2]) if options[0] != w.value else (w.value, options[1])
+
+
+def _check(at, where: str) -> None:
+    if at.exception:
+        raise RuntimeError(f"{where}: {at.exception[0].value}")
+
+
+def measure_page(case: Case, repeats: int) -> dict:
+    """first / unchanged / warm-change seconds of one page, in a new session (AppTest of app.py)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.navigation import BY_NAME
+
+    at = AppTest.from_file(str(Path.cwd() / "app.py"), default_timeout=TIMEOUT)
+    for k, v in case.query.items():
+        at.query_params[k] = v
+    at.switch_page(BY_NAME[case.page].script)
+    t = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t
+    _check(at, f"{case.name}: first run")
+    still = []
+    for _ in range(max(2, repeats // 2)):
+        t = time.perf_counter()
+        at.run()
+        still.append(time.perf_counter() - t)
+    _check(at, f"{case.name}: unchanged rerun")
+    out = {"page": case.name, "first": first, "unchanged": statistics.median(still), "change": None,
+           "target": case.target}
+    if case.kind is None:
+        return out
+    a, b = _values(at, case)
+    for v in (b, a):                                          # both views computed once: the caches hold them
+        _widget(at, case).set_value(v).run()
+        _check(at, f"{case.name}: {case.key} = {v}")
+    moves = []
+    for i in range(repeats):
+        v = b if i % 2 == 0 else a
+        t = time.perf_counter()
+        _widget(at, case).set_value(v).run()
+        moves.append(time.perf_counter() - t)
+        _check(at, f"{case.name}: {case.key} = {v}")
+    out["change"] = statistics.median(moves)
+    out["widget"] = f"{case.key}: {a} <-> {b}"
+    return out
+
+
+def server_side(store: Path, repeats: int, pages: list[str] | None) -> list[dict]:
+    """Every case in one AppTest of app.py (this process; run in the tree being measured)."""
+    os.environ["SCALING_STORE"] = str(store)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path.cwd() / "app.py"), default_timeout=TIMEOUT)
+    at.run()                                                  # imports, the store, the home page's reference fit
+    _check(at, "home")
+    rows = []
+    for case in CASES:
+        if pages and case.page not in pages:
+            continue
+        try:
+            rows.append(measure_page(case, repeats))
+        except Exception as e:  # noqa: BLE001 - one page failing is reported, the others still measured
+            rows.append({"page": case.name, "error": f"{type(e).__name__}: {str(e)[:300]}", "target": case.target})
+    return rows
+
+
+def server_side_in(tree: Path, store: Path, repeats: int, pages: list[str] | None) -> list[dict]:
+    """:func:`server_side` run by this file in a subprocess whose project root is ``tree``."""
+    code = (f"import sys, json; sys.path.insert(0, {str(tree)!r}); sys.path.append({str(ROOT / 'bench')!r}); "
+            f"import bench_pages as b; print('@@' + json.dumps(b.server_side(__import__('pathlib').Path("
+            f"{str(store)!r}), {repeats}, {pages!r})))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(tree)}, timeout=3 * TIMEOUT)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("@@")), None)
+    if line is None:
+        raise RuntimeError(f"the measurement in {tree} failed:\n{p.stderr[-3000:]}")
+    return json.loads(line[2:])
+
+
+# ---------------------------------------------------------------------------------------------- browser side
+FIRST_CHART_JS = ("sel => Array.from(document.querySelectorAll(sel)).some(d => d.offsetParent !== null "
+                  "&& d._fullData && d._fullData.length > 0 && d.querySelector('svg.main-svg'))")
+
+
+def browser_side(store: Path) -> list[dict]:
+    """First start, then each page in a new tab on the warm server: seconds to the first chart drawn."""
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, start_app, stop_app
+    from ui.navigation import BY_NAME
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        t0 = time.perf_counter()
+        proc, url, health = start_app(store, Path(tmp) / "server.log", {"SCALING_BOOTSTRAP": "1000",
+                                                                      "SCALING_TIME_BUDGET": "10"})
+        try:
+            def visit(path: str, query: dict) -> tuple[float, int]:
+                import urllib.parse
+                ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = ctx.new_page()
+                spec_bytes = []
+                page.on("websocket", lambda ws: ws.on("framereceived", lambda f: spec_bytes.append(
+                    len(f) if isinstance(f, (bytes, str)) else 0)))
+                t = time.perf_counter()
+                page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
+                page.locator(CHART).first.wait_for(timeout=TIMEOUT * 1000)
+                page.wait_for_function(FIRST_CHART_JS, arg=CHART, timeout=TIMEOUT * 1000)
+                s = time.perf_counter() - t
+                ctx.close()
+                return s, sum(spec_bytes)
+
+            first, _ = visit("/", {})
+            rows.append({"page": "first start (server start -> home chart)", "seconds": time.perf_counter() - t0,
+                         "target": FIRST_START_TARGET, "health": health})
+            for case in CASES:
+                p = BY_NAME[case.page]
+                if case.page == "Upload":
+                    continue                                  # no chart before an upload
+                visit(p.url_path or "/", case.query)          # warm: this view's caches filled
+                s, n = visit(p.url_path or "/", case.query)
+                rows.append({"page": f"{case.name}: new tab -> first chart", "seconds": s,
+                             "target": FIRST_CHART_TARGET, "received_kb": n / 1e3})
+        finally:
+            stop_app(proc)
+            browser.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- report
+def _ms(x) -> str:
+    return "-" if x is None else f"{1e3 * x:.0f}"
+
+
+def print_server(rows: list[dict], before: list[dict] | None) -> None:
+    prior = {r["page"]: r for r in before or []}
+    print(f"{'page (server side, AppTest)':<26}{'first s':>9}{'unchanged ms':>14}{'change ms':>11}{'target ms':>11}"
+          f"{'x target':>10}" + (f"{'before ms':>11}{'after/before':>14}" if before else "") + "  widget")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['page']:<26}  FAILED: {r['error']}")
+            continue
+        t = r["change"] if r["change"] is not None else r["unchanged"]
+        b = prior.get(r["page"], {})
+        bt = b.get("change") if b.get("change") is not None else b.get("unchanged")
+        extra = (f"{_ms(bt):>11}{(t / bt if bt else float('nan')):>14.2f}" if before else "")
+        print(f"{r['page']:<26}{r['first']:>9.2f}{_ms(r['unchanged']):>14}{_ms(r['change']):>11}"
+              f"{_ms(r['target']):>11}{t / r['target']:>10.2f}{extra}  {r.get('widget', '(unchanged rerun)')}")
+
+
+def print_browser(rows: list[dict]) -> None:
+    print(f"{'browser (chromium, warm server unless first start)':<52}{'s':>8}{'target s':>10}{'x target':>10}"
+          f"{'KB on the websocket':>21}")
+    for r in rows:
+        kb = f"{r['received_kb']:.0f}" if "received_kb" in r else "-"
+        print(f"{r['page']:<52}{r['seconds']:>8.2f}{r['target']:>10.1f}{r['seconds'] / r['target']:>10.2f}{kb:>21}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", type=Path, help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
+    ap.add_argument("--repeats", type=int, default=5, help="widget flips timed per page (median)")
+    ap.add_argument("--no-browser", action="store_true", help="only the server side")
+    ap.add_argument("--no-server", action="store_true", help="only the browser side")
+    ap.add_argument("--baseline-tree", type=Path, help="also measure the server side in this earlier tree")
+    ap.add_argument("--pages", help="comma-separated page names (default: all)")
+    ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.store is None:
+        from bench._common import store_path
+        store = store_path().resolve()
+    else:
+        store = args.store.resolve()
+    pages = [p.strip() for p in args.pages.split(",")] if args.pages else None
+    os.environ.setdefault("SCALING_BOOTSTRAP", "1000")
+    print(f"bench_pages: store {store}; bootstrap {os.environ['SCALING_BOOTSTRAP']} resamples; "
+          f"{os.cpu_count()} CPUs (shared); ratios are measured / target (<= 1 meets it)")
+    out = {}
+    if not args.no_server:
+        before = server_side_in(args.baseline_tree.resolve(), store, args.repeats, pages) if args.baseline_tree else None
+        after = server_side_in(ROOT, store, args.repeats, pages)
+        print_server(after, before)
+        out.update(server=after, server_before=before)
+    if not args.no_browser:
+        rows = browser_side(store)
+        print_browser(rows)
+        out["browser"] = rows
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
