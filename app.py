@@ -68,12 +68,12 @@ def reference_fit(corpus: Store) -> None:
                     + ("" if unit in ("nats", "dimensionless") else f"; unit {escape(unit)}"))
     left, right = st.columns([3, 2])
     with left:
-        output.chart(figures.fit_figure(fit, frame, metric=ref_data.metric, unit="nats", target=1e24,
-                                        title="Fit over the data, extended to 1e24 FLOPs"),
+        output.chart(compute.figure(figures.fit_figure, fit, frame, metric=ref_data.metric, unit="nats",
+                                    target=1e24, title="Fit over the data, extended to 1e24 FLOPs"),
                      "chinchilla_fit", key="home_fit")
     with right:
-        output.chart(figures.parameter_comparison_figure(fit, EPOCH, label="ours", reference_label="Epoch",
-                                                         title="Ours and Epoch's, with 95% CIs"),
+        output.chart(compute.figure(figures.parameter_comparison_figure, fit, EPOCH, label="ours",
+                                    reference_label="Epoch", title="Ours and Epoch's, with 95% CIs"),
                      "chinchilla_vs_epoch", key="home_forest")
     table = pd.DataFrame([{"parameter": n, "unit": CHINCHILLA.param_unit(n, "nats"), "ours": fit.params[n],
                            "ours 95% CI": f"{fit.ci[n][0]:.4g} to {fit.ci[n][1]:.4g}" if n in fit.ci else "n/a",
@@ -95,7 +95,7 @@ def sources(corpus: Store) -> None:
                                 "commit": st.column_config.TextColumn("commit", width="small")})
     with st.expander("Families and their model-size ranges", expanded=False):
         fams = store.query(corpus, "families")
-        output.chart(figures.coverage_figure(fams), "corpus_coverage", key="home_coverage")
+        output.chart(compute.figure(figures.coverage_figure, fams), "corpus_coverage", key="home_coverage")
         st.dataframe(fams, hide_index=True, key="home_families")
 
 

@@ -301,7 +301,7 @@ def approach2(frame: pd.DataFrame, *, compute: float | None = None, bootstrap: i
         notes.append(f"excluded {len(excl)} run(s) ({n0 - len(df)} points)")
     if len(df) < 2 * min_sizes:
         raise FitError(f"Approach 2 needs IsoFLOP budgets of at least {min_sizes} model sizes each; the data have "
-                       f"{len(df)} runs", "use IsoFLOP sweeps (several sizes at each of several budgets) or Approach 3")
+                       f"{len(df)} runs.", "use IsoFLOP sweeps (several sizes at each of several budgets) or Approach 3")
     logN, logC, y = np.log(df["N"].to_numpy(float)), np.log(df["C"].to_numpy(float)), df["y"].to_numpy(float)
     groups = budget_groups(df["C"].to_numpy(float), width_dex)
     n_groups = int(groups.max()) + 1
@@ -319,10 +319,14 @@ def approach2(frame: pd.DataFrame, *, compute: float | None = None, bootstrap: i
                      f"{width_dex:g} dex of compute) and were not used")
     keep_rows = ~single
     used = table["flag"].isna().to_numpy() & keep_rows
+    if not keep_rows.any():
+        raise FitError("Approach 2 needs IsoFLOP budgets, and no two runs of these data share a compute budget "
+                       f"(within {width_dex:g} dex).", "use IsoFLOP sweeps (several sizes at each of several "
+                       "budgets), or Approach 3")
     if used.sum() < 2:
         raise FitError(f"Approach 2 needs at least 2 IsoFLOP budgets with a usable minimum; {int(used.sum())} of "
                        f"{int(keep_rows.sum())} budgets have one (flags: "
-                       f"{', '.join(sorted({f for f in flags if f})) or 'none'})",
+                       f"{', '.join(sorted({f for f in flags if f})) or 'none'}).",
                        "add model sizes on both sides of each budget's minimum, or use Approach 3")
     a, icN = _line(lcg[used], xN[used])
     b, icD = _line(lcg[used], lcg[used] - xN[used] - np.log(k))

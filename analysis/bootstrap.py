@@ -123,7 +123,7 @@ def _chunk_stats(law, theta: np.ndarray, X: dict, ly: np.ndarray, w: np.ndarray,
     r = lp - ly
     value, psi, curv = loss_terms(r, objective, delta)
     Jt = J.transpose(0, 2, 1)                                              # (b, p, m)
-    f = np.sum(w * value, axis=1)
+    f = np.einsum("bm,bm->b", w, value)
     g = np.matmul(Jt, (w * psi)[:, :, None])[:, :, 0]
     H = np.matmul(Jt * (w * curv)[:, None, :], J)
     return f, g, H

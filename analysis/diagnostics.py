@@ -16,9 +16,10 @@ runs the ones that need only the fit, and :func:`analysis.fit.fit_law` appends t
     precise data sets from flagging harmless 0.1% wiggles; the t threshold (two-sided p ~ 6e-5 per bin,
     ~1e-3 over 15 bins) keeps noise from flagging. A law that bends the wrong way leaves same-signed
     residuals at both ends of the range or in the middle: exactly a bin whose mean is off.
-* **Parameters on or near their bounds** (:func:`on_bounds`): within :data:`BOUND_RTOL` = 0.1% of a
-  bound (relative to the bound for parameters fitted in log, to the range otherwise). A fit whose E
-  is 1.00004e-06 against a lower bound of 1e-06 is on that bound.
+* **Parameters on or near their bounds** (:func:`on_bounds`): within :data:`BOUND_RTOL` = 0.1% of the
+  parameter's range from a bound (the range in log for parameters fitted in log: for E in [1e-6, 1e3], a
+  factor 1.021). A fit whose E is 1.00004e-06 or 1.001e-06 against a lower bound of 1e-06 is on that
+  bound; an optimiser stops a little inside it, so an absolute 1e-12 test misses it.
 * **Non-identifiable exponents** (:func:`identifiability`): an exponent (alpha, beta, ...) whose 95%
   interval is wider than its value (or reaches a bound); and the designs that cause it (tokens per
   parameter that barely varies, fewer than 3 sizes).
@@ -159,19 +160,22 @@ def misspecification(fit) -> list[str]:
 
 
 def on_bounds(law: Law, public: np.ndarray, rtol: float = BOUND_RTOL) -> list[str]:
-    """Parameters within ``rtol`` of a bound (relative to the bound when fitted in log, else to the range)."""
+    """Parameters within ``rtol`` of their range from a bound: for a parameter fitted in log, ``|ln(value /
+    bound)| <= rtol x ln(upper / lower)`` (E in [1e-6, 1e3]: within a factor 1.021 of a bound); otherwise
+    ``|value - bound| <= rtol x (upper - lower)`` (alpha in [0, 3]: within 0.003)."""
     out = []
     for p, val in zip(law.params, np.asarray(public, float)):
         near = None
         for bound, side in ((p.lower, "lower"), (p.upper, "upper")):
-            if p.log and bound > 0 and val > 0:
-                close = abs(np.log(val / bound)) <= rtol
+            if p.log and p.lower > 0 and bound > 0 and val > 0:
+                close = abs(np.log(val / bound)) <= rtol * np.log(p.upper / p.lower)
             else:
                 close = abs(val - bound) <= rtol * (p.upper - p.lower)
             if close:
                 near = (bound, side)
         if near is not None:
-            out.append(f"{p.name} = {val:.6g} is on its {near[1]} bound ({near[0]:g}; within {rtol:.1%}): the data "
+            out.append(f"{p.name} = {val:.6g} is on its {near[1]} bound ({near[0]:g}; within {rtol:.1%} of its "
+                       "range): the data "
                        f"do not pin it down and the fit stopped at the limit. Add runs that vary the "
                        f"{'/'.join(law.variables)} it depends on, choose a law with fewer parameters, or read the "
                        "other parameters with care (they compensate).")

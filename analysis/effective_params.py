@@ -175,3 +175,69 @@ def which_n(frame: pd.DataFrame, choice: str = "total") -> pd.Series:
             return vals.rename("N")
     raise EffectiveParamsError(f"the data have no {choice.replace('_', '-')} parameter count",
                                f"add a column named {COLUMNS[choice][0]!r} ({CHOICES[choice]})")
+
+
+# ---------------------------------------------------------------------------------------------- store runs (H14)
+# keys of a run's ``extra`` JSON (the store's runs table) that hold each parameter count
+EXTRA_KEYS = {
+    "non_embedding": ("N_non_embedding", "non_emb_params", "params_non_embedding", "non_embedding_params"),
+    "active": ("N_active", "Na", "params_active", "active_params"),
+    "average": ("N_average", "params_average", "N_avg"),
+}
+
+
+def _extra_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (index ``run_id``) and a column per choice of :data:`EXTRA_KEYS` (NaN when unrecorded)."""
+    import json
+
+    out = {}
+    for run_id, text in zip(runs["run_id"].astype(str), runs.get("extra", pd.Series([None] * len(runs)))):
+        try:
+            extra = json.loads(text) if isinstance(text, str) else (text if isinstance(text, dict) else {})
+        except ValueError:
+            extra = {}
+        extra = extra if isinstance(extra, dict) else {}
+        row = {}
+        for choice, keys in EXTRA_KEYS.items():
+            v = next((pd.to_numeric(extra[k], errors="coerce") for k in keys if k in extra), np.nan)
+            row[choice] = float(v) if np.isfinite(v) and v > 0 else np.nan
+        out[run_id] = row
+    return pd.DataFrame.from_dict(out, orient="index", columns=list(EXTRA_KEYS), dtype=float)
+
+
+def attach_counts(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` (a fit frame, column ``run``) with ``N_non_embedding``, ``N_active`` and ``N_average`` added
+    from the runs' ``extra`` (:data:`EXTRA_KEYS`) where any run records them; columns the frame already has
+    are kept. ``runs`` None or without ``extra``: ``frame`` unchanged."""
+    if runs is None or not len(runs) or "run_id" not in runs or "extra" not in runs:
+        return frame
+    counts = _extra_counts(runs)
+    out = frame.copy()
+    for choice in EXTRA_KEYS:
+        col = COLUMNS[choice][0]
+        if any(c in out.columns for c in COLUMNS[choice]) or counts[choice].isna().all():
+            continue
+        out[col] = out["run"].astype(str).map(counts[choice]).astype(float)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def available(frame: pd.DataFrame) -> list[str]:
+    """The choices of :data:`CHOICES` the frame supports: a column of :data:`COLUMNS` positive on every row."""
+    out = []
+    for choice in CHOICES:
+        col = next((c for c in COLUMNS[choice] if c in frame.columns), None)
+        if col is not None and len(frame) and bool((pd.to_numeric(frame[col], errors="coerce") > 0).all()):
+            out.append(choice)
+    return out
+
+
+def families_with(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """``{choice: [families whose every run records it]}`` for the choices beyond ``total`` (runs table with
+    ``family`` and ``extra``)."""
+    if runs is None or not len(runs) or "extra" not in runs:
+        return {c: [] for c in EXTRA_KEYS}
+    counts = _extra_counts(runs)
+    fam = runs.drop_duplicates("run_id").set_index(runs.drop_duplicates("run_id")["run_id"].astype(str))["family"]
+    counts = counts.assign(family=fam.reindex(counts.index).to_numpy())
+    return {c: sorted(str(f) for f, g in counts.groupby("family") if g[c].notna().all()) for c in EXTRA_KEYS}

@@ -36,9 +36,8 @@ def loss_value(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
 def loss_terms(r: np.ndarray, objective: str, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:math:`(\\rho(r), \\rho'(r), \\rho''(r))` elementwise: the loss, its slope and its curvature."""
     if objective == "huber":
-        a = np.abs(r)
-        inside = a <= delta
-        return np.where(inside, 0.5 * r * r, delta * (a - 0.5 * delta)), np.clip(r, -delta, delta), inside.astype(float)
+        psi = np.clip(r, -delta, delta)
+        return psi * (r - 0.5 * psi), psi, (psi == r).astype(float)   # psi (r - psi/2) is both branches
     if objective == "mse":
         return 0.5 * r * r, r, np.ones_like(r)
     if objective == "lower":

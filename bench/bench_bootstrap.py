@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from analysis.resample import run_weights  # noqa: E402
 from bench._common import epoch_points, timed  # noqa: E402
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+OLD_INIT_ROWS = 10_000
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,13 +173,14 @@ def peak_rss_mb() -> float:
 def child_fit(rows: int, budget: float, n_boot: int) -> dict:
     df = ladder(*shape_for(rows))
     rss_data = peak_rss_mb()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     point = fit_law(df, "chinchilla", bootstrap=0, diagnostics=False)
-    t_point = time.perf_counter() - t
-    t = time.perf_counter()
+    t_point, cpu_point = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     boot = fit_law(df, "chinchilla", bootstrap=n_boot, time_budget=budget, diagnostics=False)
-    t_boot = time.perf_counter() - t
-    return {"rows": len(df), "point_seconds": t_point, "boot_seconds": t_boot, "n_boot": boot.n_boot,
+    t_boot, cpu_boot = time.perf_counter() - t, time.process_time() - c
+    return {"rows": len(df), "point_seconds": t_point, "point_cpu": cpu_point, "boot_seconds": t_boot,
+            "n_boot": boot.n_boot, "cpu_per_resample": max(cpu_boot - cpu_point, 0.0) / max(boot.n_boot, 1),
             "unconverged": boot.n_boot_unconverged, "rss_mb": peak_rss_mb(), "rss_data_mb": rss_data,
             "message": point.message, "alpha": point.params["alpha"]}
 
@@ -217,6 +220,8 @@ def epoch_part(repeat: int, n_refits: int) -> None:
     print(f"  speed-up: {t_old / t_new:.1f}x (target >= 8x); every resample converged: {new.n_unconverged == 0}")
     full, t_full = timed(lambda: fit_law(df, law, bootstrap=1000, diagnostics=False), repeat=repeat)
     print(f"  fit_law, point fit + 1,000 resamples: {t_full:.3f} s ({full.n_boot_unconverged} unconverged)")
+    if not n_refits:
+        return
     # the global reference: full fits of the first n_refits resamples
     _, counts = run_weights(prep.run, n_refits, 0)
     t = time.perf_counter()
@@ -238,19 +243,23 @@ def epoch_part(repeat: int, n_refits: int) -> None:
 
 def size_part(sizes: list[int], budget: float, n_boot: int) -> None:
     print(f"\nSynthetic Chinchilla ladders, fresh subprocess each, bootstrap of {n_boot} with a {budget:g} s budget:")
-    old = run_child("old_init", sizes[0])
+    old = run_child("old_init", OLD_INIT_ROWS)            # never more: its array is 7.3 GB at 10^5 rows
     print(f"  old initialisation at {old['rows']:,} rows: {old['seconds']:.2f} s, peak RSS {old['rss_mb']:.0f} MB "
           f"({old['rss_mb'] - old['rss_data_mb']:.0f} MB over the data); at 10^5 rows its array is 7.3 GB: not run")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the budget is wall-clock time)")
     print(f"  {'rows':>10s} {'point fit':>10s} {'x vs 10^4':>10s} {'peak RSS':>10s} {'resamples in budget':>20s} "
-          f"{'boot s':>7s} {'unconv':>7s}")
+          f"{'boot s':>7s} {'unconv':>7s} {'CPU ms/resample':>16s} {'on an idle core':>16s}")
     base = None
     for rows in sizes:
         r = run_child("fit", rows, budget, n_boot)
         base = base or r
+        # on an idle core wall time is CPU time: what the budget left after the point fit buys
+        idle = int(max(0.0, budget - r["point_cpu"]) / max(r["cpu_per_resample"], 1e-9)) if r["n_boot"] else 0
         print(f"  {r['rows']:>10,d} {r['point_seconds']:>9.2f}s {r['point_seconds'] / base['point_seconds']:>9.1f}x "
-              f"{r['rss_mb']:>8.0f}MB {r['n_boot']:>20d} {r['boot_seconds']:>6.1f}s {r['unconverged']:>7d}")
-        if rows == sizes[0]:
-            print(f"  {'':10s} old initialisation alone / new point fit at {rows:,} rows: "
+              f"{r['rss_mb']:>8.0f}MB {r['n_boot']:>20d} {r['boot_seconds']:>6.1f}s {r['unconverged']:>7d} "
+              f"{r['cpu_per_resample'] * 1e3:>16.1f} {min(idle, n_boot):>16d}")
+        if r["rows"] == old["rows"]:
+            print(f"  {'':10s} old initialisation alone / new point fit at {r['rows']:,} rows: "
                   f"{old['seconds'] / r['point_seconds']:.1f}x")
     print(f"  targets: RSS < 2048 MB at 10^6 rows; point-fit time at most ~linear in rows (x <= rows ratio); "
           f">= 200 resamples within {budget:g} s at 10^5 rows")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis import figures
 from datasets.vocabulary import axis
-from ui import navigation, output, widgets
+from ui import compute, navigation, output, widgets
 from ui.data import sidebar
 from ui.format import quantity
 
@@ -82,7 +82,7 @@ usable = [a for a in X_AXES if (pd.to_numeric(present[a], errors="coerce") > 0).
 shown = x if x in usable or not usable else usable[0]
 if shown != x:
     st.info(f"These points have no {axis(x).label}: drawn against {axis(shown).label} instead.", icon=":material/info:")
-output.chart(figures.curves_figure(pts, x=shown, metric=data.metric, unit=unit,
+output.chart(compute.figure(figures.curves_figure, pts, x=shown, metric=data.metric, unit=unit,
                                    title=f"{data.metric} against {axis(shown).label}"),
              f"curves_{data.family}_{data.metric}", key="browse_curves")
 

@@ -29,6 +29,8 @@ unit = data.unit()
 
 # ---- settings, then the fit
 with st.container(border=True), output.stop_on_error(""):
+    frame = fit_controls.which_n(data, frame)       # total / non-embedding / active / average N
+    frame = fit_controls.envelope(data, frame)      # a lr x batch sweep: the best run per (N, D) cell
     settings = fit_controls.fit_controls(data, frame)
 with output.stop_on_error("The fit failed", "Try another law, relax the early-checkpoint cut, or include more runs."):
     settings, choice = compute.resolve_law(frame, settings)
@@ -69,8 +71,8 @@ if view != "compare":
     widgets.forget("compare", "law2", "objective2")
 
 if view == "fit":
-    output.chart(figures.fit_figure(fit, frame, metric=data.metric, unit=unit, target=target), f"fit_{name}",
-                 key="fit_figure")
+    output.chart(compute.figure(figures.fit_figure, fit, frame, metric=data.metric, unit=unit, target=target),
+                 f"fit_{name}", key="fit_figure")
     st.subheader("Parameters")
     st.dataframe(parameter_table(fit, unit), hide_index=True, key="fit_params", column_config=PARAMETER_COLUMNS)
     if choice is not None:
@@ -78,7 +80,7 @@ if view == "fit":
             st.dataframe(choice.table, hide_index=True, key="fit_auto_table")
 
 elif view == "residuals":
-    output.chart(figures.residual_figure(fit, frame), f"residuals_{name}", key="fit_residuals")
+    output.chart(compute.figure(figures.residual_figure, fit, frame), f"residuals_{name}", key="fit_residuals")
     st.caption("A good fit leaves residuals scattered around zero without a trend in scale or model size.")
 
 elif view == "backtest":
@@ -91,7 +93,8 @@ elif view == "backtest":
     b[1].metric("Held-out log-RMSE", quantity(bt.log_rmse))
     b[2].metric("Held-out runs", f"{len(bt.heldout):,}")
     st.caption(escape(bt.rule))
-    output.chart(figures.backtest_figure(bt, metric=data.metric, unit=unit), f"backtest_{name}", key="fit_backtest")
+    output.chart(compute.figure(figures.backtest_figure, bt, metric=data.metric, unit=unit), f"backtest_{name}",
+                 key="fit_backtest")
     st.dataframe(pd.DataFrame(bt.heldout), hide_index=True, key="fit_heldout",
                  column_config={"are": st.column_config.NumberColumn("ARE", format="percent"),
                                 "N": st.column_config.NumberColumn("N (params)", format="%.3e")})
@@ -116,8 +119,8 @@ elif view == "compare":
         label_a, label_b, change = f"{law.name} ({fit.objective})", f"{law.name} ({second})", dict(objective=second)
     with output.stop_on_error("The second fit failed", warning=True):
         fit_b = compute.fit(frame, settings, **change)
-    output.chart(figures.comparison_figure({label_a: fit, label_b: fit_b}, frame, metric=data.metric, unit=unit,
-                                           target=target), f"compare_{name}_{second}", key="fit_compare")
+    output.chart(compute.figure(figures.comparison_figure, {label_a: fit, label_b: fit_b}, frame, metric=data.metric,
+                                unit=unit, target=target), f"compare_{name}_{second}", key="fit_compare")
     rows, at_target = [], {}
     for label, f in ((label_a, fit), (label_b, fit_b)):
         row = {"fit": label, "law": f.law.name, "objective": f.objective, "parameters": len(f.params),
@@ -167,4 +170,5 @@ else:  # export
             comparisons = []
     st.subheader("Report")
     output.report_downloads(fit, frame, data, name, "dl_report", backtest=bt, allocation=allocation,
+                            settings=fit_controls.data_settings(),
                             comparisons=comparisons)

@@ -22,11 +22,15 @@ with output.stop_on_error("This metric cannot be fitted"):
 unit = data.unit()
 
 # ---- the fitted law
+with output.stop_on_error(""):
+    frame = fit_controls.which_n(data, frame)       # total / non-embedding / active / average N
 if not any(get_law(n).allocatable for n in applicable_laws(frame)):
     st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
                "choose a family with several model sizes trained on different token counts (e.g. an over-training "
                "or Chinchilla-style grid), or upload such runs.")
     st.stop()
+with output.stop_on_error(""):
+    frame = fit_controls.envelope(data, frame)      # a lr x batch sweep: the best run per (N, D) cell
 with st.expander("The fitted law used for the allocation (same settings as the Fit page)", expanded=False):
     settings = fit_controls.fit_controls(data, frame, allocatable_only=True)
 with output.stop_on_error("The fit failed"):
@@ -86,7 +90,8 @@ computes = tuple(np.logspace(np.log10(min(lo_c, budget) / 2), np.log10(max(budge
 front = compute.frontier(fit, computes, unique_tokens=uniq if dc else None)
 left, right = st.columns(2)
 with left:
-    output.chart(figures.frontier_figure(front, budget=budget, title="Efficient frontier: N* and D* against compute"),
+    output.chart(compute.figure(figures.frontier_figure, front, budget=budget,
+                                title="Efficient frontier: N* and D* against compute"),
                  f"frontier_{data.family}", key="alloc_frontier")
 budgets = [budget / 100, budget / 10, budget]
 curves, optima = [], []
@@ -117,10 +122,10 @@ q[3].metric("Optimal FLOPs for that loss", quantity(plan.compute_for_same_loss, 
 st.markdown(f"**Verdict:** {escape(plan.summary())}.")
 field_views.inference_view(fit, budget)
 with right:
-    output.chart(figures.isoflop_figure(curves, optima=optima, metric=data.metric, unit=unit,
-                                        plan={"N": plan_n, "loss": plan.loss, "label": "planned (N, D)"}
-                                        if abs(np.log10(plan.compute / budget)) < 0.05 else None,
-                                        title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
+    output.chart(compute.figure(figures.isoflop_figure, curves, optima=optima, metric=data.metric, unit=unit,
+                                plan={"N": plan_n, "loss": plan.loss, "label": "planned (N, D)"}
+                                if abs(np.log10(plan.compute / budget)) < 0.05 else None,
+                                title="Iso-FLOP curves, optima (stars), 95% bands shaded"),
                  f"isoflop_{data.family}", key="alloc_isoflop")
 
 # ---- exponents of the optimum, N* ~ C^a and D* ~ C^b: Approach 3 (the fitted law) beside Approach 2 (the data)

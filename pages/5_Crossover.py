@@ -107,13 +107,13 @@ for note in res.notes:
 
 # ---- figures and tables
 name = slug("_vs_".join(groups))
-cross_fig = figures.crossover_figure(res, frames=frames, metric=data.metric, unit=unit)
+cross_fig = compute.figure(figures.crossover_figure, res, frames=frames, metric=data.metric, unit=unit)
 output.chart(cross_fig, f"crossover_{name}", key="cross_fig")
 if any(str(a.text or "").startswith(figures.CLIPPED_NOTE) for a in cross_fig.layout.annotations):
     st.caption("Below the data a fitted error curve can pass 1 (and an accuracy fall below 0); the curves are drawn "
                "only where the fitted value lies in [0, 1], the metric's valid range.")
 with st.expander("The data of each group"):
-    output.chart(figures.crossover_data_figure(frames, axis=axis, metric=data.metric, unit=unit),
+    output.chart(compute.figure(figures.crossover_data_figure, frames, axis=axis, metric=data.metric, unit=unit),
                  f"crossover_data_{name}", key="cross_data")
 pairs = pd.DataFrame([{"group 1": p.groups[0], "group 2": p.groups[1], "status": p.status,
                        f"crossing ({unit_x})": format_scale(p.crossover_x), "where": p.location,

@@ -61,8 +61,8 @@ else:
     elif res.shape == "too few sizes":
         st.info("Too few model sizes for a verdict: at least 4 are needed (5 for a U test).", icon=":material/info:")
     model = dict(zip(data.runs()["run_id"].astype(str), data.runs()["model"].astype(str)))
-    output.chart(figures.trend_figure(x, y, res, metric=data.metric, unit=unit, labels=[model.get(r, r) for r in runs],
-                                      title=f"{data.metric} against model size"),
+    output.chart(compute.figure(figures.trend_figure, x, y, res, metric=data.metric, unit=unit,
+                                labels=[model.get(r, r) for r in runs], title=f"{data.metric} against model size"),
                  f"trend_{data.family}_{data.metric}", key="trend_fig")
     output.download_json(res.to_dict(), f"trend_{data.family}_{data.metric}", key="trend_json",
                          label="Trend result (JSON)")

@@ -87,8 +87,8 @@ else:
                "with a clearer trend; a metric that does not map cannot be extrapolated.", icon=":material/warning:")
 for note in res.notes:
     st.caption(escape(note))
-output.chart(figures.downstream_figure(res, j["loss"], j["value"], runs=runs, metric=task, unit=task_data.unit(),
-                                       loss_name=loss_metric, title=f"{task} against {loss_metric}"),
+output.chart(compute.figure(figures.downstream_figure, res, j["loss"], j["value"], runs=runs, metric=task,
+                            unit=task_data.unit(), loss_name=loss_metric, title=f"{task} against {loss_metric}"),
              f"downstream_{data.family}_{task}", key="down_fig")
 forms = pd.DataFrame([{"form": f, "held-out rel. error": mf.heldout_rel_error, "max held-out rel. error":
                        mf.heldout_max_rel_error, "RMSE (fit part)": mf.rmse_fit,

@@ -117,13 +117,15 @@ laws, cells, rules, calc, moe_tab = st.tabs(["Laws", "Cells", "Published rules",
 with laws:
     c1, c2 = st.columns(2)
     with c1:
-        output.chart(figs.law_figure(res, "lr"), f"hp_lr_law_{name}", key="hp_lr_law")
+        output.chart(compute.figure(figs.law_figure, res, "lr"), f"hp_lr_law_{name}", key="hp_lr_law")
         if res.lr_law:
-            output.chart(figs.law_residual_figure(res.lr_law, res.cells), f"hp_lr_resid_{name}", key="hp_lr_res")
+            output.chart(compute.figure(figs.law_residual_figure, res.lr_law, res.cells), f"hp_lr_resid_{name}",
+                         key="hp_lr_res")
     with c2:
-        output.chart(figs.law_figure(res, "batch"), f"hp_batch_law_{name}", key="hp_b_law")
+        output.chart(compute.figure(figs.law_figure, res, "batch"), f"hp_batch_law_{name}", key="hp_b_law")
         if res.batch_law:
-            output.chart(figs.law_residual_figure(res.batch_law, res.cells), f"hp_b_resid_{name}", key="hp_b_res")
+            output.chart(compute.figure(figs.law_residual_figure, res.batch_law, res.cells), f"hp_b_resid_{name}",
+                         key="hp_b_res")
     st.subheader("Published vs refit")
     st.dataframe(comparison, hide_index=True, key="hp_comparison")
 with cells:
@@ -132,18 +134,18 @@ with cells:
                           format_func=lambda i: figs.cell_label(ids[i].N, ids[i].D))
     score_at = [(s.name, *next(((r[2], r[3], r[6]) for r in s.cells if r[0] == ids[cell].N and r[1] == ids[cell].D),
                                (math.nan, math.nan, math.nan))) for s in res.rules]
-    output.chart(figs.heatmap_figure(frame, cell, optimum=ids[cell], rules=score_at), f"hp_heatmap_{name}_{cell}",
-                 key="hp_heat")
-    output.chart(figs.slices_figure(frame, cell, optimum=ids[cell], unit=res.unit), f"hp_slices_{name}_{cell}",
-                 key="hp_slices")
+    output.chart(compute.figure(figs.heatmap_figure, frame, cell, optimum=ids[cell], rules=score_at),
+                 f"hp_heatmap_{name}_{cell}", key="hp_heat")
+    output.chart(compute.figure(figs.slices_figure, frame, cell, optimum=ids[cell], unit=res.unit),
+                 f"hp_slices_{name}_{cell}", key="hp_slices")
     output.table(res.table(), "hp_cells")
     output.download_table(res.table(), f"hp_cells_{name}", key="hp_cells_dl", label="cell optima")
 with rules:
-    output.chart(figs.rules_figure(res.rules), f"hp_rules_{name}", key="hp_rules")
+    output.chart(compute.figure(figs.rules_figure, res.rules), f"hp_rules_{name}", key="hp_rules")
     st.dataframe(pd.DataFrame([{"rule": s.name, "mean gap (%)": 100 * s.mean_penalty, "worst cell (%)":
                                 100 * s.max_penalty, "cells": s.n_cells, "lr": r.lr_formula, "batch": r.batch_formula}
                                for s, r in zip(res.rules, hp.RULES)]), hide_index=True, key="hp_rule_table")
-    output.chart(figs.sensitivity_figure(res.sensitivity), f"hp_sensitivity_{name}", key="hp_sens")
+    output.chart(compute.figure(figs.sensitivity_figure, res.sensitivity), f"hp_sensitivity_{name}", key="hp_sens")
 with calc:
     if res.lr_law is None or res.batch_law is None:
         st.info("This sweep has too few (N, D) cells for laws: sweep at least two cells.", icon=":material/info:")

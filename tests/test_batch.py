@@ -6,6 +6,7 @@ import signal
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.batch import BatchError, ClusterSpec, item_seed, parse_cluster, run_batch
@@ -85,3 +86,143 @@ def _fails_on_second(i):
 def test_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(BatchError, match="cannot reach the Dask scheduler"):
         run_batch(_task, _items(2), cluster="tcp://127.0.0.1:9")
+
+
+# ------------------------------------------------------------------------------------------ the real batch commands
+# backtest --all, scan and the chunked bootstrap on a Parquet store (what a cluster's workers read), against
+# the same functions run serially: equal tables, and a worker killed mid-run costs nothing but time.
+BATCH_FAMILIES = ["chinchilla-epoch/chinchilla", "laion-clip-mammut/mammut"]
+
+
+@pytest.fixture(scope="module")
+def small_parquet(data_dir, tmp_path_factory):
+    from conftest import SMALL_SOURCES
+    from datasets.build import build
+
+    out = tmp_path_factory.mktemp("batch") / "store"
+    build(data_dir, out, only=SMALL_SOURCES, format="parquet")
+    return out
+
+
+@pytest.fixture(scope="module")
+def options(small_parquet):
+    from analysis.cli import batch_commands as bc
+    from analysis.cli.parser import build_parser
+
+    args = build_parser().parse_args(["backtest", "--all", "--store", str(small_parquet), "--bootstrap", "20"])
+    return bc._options(args)
+
+
+@pytest.fixture(scope="module")
+def serial_table(small_parquet, options):
+    from analysis.cli import batch_commands as bc
+
+    return bc.backtest_all(str(small_parquet), BATCH_FAMILIES, options)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def test_backtest_all_rows_are_the_single_backtests(serial_table, small_parquet, capsys):
+    import json
+
+    from analysis.backtest import applicable_laws, backtest
+    from analysis.cli import batch_commands as bc
+    from analysis.cli.run import main
+    from datasets.store import Store
+
+    assert list(serial_table["family"].unique()) == BATCH_FAMILIES
+    assert (serial_table["error"] == "").all() and (serial_table["n_boot"] == 20).all()
+    fam = "chinchilla-epoch/chinchilla"
+    frame = Store(small_parquet).fit_frame(fam, "loss")
+    chin = serial_table[serial_table["family"] == fam]
+    assert chin["law"].tolist() == applicable_laws(frame)
+    for _, row in chin.iterrows():     # each row is `backtest --family F --law L` with the same flags
+        assert main(["backtest", "--store", str(small_parquet), "--family", fam, "--law", row["law"],
+                     "--bootstrap", "20", "--json"]) == 0
+        one = json.loads(capsys.readouterr().out)
+        assert (row["are"], row["log_rmse"]) == (one["are"], one["log_rmse"])
+        assert row["are_lo"] <= row["are_hi"] and row["n_heldout_runs"] == len(one["heldout"])
+    # the resample scorer, given the point fit's predictions, gives the back-test's own ARE
+    bt = backtest(frame, "chinchilla", bootstrap=0)
+    point = bt.fit.predict(bt.predictions[bt.predictions["heldout"]])
+    fit = type("F", (), {"boot": np.zeros((1, 1)), "predict_samples": lambda self, X: point[None, :]})()
+    same = type("B", (), {"fit": fit, "predictions": bt.predictions})()
+    assert bc.are_samples(same, 0.3)[0] == pytest.approx(bt.are, rel=1e-12)
+
+
+def test_backtest_all_on_a_local_cluster_equals_serial(serial_table, small_parquet, options, client):
+    from analysis.cli import batch_commands as bc
+
+    seen = []
+    table = bc.backtest_all(str(small_parquet), BATCH_FAMILIES, options, client=client,
+                            progress=lambda d, t: seen.append(d))
+    pd.testing.assert_frame_equal(table, serial_table)
+    assert seen == [1, 2]
+
+
+def test_backtest_all_survives_a_worker_killed_mid_run(serial_table, small_parquet, options, client):
+    from analysis.cli import batch_commands as bc
+
+    killed = []
+
+    def kill_busy_worker(done, total):
+        if killed:
+            return
+        busy = [w for w, keys in client.processing().items() if keys]
+        if busy:
+            pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    families = BATCH_FAMILIES + ["laion-clip-mammut/clip"]
+    table = bc.backtest_all(str(small_parquet), families, options, client=client, progress=kill_busy_worker)
+    assert killed, "no worker was busy when the first family finished"
+    got = table[table["family"].isin(BATCH_FAMILIES)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, serial_table)
+    assert table["family"].tolist().count("laion-clip-mammut/clip") >= 1 and (table["error"] == "").all()
+
+
+def test_scan_and_a_chunked_bootstrap_on_a_cluster_equal_serial(small_parquet, client):
+    from analysis.cli import batch_commands as bc
+    from analysis.trend import scan_trends
+    from datasets.store import Store
+
+    store = Store(small_parquet)
+    families = list(store.families()["family"])
+    serial = scan_trends(store.points(final_only=True), n_boot=50, include_all=False)
+    both = [bc.scan_all(str(small_parquet), families, n_boot=50, client=client),
+            bc.scan_all(str(small_parquet), families, n_boot=50)]
+    for findings in both:
+        pd.testing.assert_frame_equal(findings, serial, check_dtype=False)
+    frame = store.fit_frame("chinchilla-epoch/chinchilla", "loss")
+    kwargs = dict(bootstrap=120, seed=3, exclude_runs=tuple(store.flagged_runs("chinchilla-epoch/chinchilla")))
+    here = bc.chunked_fit(frame, "chinchilla", kwargs, chunk=50)
+    there = bc.chunked_fit(frame, "chinchilla", kwargs, chunk=50, client=client)
+    assert here.n_boot == there.n_boot == 120 and np.array_equal(here.boot, there.boot)
+    assert here.ci == there.ci and here.params == there.params and here.warnings == there.warnings
+    assert here.params["alpha"] == pytest.approx(0.348, abs=0.01)          # Epoch's published fit
+
+
+def test_cli_backtest_all_with_cluster_prints_the_serial_json_and_progress(small_parquet):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "analysis", "backtest", "--all", "--store", str(small_parquet), "--source",
+           "chinchilla-epoch", "--bootstrap", "10", "--json"]
+    serial = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    parallel = subprocess.run(cmd + ["--cluster", "local:2"], cwd=root, capture_output=True, text=True)
+    assert serial.returncode == parallel.returncode == 0, parallel.stderr
+    assert parallel.stdout == serial.stdout
+    assert "a local Dask cluster of 2 worker process(es)" in parallel.stderr
+    assert "backtest --all: 1/1 families done" in parallel.stderr
+    bad = subprocess.run(cmd[:-1] + ["--cluster", "tcp://127.0.0.1:9"], cwd=root, capture_output=True, text=True)
+    assert bad.returncode == 1 and "cannot reach the Dask scheduler" in bad.stderr and "Traceback" not in bad.stderr

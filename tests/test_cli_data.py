@@ -209,6 +209,10 @@ def test_run_info_and_tokens_per_step_give_the_sizes(sized_logdir):
     defaults = out["data"]["read"]["defaults"]
     assert "N (parameters): given: run_info for 5 runs" in defaults
     assert f"D (tokens): derived: step x {int(TPS):,} (tokens_per_step) for 5 runs" in defaults
+    from analysis.report.commands import cli_command                 # a page's reproduce line keeps them
+
+    line = cli_command("fit", out["data"])
+    assert f"--run-info {info}" in line and f"--tokens-per-step {int(TPS)}" in line
     # without them there are no sizes: a law over N and D cannot be fitted, and the error says why
     rc, _, err = run("fit", "--data", root, "--metric", "eval/loss", "--law", "chinchilla", "--bootstrap", 0)
     lines = err.strip().splitlines()

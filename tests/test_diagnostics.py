@@ -62,6 +62,7 @@ def test_parameters_on_or_near_a_bound_with_a_relative_tolerance():
     law = get_law("chinchilla")
     on = dg.on_bounds(law, np.array([1.00004e-06, 480, 2100, 0.35, 0.37]))     # 0.004% above the bound
     assert len(on) == 1 and on[0].startswith("E = 1.00004e-06 is on its lower bound")
+    assert dg.on_bounds(law, np.array([1.0012e-06, 480, 2100, 0.35, 0.37]))      # where an optimiser stops
     assert not dg.on_bounds(law, np.array([1.1e-06, 480, 2100, 0.35, 0.37]))   # 10% above: a value, not a bound
     assert "alpha" in dg.on_bounds(law, np.array([1.8, 480, 2100, 2.999, 0.37]))[0]
     # data without an irreducible loss: the fitted E runs onto its lower bound

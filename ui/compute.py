@@ -8,6 +8,7 @@ unchanged rerun is a hit and different data are never mixed up. A failure the an
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from analysis import fit as fit_api
 from analysis import hparams as hparams_api
 from analysis import settings as settings_api
 from analysis import trend as trend_api
+from analysis.laws import Law
 from analysis.settings import FitSettings
 from datasets.errors import WorkbenchError
 
@@ -38,7 +40,7 @@ class AnalysisError(WorkbenchError):
 
 # ---------------------------------------------------------------------------------------------- keys
 def _update(h, obj) -> None:
-    if obj is None or isinstance(obj, (str, bool, int, float, np.number)):
+    if obj is None or isinstance(obj, (str, bool, int, float, np.generic)):
         h.update(f"{type(obj).__name__}:{obj!r};".encode("utf-8"))
     elif isinstance(obj, bytes):
         h.update(obj)
@@ -60,6 +62,10 @@ def _update(h, obj) -> None:
                  else np.ascontiguousarray(obj).tobytes())
     elif isinstance(obj, fit_api.FitResult):
         _update(h, [str(obj.law), obj.params, obj.y_transform, obj.boot, obj.settings])
+    elif isinstance(obj, Law):
+        _update(h, f"law:{obj.name}")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):     # a result: every field, by content
+        _update(h, [type(obj).__qualname__] + [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)])
     else:
         raise TypeError(f"no content key for {type(obj).__name__}")
 
@@ -160,17 +166,28 @@ def approach2(frame: pd.DataFrame, *, exclude_runs=(), bootstrap: int = 0) -> ap
 
 
 # ---------------------------------------------------------------------------------------------- other analyses
+@st.cache_data(show_spinner=False, max_entries=128)
+def _crossover_fit(key: str, index: int, name: str, kwargs: tuple, _frame):
+    return _guarded(crossover_api.fit_group, _frame, index, name, **dict(kwargs))
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def _crossover(key: str, kwargs: tuple, _frames):
-    return _guarded(crossover_api.crossover, _frames, **dict(kwargs))
+def _crossover(key: str, kwargs: tuple, _frames, _fits):
+    return _guarded(crossover_api.crossover, _frames, fits=_fits, **dict(kwargs))
 
 
 def crossover(frames: dict[str, pd.DataFrame], *, axis: str, target: float, bootstrap: int,
               higher_is_better: bool) -> crossover_api.CrossoverResult:
-    """:func:`analysis.crossover.crossover` of the groups ``frames`` (name -> fit frame) along ``axis``."""
-    kwargs = dict(axis=axis, target=float(target), bootstrap=int(bootstrap), higher_is_better=bool(higher_is_better))
-    return _run(_crossover, digest(frames), "Fitting every group and its bootstrap ...",
-                tuple(sorted(kwargs.items())), frames)
+    """:func:`analysis.crossover.crossover` of the groups ``frames`` (name -> fit frame) along ``axis``.
+
+    Each group's fit (:func:`analysis.crossover.fit_group`, with its bootstrap) is cached on its own
+    frame, position and settings, apart from the comparison: moving the target or adding a group
+    refits nothing that was fitted before."""
+    fit_kwargs = dict(axis=axis, bootstrap=int(bootstrap), higher_is_better=bool(higher_is_better))
+    fits = {g: _run(_crossover_fit, digest(f), f"Fitting {g} and its bootstrap ...", i, g,
+                    tuple(sorted(fit_kwargs.items())), f) for i, (g, f) in enumerate(frames.items())}
+    kwargs = fit_kwargs | {"target": float(target)}
+    return _run(_crossover, digest(frames, fits), None, tuple(sorted(kwargs.items())), frames, fits)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -218,3 +235,23 @@ def hparams(frame: pd.DataFrame, *, method: str, bootstrap: int, seed: int, n_ba
     """:func:`analysis.hparams.analyse_sweep` of a sweep frame: cell optima, laws, rules, sensitivity."""
     kwargs = dict(method=method, bootstrap=int(bootstrap), seed=int(seed), n_basis=n_basis)
     return _run(_hparams, digest(frame), "Analysing the sweep ...", tuple(sorted(kwargs.items())), frame)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _figure(key: str, builder: str, _build: Callable, _args: tuple, _kwargs: dict):
+    return _build(*_args, **_kwargs)
+
+
+def figure(build: Callable, *args, **kwargs):
+    """``build(*args, **kwargs)`` (a figure builder of :mod:`analysis.figures`), made once per content of
+    its arguments and shared by every session: building a figure costs far more than drawing it (plotly
+    validates every property), and a rerun that changes nothing, or a widget moved back to an earlier
+    value, gets the figure from here. Treat it as read-only. Arguments without a content key (an
+    object :func:`digest` does not know) build the figure anew."""
+    name = f"{build.__module__}.{build.__qualname__}"
+    try:
+        key = digest(name, args, kwargs)
+    except TypeError:
+        return build(*args, **kwargs)
+    return _figure(key, name, build, args, kwargs)

@@ -13,7 +13,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from analysis.settings import fitted_unit, is_higher_better
+from analysis.settings import fit_metric, fitted_unit, is_higher_better
 from datasets import store as store_api
 from datasets.store import Store
 from ui import navigation, store as stores, uploads as kept_uploads
@@ -55,8 +55,9 @@ class Data:
         return self._query("metrics", self.family)
 
     def default_metric(self) -> str | None:
-        """The metric to show first: a validation loss, else a train loss, else the most-measured one."""
-        return self._query("default_metric", self.family)
+        """The metric to show first: a validation loss, else a train loss, else the most-measured one; its
+        published smoothed version when there is one (:func:`analysis.settings.fit_metric`, as the CLI)."""
+        return fit_metric(list(dict.fromkeys(self.metrics()["metric"])), self._query("default_metric", self.family))
 
     def _metric_row(self, metric: str | None) -> pd.Series | None:
         m = self.metrics()

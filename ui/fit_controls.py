@@ -14,9 +14,9 @@ from analysis.backtest import applicable_laws
 from analysis.fit import OBJECTIVES, complete_axes
 from analysis.laws import get_law
 from analysis.settings import CUTS, HITCHHIKER_TOKENS, FitSettings
-from ui.compute import AnalysisError
+from ui.compute import AnalysisError, digest
 from ui.data import Data
-from ui.widgets import forget, multiselect, number, scale, select
+from ui.widgets import forget, multiselect, number, scale, select, toggle
 
 OBJECTIVE_LABELS = {"huber": "Huber (delta 1e-3)", "mse": "Squared error", "lower": "Lower envelope"}
 
@@ -28,6 +28,81 @@ def defaults(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> F
         return settings_api.default_settings(frame, data.flagged_runs(), bootstrap)
     except settings_api.SettingsError as e:
         raise AnalysisError(str(e)) from None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _sweep(key: str, family: str | None, enabled: bool, _frame: pd.DataFrame, _runs: pd.DataFrame):
+    return settings_api.sweep_envelope(_frame, _runs, enabled, family=family)
+
+
+def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
+    """The rows to fit: a hyperparameter sweep family (several runs per (N, D) cell at different learning rates
+    or batches) reduced to its envelope, the best run per cell (:func:`analysis.settings.sweep_envelope`, the
+    CLI's rule; ``--no-envelope`` there). A toggle (URL key ``envelope``) is drawn only for a sweep; the page
+    says what was done, and warns, naming the sweep, when the user turns it off. Other data pass unchanged."""
+    box = where or st
+    runs = data.runs()
+    key = digest(frame, runs)
+    choice = _sweep(key, data.family, True, frame, runs)
+    if not choice.is_sweep:
+        forget("envelope")
+        return frame
+    on = toggle("Fit the envelope of the sweep (best run per (N, D) cell)", key="envelope",
+                default=settings_api.ENVELOPE, where=box,
+                help="A loss law describes the best loss reachable at each size and budget. Off: every run of the "
+                     "sweep is fitted, mistuned and diverged ones included.")
+    if not on:
+        choice = _sweep(key, data.family, False, frame, runs)
+        for w in choice.warnings:
+            box.warning(w, icon=":material/warning:")
+        return choice.frame
+    box.info(f"Sweep envelope: {choice.note}.", icon=":material/filter_alt:")
+    for w in choice.warnings:
+        box.caption(f"Envelope: {w}.")
+    return choice.frame
+
+
+N_LABELS = {"total": "total", "non_embedding": "non-embedding", "active": "active (MoE)",
+            "average": "average over training (sparse/pruned)"}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _families_with(key: str, _store) -> dict:
+    from analysis.effective_params import families_with
+    return families_with(_store.runs())
+
+
+def which_n(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
+    """The parameter count N is fitted in (URL key ``which_n``; :func:`analysis.settings.with_which_n`):
+    total, non-embedding, active (MoE) or average over training -- only the counts this family records for
+    every run are offered; the help names the families that record the others."""
+    from analysis.effective_params import CHOICES, attach_counts
+    box = where or st
+    probe = attach_counts(frame, data.runs())
+    options = settings_api.n_choices(probe)
+    try:
+        having = _families_with(str(getattr(data.store, "key", id(data.store))), data.store)
+    except Exception:  # noqa: BLE001 - the list is a hint; an upload store may not answer it
+        having = {}
+    missing = [f"{N_LABELS[c]}: {', '.join(having.get(c) or []) or 'no family'}" for c in CHOICES
+               if c not in options and c != "total"]
+    choice = select("Parameter count N", options, key="which_n", default=settings_api.WHICH_N, where=box,
+                    format_func=N_LABELS.get, disabled=len(options) == 1,
+                    help="Which N the law is fitted in (the report records it). " +
+                         "; ".join(f"{N_LABELS[c]}: {CHOICES[c]}" for c in CHOICES) +
+                         (". Not recorded for this family; recorded for -- " + "; ".join(missing) if missing else ""))
+    if choice == "total":
+        return frame
+    try:
+        return settings_api.with_which_n(probe, choice)
+    except settings_api.SettingsError as e:
+        raise AnalysisError(str(e)) from None
+
+
+def data_settings() -> dict:
+    """The data choices of :func:`which_n` and :func:`envelope` for a report's settings (and its command)."""
+    return {"which_n": st.session_state.get("which_n") or settings_api.WHICH_N,
+            "no_envelope": st.session_state.get("envelope") is False}
 
 
 def law_label(name: str) -> str:

@@ -212,18 +212,24 @@ def scan_family(task: dict) -> pd.DataFrame:
     return scan_trends(points, alpha=task["alpha"], n_boot=task["n_boot"])
 
 
+def scan_all(location: str, families: list[str], *, split=None, alpha: float = 0.05, n_boot: int = 200,
+             cluster=None, client=None, progress=None) -> pd.DataFrame:
+    """:func:`analysis.trend.scan_trends` over ``families``, one task per family, in scan_trends' order."""
+    tasks = [dict(location=location, family=f, split=split, alpha=alpha, n_boot=n_boot) for f in families]
+    parts = batch.run_batch(scan_family, tasks, cluster=cluster, client=client, progress=progress)
+    findings = pd.concat([pd.DataFrame(columns=SCAN_COLUMNS), *[p for p in parts if len(p)]], ignore_index=True)
+    # scan_trends' order: by (family, metric), then a stable sort by p-value
+    findings = findings.sort_values(["family", "metric"]).sort_values("p_value", kind="mergesort")
+    return findings.reset_index(drop=True)
+
+
 def cmd_scan(args):
     if args.cluster is None:
         return serial_scan(args)
     spec = batch.parse_cluster(args.cluster)
     families = families_of(open_store(args), args.family, args.source)
-    tasks = [dict(location=_location(args), family=f, split=args.split or None, alpha=args.alpha,
-                  n_boot=args.bootstrap) for f in families]
-    parts = batch.run_batch(scan_family, tasks, cluster=spec,
-                            progress=StderrProgress("scan", "families", spec.describe()))
-    findings = pd.concat([pd.DataFrame(columns=SCAN_COLUMNS), *[p for p in parts if len(p)]], ignore_index=True)
-    # scan_trends' order: (family, metric), then a stable sort by p-value
-    findings = findings.sort_values(["family", "metric"]).sort_values("p_value", kind="mergesort").reset_index(drop=True)
+    findings = scan_all(_location(args), families, split=args.split or None, alpha=args.alpha, n_boot=args.bootstrap,
+                        cluster=spec, progress=StderrProgress("scan", "families", spec.describe()))
     emit(args, {"findings": findings},
          findings.to_string(index=False) if len(findings) else "no non-monotone trends found")
 
@@ -264,7 +270,7 @@ def chunked_fit(frame: pd.DataFrame, law: str, kwargs: dict, *, chunk: int = DEF
         result = dataclasses.replace(base, boot=boot, ci=ci, n_boot_requested=n_boot, n_boot_unconverged=unconverged,
                                      settings=dict(base.settings, bootstrap=n_boot, chunk=chunk),
                                      notes=(*base.notes, f"bootstrap: {n_boot} resamples in {len(items)} chunks of "
-                                                         f"up to {chunk}, chunk k seeded item_seed({seed}, k)"))
+                                                         f"up to {chunk}, chunk k seeded item_seed({seed}, 'chunk-k')"))
     elif n_boot:
         warns.append("a run-level bootstrap needs at least 2 runs; no intervals were computed.")
     warns += diagnose(result)

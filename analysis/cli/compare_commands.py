@@ -1,6 +1,9 @@
 """Commands that compare or relate metrics: crossover, trend, scan, downstream (as the app's pages do them)."""
 from __future__ import annotations
 
+import sys
+import time
+
 import pandas as pd
 
 from analysis import settings
@@ -10,7 +13,7 @@ from analysis.cli.loading import (chance_level, load_frame, load_groups, load_po
 from analysis.cli.output import emit
 from analysis.crossover import crossover
 from analysis.downstream import map_downstream
-from analysis.trend import scan_trends, trend_shape
+from analysis.trend import SCAN_COLUMNS, scan_trends, trend_shape
 from datasets.vocabulary import axis as scale_axis
 
 
@@ -40,18 +43,40 @@ def cmd_trend(args):
     emit(args, payload, result.summary())
 
 
+SCAN_TABLE = {"family": "family", "metric": "metric", "shape": "shape", "p_value": "p", "n_sizes": "sizes",
+              "first_value": "smallest model", "last_value": "largest model", "turning_point": "turning point N"}
+
+
+def scan_table(findings: pd.DataFrame, width: int = 48) -> str:
+    """The scan's findings as a table a terminal shows: one line each, long names shortened in the middle
+    to ``width`` characters (start and end stay: they tell similar names apart), numbers to 3 digits
+    (``--json`` has every column in full)."""
+    t = findings[list(SCAN_TABLE)].rename(columns=SCAN_TABLE).copy()
+    head, tail = (width - 3) // 2, width - 3 - (width - 3) // 2
+    for c in ("family", "metric"):
+        t[c] = t[c].astype(str).map(lambda s: s if len(s) <= width else s[:head] + "..." + s[-tail:])
+    for c in ("p", "smallest model", "largest model", "turning point N"):
+        t[c] = t[c].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3g}".replace("e+", "e"))
+    return t.to_string(index=False) + f"\n{len(t)} finding(s); --json for the evidence, intervals and summaries"
+
+
 def cmd_scan(args):
     store = open_store(args)
     split = args.split or None
-    if args.family:
-        points = pd.concat([store.points(family=f, split=split, final_only=True) for f in args.family])
-    else:
-        points = store.points(family=None, split=split, final_only=True)
+    families = list(dict.fromkeys(args.family)) if args.family else list(store.families()["family"])
     if args.source:
-        points = points[points["family"].str.startswith(args.source + "/")]
-    findings = scan_trends(points, alpha=args.alpha, n_boot=args.bootstrap)
-    emit(args, {"findings": findings},
-         findings.to_string(index=False) if len(findings) else "no non-monotone trends found")
+        families = [f for f in families if f.startswith(args.source + "/")]
+    parts, t0 = [], time.perf_counter()
+    for i, family in enumerate(families, 1):         # one family at a time, saying how far it got (stderr)
+        points = store.points(family=family, split=split, final_only=True)
+        parts.append(scan_trends(points, alpha=args.alpha, n_boot=args.bootstrap))
+        if i == len(families) or i % max(1, len(families) // 10) == 0:
+            print(f"scan: {i}/{len(families)} families ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
+                  flush=True)
+    findings = pd.concat([pd.DataFrame(columns=SCAN_COLUMNS), *[p for p in parts if len(p)]], ignore_index=True)
+    findings = findings.sort_values(["family", "metric"]).sort_values("p_value", kind="mergesort")
+    findings = findings.reset_index(drop=True)
+    emit(args, {"findings": findings}, scan_table(findings) if len(findings) else "no non-monotone trends found")
 
 
 def cmd_downstream(args):

@@ -101,12 +101,28 @@ def read_warnings(upload: Upload) -> list[str]:
     return out + [w for w in rep.warnings if w not in out]
 
 
-def describe(upload: Upload) -> dict:
-    """What the data source of a command's JSON says about the reading: ``format`` and ``read`` (rows
-    read, points kept, runs, rejected rows with the first :data:`DETAIL` as [row, column, why], counts by
-    reason, and where each run's sizes came from)."""
+def data_flags(args) -> list[str]:
+    """The reading flags given (``--column``, ``--run-info``, ``--tokens-per-step``, ``--strict``), as
+    arguments a reproducing command line repeats after ``--data PATH``."""
+    out: list[str] = []
+    for pair in getattr(args, "column", None) or ():
+        out += ["--column", pair]
+    if getattr(args, "run_info", None):
+        out += ["--run-info", str(args.run_info)]
+    if getattr(args, "tokens_per_step", None):
+        out += ["--tokens-per-step", f"{args.tokens_per_step:g}"]
+    if getattr(args, "strict", False):
+        out.append("--strict")
+    return out
+
+
+def describe(upload: Upload, args=None) -> dict:
+    """What the data source of a command's JSON says about the reading: ``format``, ``data_flags`` (the
+    reading flags, for a reproducing command line) and ``read`` (rows read, points kept, runs, rejected
+    rows with the first :data:`DETAIL` as [row, column, why], counts by reason, and where each run's sizes
+    came from)."""
     rep = upload.report
-    return {"format": rep.format,
+    return {"format": rep.format, "data_flags": data_flags(args) if args is not None else [],
             "read": {"rows_read": rep.rows_read, "points_kept": rep.points_kept, "runs": rep.runs,
                      "n_rejected": rep.n_rejected, "rejected": [list(r) for r in rep.rejected[:DETAIL]],
                      "rejection_counts": dict(rep.rejection_counts), "defaults": list(rep.defaults)}}

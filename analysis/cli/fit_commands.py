@@ -85,7 +85,8 @@ def cmd_report(args):
     command = "python -m analysis " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     report = build_report(result, frame, data_source=data_source, backtest=bt, allocation=allocation,
                           comparisons=fitting.comparison_fits(frame, result, kwargs),
-                          command=command, settings=result.settings)
+                          command=command, settings={**result.settings, "which_n": args.which_n,
+                                                     "no_envelope": args.no_envelope})
     text = {"html": report.to_html, "json": report.to_json, "md": report.to_markdown}[args.format]()
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from analysis import settings
@@ -73,7 +75,17 @@ def fit(args, *, allocatable_only: bool = False):
     frame, data_source = load_frame(args)
     kwargs = fit_kwargs(args, frame, data_source)
     law_name, choice = choose(args, frame, kwargs, allocatable_only=allocatable_only)
-    return fit_law(frame, law_name, **kwargs), frame, data_source, choice, kwargs
+    return with_sweep(fit_law(frame, law_name, **kwargs), data_source), frame, data_source, choice, kwargs
+
+
+def with_sweep(result, data_source: dict):
+    """``result`` with the sweep envelope's note and warnings (:func:`analysis.settings.sweep_envelope`)
+    added, as the app shows them beside the fit."""
+    sweep = data_source.get("sweep") or {}
+    if not sweep:
+        return result
+    return replace(result, warnings=tuple(dict.fromkeys([*result.warnings, *sweep.get("warnings", ())])),
+                   notes=tuple(dict.fromkeys([*result.notes, *([sweep["note"]] if sweep.get("note") else [])])))
 
 
 COMPARISON_BOOTSTRAP = 200   # resamples of each other law a report compares with (law-choice uncertainty)

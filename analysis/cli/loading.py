@@ -72,8 +72,8 @@ def family_metric(store: Store, family: str, metric: str | None) -> str:
     table = store.metrics(family)
     if table.empty:
         raise CLIError(f"family {family!r} not found or has no metrics; see `python -m analysis families`")
-    if metric is None:
-        return store.default_metric(family)
+    if metric is None:     # the app's rule: a published smoothed loss (StepLaw) before the raw one
+        return settings.fit_metric(list(dict.fromkeys(table["metric"])), store.default_metric(family))
     return pick_metric(list(dict.fromkeys(table["metric"])), metric, f"family {family!r}")
 
 
@@ -94,17 +94,33 @@ def load_frame(args, *, metric: str | None = None) -> tuple[pd.DataFrame, dict]:
         frame = to_fit_frame(upload.runs, upload.points, m, final_only=final_only)
         store = upload_store(upload)
         flagged = sorted({r for f in upload_families(store) for r in store.flagged_runs(f)})
-        return frame, {"kind": "csv", "path": str(args.csv), **describe_read(upload), "metric": m, "flagged": flagged,
+        frame, sweep = _sweep(args, frame, upload.runs, None)
+        return frame, {**sweep, "kind": "csv", "path": str(args.csv), **describe_read(upload, args), "metric": m, "flagged": flagged,
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
     if getattr(args, "store", None) or getattr(args, "family", None):
         store = open_store(args)
         family = first_family(args)
         m = family_metric(store, family, metric)
         frame = store.fit_frame(family, m, final_only=final_only)
-        return frame, {"kind": "store", "path": str(store.path), "family": family, "metric": m,
+        frame, sweep = _sweep(args, frame, store.runs(family=family), family)
+        return frame, {**sweep, "kind": "store", "path": str(store.path), "family": family, "metric": m,
                        "flagged": store.flagged_runs(family),
                        "unit": frame.attrs.get("unit"), "higher_is_better": frame.attrs.get("higher_is_better")}
     raise CLIError("give the data: --data PATH (a file, folder or .zip; alias --csv), or --store FILE --family NAME")
+
+
+def _sweep(args, frame: pd.DataFrame, runs: pd.DataFrame, family: str | None) -> tuple[pd.DataFrame, dict]:
+    """For a command that fits a law (it has ``--no-envelope``): a hyperparameter sweep family reduced to its
+    envelope unless ``--no-envelope`` (:func:`analysis.settings.sweep_envelope`, the app's rule); ``{"sweep":
+    {...}}`` for ``data_source`` when the data are a sweep, else ``{}``."""
+    if not hasattr(args, "no_envelope"):
+        return frame, {}
+    which = getattr(args, "which_n", settings.WHICH_N) or settings.WHICH_N
+    if which != "total":     # N = non-embedding / active / average (analysis.settings.with_which_n)
+        from analysis.effective_params import attach_counts
+        frame = settings.with_which_n(attach_counts(frame, runs), which)
+    choice = settings.sweep_envelope(frame, runs, not args.no_envelope, family=family)
+    return choice.frame, {"which_n": which, **({"sweep": choice.to_dict()} if choice.is_sweep else {})}
 
 
 def load_groups(args) -> tuple[dict[str, pd.DataFrame], str, bool]:

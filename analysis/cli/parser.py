@@ -8,7 +8,7 @@ import math
 from analysis import settings
 from analysis.cli.data_options import add_data_args
 from analysis.cli.compare_commands import cmd_crossover, cmd_downstream, cmd_scan, cmd_trend
-from analysis.cli import batch_commands, hparams_command
+from analysis.cli import batch_commands, example_command, hparams_command
 from analysis.cli.allocate_command import cmd_allocate
 from analysis.cli.errors import EXIT_USAGE
 from analysis.cli.filters import add_filter_args
@@ -66,7 +66,7 @@ def _data_args(p, multi_family=False):
     g = p.add_argument_group("data")
     add_data_args(g)      # --data/--csv, --column, --run-info, --tokens-per-step, --strict (analysis.cli.data_options)
     g.add_argument("--store", help="a store built by `python -m datasets.build` "
-                                   "(default: $SCALING_STORE or ./store.duckdb)")
+                                   "(default: $SCALING_STORE, else the project's store.duckdb)")
     g.add_argument("--family", action="append",
                    help="a family in the store" + (" (repeat for groups)" if multi_family else ""))
     g.add_argument("--metric", help="the metric to analyse (default: the only one, or the family's default)")
@@ -92,6 +92,12 @@ def _fit_args(p):
     g.add_argument("--y-transform", default="auto", choices=["auto", "none", "one_minus"],
                    help="fit 1 - value (auto: for a higher-is-better metric in [0, 1], as the app)")
     g.add_argument("--time-budget", type=POSITIVE, help="seconds the bootstrap may take before it stops early")
+    g.add_argument("--which-n", default=settings.WHICH_N, choices=["total", "non_embedding", "active", "average"],
+                   help="the parameter count N is fitted in (default total; the others where the data record them: "
+                        "active for StepLaw's MoE families)")
+    g.add_argument("--no-envelope", action="store_true",
+                   help="fit every run of a hyperparameter sweep family (default, as in the app: the best run per "
+                        "(N, D) cell, analysis.settings.sweep_envelope)")
     add_filter_args(g, POSITIVE)
 
 
@@ -171,4 +177,5 @@ def build_parser() -> argparse.ArgumentParser:
                    help="back-test: the largest model, the lowest-loss 20%%, or none (AICc)")
     _bootstrap_arg(p, "downstream", "run-level resamples of the map")
     hparams_command.register(add)
+    example_command.register(add)
     return parser

@@ -7,7 +7,8 @@ import shlex
 FIT_FLAGS = (("law", "--law"), ("objective", "--objective"), ("delta", "--delta"), ("bootstrap", "--bootstrap"),
              ("seed", "--seed"), ("min_tokens", "--min-tokens"), ("min_fraction", "--min-fraction"),
              ("y_transform", "--y-transform"), ("time_budget", "--time-budget"),
-             ("min_tpp", "--min-tpp"), ("max_tpp", "--max-tpp"), ("max_loss", "--max-loss"))
+             ("min_tpp", "--min-tpp"), ("max_tpp", "--max-tpp"), ("max_loss", "--max-loss"),
+             ("which_n", "--which-n"), ("no_envelope", "--no-envelope"))
 
 
 def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
@@ -28,7 +29,7 @@ def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
         for family in families:
             args += ["--family", str(family)]
     elif kind in ("csv", "upload") and data_source.get("path"):
-        args += ["--csv", str(data_source["path"])]
+        args += ["--csv", str(data_source["path"]), *map(str, data_source.get("data_flags") or ())]
     else:
         return None
     if data_source.get("metric"):

@@ -42,14 +42,17 @@ def _range(series) -> list[float] | None:
 
 
 def run_table(frame: pd.DataFrame) -> list[dict]:
-    """One row per run, smallest model first: its size N, points, and final D, C and y."""
+    """One row per run, smallest model first: its size N, points, and final D, C and y (the run's row
+    with the largest D, then step; missing values sort first; ties: the later row)."""
+    if frame.empty:
+        return []
     order = [c for c in ("D", "step") if c in frame]
-    rows = []
-    for run, g in frame.groupby("run", sort=True):
-        last = g.sort_values(order, na_position="first").iloc[-1] if order else g.iloc[-1]
-        rows.append({"run": str(run), "N": number(last.get("N")), "points": int(len(g)),
-                     "final_D": number(last.get("D")), "final_C": number(last.get("C")),
-                     "final_y": number(last.get("y"))})
+    df = frame.reset_index(drop=True).assign(_row=np.arange(len(frame)))
+    last = df.sort_values(["run", *order, "_row"], na_position="first", kind="stable").groupby("run").tail(1)
+    points = df.groupby("run").size()
+    rows = [{"run": str(r["run"]), "N": number(r.get("N")), "points": int(points[r["run"]]),
+             "final_D": number(r.get("D")), "final_C": number(r.get("C")), "final_y": number(r.get("y"))}
+            for r in last.to_dict("records")]
     return sorted(rows, key=lambda r: (r["N"] is None, r["N"] or 0.0, r["run"]))
 
 

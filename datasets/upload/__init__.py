@@ -30,8 +30,8 @@ run          run, run_id, run_name, model, model_name, name                    n
 family       family, group, scaled_set, method                                 no
 N            N, params, num_params, n_params, parameters, model_size, ...      one of
 D            D, tokens, num_tokens, tokens_seen, training_tokens, ...          N, D, C
-C            C, flops, compute, training_flops, train_flops                    (FLOPs)
-step         step, steps, iteration, iter, global_step                         no
+C            C, flops, compute, training_flops, train_flops                    (FLOPs),
+step         step, steps, iteration, iter, global_step                         or step
 value        value, loss, val_loss, eval_loss, train_loss, score, ...          yes
 metric       metric, metric_name                                               long form
 unit         unit, units                                                       no
@@ -49,7 +49,10 @@ first in :data:`ALIASES` order is used and a warning names the others.
 Runs: a run is one ``(family, run)`` pair. Without a run column a run is one distinct N per family
 (run name ``N=125M``); without run and N columns, one run per family when a step column exists (a
 single training curve), otherwise one run per row. N and U are properties of a run: a row whose N
-differs from the run's first N is rejected; empty N cells are filled from the run.
+differs from the run's first N is rejected; empty N cells are filled from the run. A row with no size
+(N, D and C empty) is kept when it has a step: a training curve logged without sizes (a TensorBoard or
+W&B run) reads with its sizes NULL, fits the step laws, and ``defaults`` names those runs; without a
+step too, the row is rejected ("no size").
 
 Numbers: every cell is read as text and coerced to float64 here (pandas 3 would otherwise read an
 integer above int64, e.g. a FLOP count of 1e24 written out in digits, as a string). Accepted:

@@ -1,0 +1,113 @@
+"""Sweep families are fitted through their envelope (issue 14 item 2), the same way in the CLI and on the pages.
+
+``analysis.settings.sweep_envelope`` is the one rule: a family with several runs per (N, D) cell that differ
+in learning rate or batch (StepLaw's ``steplaw/dense``: 1,911 runs in 17 cells) is reduced to the best run per
+cell, on the smoothed loss the paper fits (``analysis.settings.fit_metric``). The reference values are the
+issue's: Chinchilla on the envelope gives alpha in [0.10, 0.16] and beta in [0.25, 0.35], with a warning
+that E is poorly identified from 5 model sizes; without the envelope a warning names the sweep.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import settings
+from analysis.cli.run import main
+
+FAMILY = "steplaw/dense"
+
+
+@pytest.fixture(scope="module")
+def steplaw_path(data_dir, tmp_path_factory):
+    from datasets.build import build
+
+    out = tmp_path_factory.mktemp("envelope") / "steplaw.duckdb"
+    build(data_dir, out, only=["steplaw"])
+    return out
+
+
+def _cli(capsys, *argv) -> dict:
+    assert main(list(argv)) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_fits_the_envelope_by_default(steplaw_path, capsys):
+    out = _cli(capsys, "fit", "--store", str(steplaw_path), "--family", FAMILY, "--law", "chinchilla",
+               "--bootstrap", "0", "--json")
+    assert out["data"]["metric"] == "train_loss_smoothed"
+    assert 0.10 <= out["params"]["alpha"] <= 0.16 and 0.25 <= out["params"]["beta"] <= 0.35
+    assert out["params"]["E"] > 0.1                                  # off its 1e-6 bound
+    assert out["n_runs"] == 17
+    assert any("5 model sizes" in w and "E" in w for w in out["warnings"])
+    assert any("envelope" in n and "1,911 runs -> 17" in n for n in out["notes"])
+    assert out["data"]["sweep"]["envelope"] is True
+
+
+def test_cli_without_the_envelope_warns_naming_the_sweep(steplaw_path, capsys):
+    out = _cli(capsys, "fit", "--store", str(steplaw_path), "--family", FAMILY, "--law", "chinchilla",
+               "--bootstrap", "0", "--no-envelope", "--json")
+    assert out["n_runs"] > 1700                                      # every run (the cut may drop none)
+    named = [w for w in out["warnings"] if FAMILY in w and "sweep" in w]
+    assert named and "envelope" in named[0]
+    assert not (0.10 <= out["params"]["alpha"] <= 0.16 and 0.25 <= out["params"]["beta"] <= 0.35)
+    assert out["data"]["sweep"]["envelope"] is False
+
+
+def test_backtest_and_allocate_use_the_envelope(steplaw_path, capsys):
+    bt = _cli(capsys, "backtest", "--store", str(steplaw_path), "--family", FAMILY, "--law", "chinchilla", "--json")
+    assert bt["fit"]["n_runs"] < 17 and len(bt["heldout"]) >= 1      # trained on the envelope's runs minus held-out
+    al = _cli(capsys, "allocate", "--store", str(steplaw_path), "--family", FAMILY, "--law", "chinchilla",
+              "--compute", "1e21", "--bootstrap", "0", "--json")
+    assert al["fit"]["n_runs"] == 17 and al["data"]["sweep"]["envelope"] is True
+    assert any("envelope" in n for n in al["notes"])
+
+
+def _synthetic(lr_varies: bool) -> pd.DataFrame:
+    """An upload-like fit frame: 4 sizes x 3 budgets x 4 learning rates, one final point per run."""
+    rows = []
+    for N in (1e8, 2e8, 4e8, 8e8):
+        for D in (2e9, 4e9, 8e9):
+            for k, lr in enumerate((1e-4, 3e-4, 1e-3, 3e-3)):
+                y = 1.7 + 400 / N ** 0.34 + 400 / D ** 0.28 + 0.05 * (k - 1.2) ** 2
+                rows.append({"run": f"n{N:g}-d{D:g}-lr{lr:g}", "N": N, "D": D, "C": 6 * N * D, "step": 1.0, "y": y,
+                             "group": "upload/sweep", "lr": lr if lr_varies else 3e-4})
+    return pd.DataFrame(rows)
+
+
+def test_upload_frames_get_the_same_detection():
+    frame = _synthetic(True)
+    choice = settings.sweep_envelope(frame, None)
+    assert choice.is_sweep and choice.applied and len(choice.frame) == 12
+    assert choice.frame.groupby(["N", "D"])["lr"].first().eq(3e-4).all()       # the best lr of each cell
+    off = settings.sweep_envelope(frame, None, False)
+    assert not off.applied and len(off.frame) == 48 and "upload/sweep" in off.warnings[0]
+    seeds = _synthetic(False)          # same (N, D) but nothing recorded differs: not reduced
+    assert not settings.sweep_envelope(seeds, None).is_sweep
+    assert settings.sweep_envelope(seeds, None).frame is seeds
+
+
+def test_fit_metric_prefers_the_smoothed_loss():
+    assert settings.fit_metric(["train_loss", "train_loss_smoothed"], "train_loss") == "train_loss_smoothed"
+    assert settings.fit_metric(["val_loss"], "val_loss") == "val_loss"
+
+
+def test_fit_page_says_so_and_warns_when_turned_off(steplaw_path, monkeypatch):
+    from tests.test_app_pages import run_page
+
+    monkeypatch.setenv("SCALING_STORE", str(steplaw_path))
+    monkeypatch.setattr(settings, "BOOTSTRAP", 0)
+    monkeypatch.setattr(settings, "TIME_BUDGET", 5.0)
+    params = {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"}
+    at = run_page("Fit", params)
+    assert not at.exception, at.exception
+    notes = [i.value for i in at.info if "Sweep envelope" in i.value]
+    assert notes and FAMILY in notes[0] and "best run per (N, D) cell" in notes[0]
+    assert at.toggle(key="envelope").value is True
+    assert any("5 model sizes" in c.value for c in at.caption)
+    at.toggle(key="envelope").set_value(False).run()
+    assert not at.exception, at.exception
+    assert any(FAMILY in w.value and "sweep" in w.value for w in at.warning)
+    assert not any("Sweep envelope" in i.value for i in at.info)
