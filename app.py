@@ -93,10 +93,11 @@ def sources(corpus: Store) -> None:
                  column_config={"n_runs": st.column_config.NumberColumn("runs", format="%d"),
                                 "n_points": st.column_config.NumberColumn("points", format="%d"),
                                 "commit": st.column_config.TextColumn("commit", width="small")})
-    with st.expander("Families and their model-size ranges", expanded=False):
-        fams = store.query(corpus, "families")
-        output.chart(compute.figure(figures.coverage_figure, fams), "corpus_coverage", key="home_coverage")
-        st.dataframe(fams, hide_index=True, key="home_families")
+    with st.expander("Families and their model-size ranges", key="home_families_open", on_change="rerun") as box:
+        if box.open:                  # built when opened: nothing below the fold is computed while it is closed
+            fams = store.query(corpus, "families")
+            output.chart(compute.figure(figures.coverage_figure, fams), "corpus_coverage", key="home_coverage")
+            st.dataframe(fams, hide_index=True, key="home_families")
 
 
 chosen = data.sidebar()

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from analysis.diagnostics import extrapolation, split_uncertainty
+from datasets.errors import WorkbenchError
 from analysis.fit_result import FitResult
 from analysis.interval import Interval, percentile_interval
 from analysis.laws import LAWS, Law
@@ -125,6 +126,26 @@ class Allocation:
                 "notes": list(self.notes), "warnings": list(self.warnings)}
 
 
+class AllocationRefused(WorkbenchError, ValueError):
+    """The law does not extrapolate (``law.extrapolates`` False, e.g. Farseer) and the optimum lies outside
+    the fitted data's N or D range."""
+
+
+def _refuse_outside_data(fit: FitResult, compute: float, N: float, D: float) -> None:
+    """Raise :class:`AllocationRefused` when ``fit.law`` is not to be extrapolated and (N, D) leaves
+    the data's N and D range (``fit.ranges``)."""
+    if fit.law.extrapolates or not {"N", "D"} <= set(fit.ranges or {}):
+        return
+    (nlo, nhi), (dlo, dhi) = fit.ranges["N"], fit.ranges["D"]
+    if nlo <= N <= nhi and dlo <= D <= dhi:
+        return
+    raise AllocationRefused(
+        f"{fit.law.name} is fitted for interpolation only: its optimum at {compute:.3g} FLOPs (N = {N:.3g}, "
+        f"D = {D:.3g}) lies outside the data (N {nlo:.3g}-{nhi:.3g}, D {dlo:.3g}-{dhi:.3g})",
+        f"choose a budget inside the data (about {6 * nlo * dlo:.2g}-{6 * nhi * dhi:.2g} FLOPs) or a law that "
+        "extrapolates (chinchilla)")
+
+
 def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
              unique_tokens: float | None = None) -> Allocation:
     """Split ``compute`` FLOPs into N* parameters and D* tokens minimising the fitted loss.
@@ -139,10 +160,16 @@ def allocate(fit: FitResult, compute: float, *, flops_per_param_token: float = F
         ``k`` in C = k N D (6 for a dense transformer's forward and backward pass).
     unique_tokens : float, optional
         Unique tokens available (data-constrained law): repeated epochs lose value.
+
+    Raises
+    ------
+    AllocationRefused
+        For a law that does not extrapolate (Farseer) when the optimum leaves the data's N or D range.
     """
     if not np.isfinite(compute) or compute <= 0:
         raise ValueError(f"compute must be a positive number of FLOPs, got {compute!r}")
     N, D, loss, method = _optimum(fit, float(compute), flops_per_param_token, unique_tokens)
+    _refuse_outside_data(fit, float(compute), float(N[0]), float(D[0]))
     notes = []
     if unique_tokens and "U" not in fit.law.variables:
         notes.append(f"unique_tokens only matters for a law in unique tokens U (such as data_constrained); "

@@ -171,7 +171,13 @@ class CrossoverResult:
                 "shown_range": [number(v) for v in self.shown_range],
                 "data_ranges": {k: [number(a), number(b)] for k, (a, b) in self.data_ranges.items()},
                 "pairs": [p.to_dict() for p in self.pairs], "n_boot": self.n_boot,
-                "fits": {k: f.to_dict() for k, f in self.fits.items()}, "notes": list(self.notes)}
+                "fits": {k: f.to_dict() for k, f in self.fits.items()}, "notes": list(self.notes),
+                "warnings": list(self.warnings)}
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every group fit's warnings, each prefixed with its group."""
+        return tuple(f"{g}: {w}" for g, f in self.fits.items() for w in f.warnings)
 
     def summary(self) -> str:
         return self.verdict

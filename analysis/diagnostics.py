@@ -9,7 +9,8 @@ runs the ones that need only the fit, and :func:`analysis.fit.fit_law` appends t
   - mean relative error ``mean |y_hat - y| / y`` above :data:`MARE_WARN` = 3%: the Hitchhiker's guide
     (Choshen et al. 2025) finds ~4% held-out error about the best attainable across its corpus; a fit
     that misses its *own* points by 3% explains them no better than a typical extrapolation would.
-  - residual trend against each scale variable (N, D, C, step): the log residuals are split into up to
+  - residual trend against each scale variable of the law (N, D, step; C too for a law in N and D, the
+    axis its allocation extrapolates along): the log residuals are split into up to
     :data:`TREND_BINS` = 5 equal-count bins of that variable; a bin is off when its mean residual is
     above :data:`TREND_MIN` = 1% in size *and* :data:`TREND_T` = 4 standard errors from zero (standard
     errors over runs, since checkpoints of one run are correlated). The size threshold keeps large,
@@ -97,7 +98,8 @@ def data_max(fit, axis: str) -> float:
 
 # ---------------------------------------------------------------------------------------------- checks
 def residual_trends(fit) -> list[dict]:
-    """Per scale variable, the bins of its values whose mean log residual is off (see module docs).
+    """Per scale variable of the law (and C for a law in N and D), the bins of its values whose mean log
+    residual is off (see module docs).
 
     Returns one dict per flagged bin: ``axis``, ``lo``, ``hi`` (the bin's range), ``mean`` (mean log
     residual, ~ relative error; positive = the law predicts too high), ``t``, ``n_runs``.
@@ -107,9 +109,10 @@ def residual_trends(fit) -> list[dict]:
         return []
     r, data = got
     run = data["run"].astype(str).to_numpy() if "run" in data else np.arange(len(r)).astype(str)
+    axes = set(fit.law.variables) | ({"C"} if fit.law.allocatable else set())
     out = []
     for v in SCALE_VARIABLES:
-        if v not in data:
+        if v not in data or v not in axes:
             continue
         x = pd.to_numeric(data[v], errors="coerce").to_numpy(float)
         ok = np.isfinite(x) & (x > 0)

@@ -65,7 +65,7 @@ def single_thread_blas():
 # Objective
 # ----------------------------------------------------------------------------------------------
 def rho(r: np.ndarray, objective: str, delta: float) -> np.ndarray:
-    """Per-observation loss of a log residual ``r = log yhat - log y`` (:func:`analysis.bootstrap.loss_value`)."""
+    """Per-observation loss of a log residual ``r = log yhat - log y`` (:func:`analysis.loss.loss_value`)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     return loss_value(r, objective, delta)

@@ -102,7 +102,9 @@ class FitResult:
         """Pointwise percentile band ``(lo, hi)`` of the prediction at ``level``."""
         s = self.predict_samples(X)
         q = (1 - level) / 2
-        lo, hi = np.nanquantile(s, [q, 1 - q], axis=0)
+        # np.nanquantile loops over columns in Python (5 s for 10^4 points); without NaN, np.quantile is the same
+        quantile = np.nanquantile if np.isnan(s).any() else np.quantile
+        lo, hi = quantile(s, [q, 1 - q], axis=0)
         return lo, hi
 
     def derived(self, fn: Callable[[dict], float], level: float = 0.95) -> tuple[float, float, float]:

@@ -7,6 +7,7 @@ On Epoch's 240 Chinchilla points, in one run on one machine:
   as in their notebook; ``--starts`` subsamples it (default: all);
 * scipy ``curve_fit`` in linear space from its default start (all ones).
 Prints seconds, objective values (Huber, delta = 1e-3, on log residuals) and the ratios.
+Our fits are timed with ``diagnostics=False`` (the checks fit_law appends are not part of fitting).
 Then times 1,000 run-level bootstrap refits (bench/bench_bootstrap.py compares the solver with the one it
 replaced), and the point fit with the bundled OpenBLAS left
 multi-threaded (``fit_law`` pins it to one thread: L-BFGS-B's tiny factorisations pay the thread
@@ -81,7 +82,7 @@ def main():
     ap.add_argument("--boot", type=int, default=1000)
     args = ap.parse_args()
     df = epoch_points()
-    ours, t_ours = timed(lambda: fit_law(df, "chinchilla", bootstrap=0), repeat=5)
+    ours, t_ours = timed(lambda: fit_law(df, "chinchilla", bootstrap=0, diagnostics=False), repeat=5)
     ours_p = np.array([ours.params[k] for k in ("E", "A", "B", "alpha", "beta")])
     with single_thread_blas():
         (grid_p, n), t_grid = timed(lambda: epoch_grid(df, args.starts))
@@ -104,7 +105,7 @@ def main():
     pinned = fit_module.single_thread_blas
     fit_module.single_thread_blas = contextlib.nullcontext   # the library's own thread count
     try:
-        _, t_threads = timed(lambda: fit_law(df, "chinchilla", bootstrap=0), repeat=5)
+        _, t_threads = timed(lambda: fit_law(df, "chinchilla", bootstrap=0, diagnostics=False), repeat=5)
     finally:
         fit_module.single_thread_blas = pinned
     print(f"point fit with OpenBLAS left multi-threaded: {t_threads:.4f} s, {t_threads / t_ours:.1f}x the pinned "

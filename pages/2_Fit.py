@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import diagnostics, figures
-from analysis.allocate import allocate
+from analysis.allocate import AllocationRefused, allocate
 from analysis.backtest import applicable_laws
 from analysis.fit import OBJECTIVES, complete_axes
 from analysis.laws import get_law
@@ -40,6 +40,14 @@ if choice is not None:
 law, x = fit.law, fit.law.x_axis
 x_unit = law.variable_unit(x)
 target = fit_controls.target(fit, frame, upload=data.path is None)
+# the law's other variables (e.g. ParScale's streams P) at the data's largest value
+others = {v: float(pd.to_numeric(frame[v], errors="coerce").max()) for v in law.variables if v != x and v in frame}
+
+
+def at_target(t: float) -> pd.DataFrame:
+    return pd.DataFrame({x: [t], **{v: [val] for v, val in others.items()}})
+
+
 
 # ---- headline numbers
 m = st.columns(5)
@@ -48,16 +56,22 @@ m[1].metric("Runs used", f"{fit.n_runs:,}", help="Runs: the unit the bootstrap r
 m[2].metric("RMSE of log y", quantity(fit.rmse_log), help="Root-mean-square of log(predicted) - log(observed).")
 m[3].metric("Mean relative error", quantity(fit.mare, "%"))
 if target is not None:
+    refused = None
     if law.allocatable:
-        at = allocate(fit, target)
-        value, ci, what = at.loss, at.ci.get("loss"), f"Compute-optimal {data.metric} at {quantity(target, 'FLOPs')}"
+        try:
+            at = allocate(fit, target)
+            value, ci, what = at.loss, at.ci.get("loss"), f"Compute-optimal {data.metric} at {quantity(target, 'FLOPs')}"
+        except AllocationRefused as e:      # a law for interpolation only (Farseer) outside its data
+            refused, value, ci, what = e, float("nan"), None, str(e)
     else:
-        X = pd.DataFrame({x: [target]})
+        X = at_target(target)
         value = float(fit.predict(X)[0])
         ci = tuple(float(v[0]) for v in fit.band(X)) if fit.n_boot else None
-        what = f"{data.metric} at {quantity(target, x_unit)}"
+        what = f"{data.metric} at {quantity(target, x_unit)}" + "".join(f", {v} = {val:g}" for v, val in others.items())
     m[4].metric("Prediction at target", quantity(value, unit), help=f"{what}; {interval(ci, unit)}")
     m[4].caption(interval(ci, unit))
+    if refused is not None:
+        st.warning(f"No prediction at the target: {escape(str(refused))}", icon=":material/block:")
 st.caption(f"{law.title}: `{law.formula}` · objective {fit.objective} · {fit.n_boot} of "
            f"{fit.n_boot_requested} bootstrap resamples · {fit.seconds:.1f} s")
 output.warn(fit.warnings + tuple(diagnostics.at_target(fit, target)))
@@ -125,12 +139,12 @@ elif view == "compare":
     for label, f in ((label_a, fit), (label_b, fit_b)):
         row = {"fit": label, "law": f.law.name, "objective": f.objective, "parameters": len(f.params),
                "RMSE log y": f.rmse_log, "mean rel. error": f.mare, "warnings": len(f.warnings)}
-        if target is not None and f.law.allocatable and x == "C":
+        if target is not None and f.law.allocatable and x == "C" and f.law.extrapolates:
             a = allocate(f, target)
             row["L* at target"], row["L* 95% CI"] = a.loss, interval(a.ci.get("loss"), unit)
             at_target[label] = (a.loss, a.ci.get("loss"))
         elif target is not None and f.law.x_axis == x and not f.law.per_run:
-            X = pd.DataFrame({x: [target]})
+            X = at_target(target)
             row["y at target"] = float(f.predict(X)[0])
             at_target[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
         rows.append(row)

@@ -5,7 +5,7 @@ import streamlit as st
 from analysis import figures
 from analysis import settings as settings_api
 from analysis.allocate import (DEFAULT_UTILISATION, H100_BF16_DENSE_FLOPS, allocate, flops_to_gpu_hours,
-                               gpu_hours_to_flops, isoflop, optimum_exponents, plan_cost)
+                               gpu_hours_to_flops, optimum_exponents, plan_cost)
 from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
 from analysis.laws import get_law
@@ -59,7 +59,8 @@ unique = widgets.number("Unique tokens available (0 = unlimited)", key="unique",
                         step=1e9, format="%.4g", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
 uniq = unique if unique > 0 else None
 dc = "U" in fit.law.variables        # a law that prices repeated data takes the unique-token limit
-alloc = allocate(fit, budget, unique_tokens=uniq if dc else None)
+with output.stop_on_error("No allocation at this budget"):     # Farseer refuses outside its data
+    alloc = allocate(fit, budget, unique_tokens=uniq if dc else None)
 
 c = st.columns(4)
 for col, (label, key, u) in zip(st.columns(4), (("N* (parameters)", "N_opt", "params"), ("D* (tokens)", "D_opt", "tokens"),
@@ -93,13 +94,7 @@ with left:
     output.chart(compute.figure(figures.frontier_figure, front, budget=budget,
                                 title="Efficient frontier: N* and D* against compute"),
                  f"frontier_{data.family}", key="alloc_frontier")
-budgets = [budget / 100, budget / 10, budget]
-curves, optima = [], []
-for b in budgets:
-    a = allocate(fit, b, unique_tokens=uniq if dc else None)
-    Ns = np.logspace(np.log10(a.N_opt / 30), np.log10(a.N_opt * 30), 80)
-    curves.append((b, isoflop(fit, b, Ns, unique_tokens=uniq if dc else None)))
-    optima.append(a)
+curves, optima = compute.isoflops(fit, [budget / 100, budget / 10, budget], unique_tokens=uniq if dc else None)
 
 st.subheader("My planned run")
 p1, p2 = st.columns(2)

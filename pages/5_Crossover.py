@@ -104,6 +104,8 @@ if res.better_at_target:
 st.markdown(escape(res.verdict))
 for note in res.notes:
     st.caption(escape(note))
+with st.expander(f"Diagnostics of the group fits ({len(res.warnings)} warnings)", expanded=False):
+    output.warn(res.warnings)     # each group fit's checks (analysis.diagnostics), prefixed with its group
 
 # ---- figures and tables
 name = slug("_vs_".join(groups))
@@ -112,9 +114,10 @@ output.chart(cross_fig, f"crossover_{name}", key="cross_fig")
 if any(str(a.text or "").startswith(figures.CLIPPED_NOTE) for a in cross_fig.layout.annotations):
     st.caption("Below the data a fitted error curve can pass 1 (and an accuracy fall below 0); the curves are drawn "
                "only where the fitted value lies in [0, 1], the metric's valid range.")
-with st.expander("The data of each group"):
-    output.chart(compute.figure(figures.crossover_data_figure, frames, axis=axis, metric=data.metric, unit=unit),
-                 f"crossover_data_{name}", key="cross_data")
+with st.expander("The data of each group", key="cross_data_open", on_change="rerun") as box:
+    if box.open:                      # drawn when opened (lazy)
+        output.chart(compute.figure(figures.crossover_data_figure, frames, axis=axis, metric=data.metric, unit=unit),
+                     f"crossover_data_{name}", key="cross_data")
 pairs = pd.DataFrame([{"group 1": p.groups[0], "group 2": p.groups[1], "status": p.status,
                        f"crossing ({unit_x})": format_scale(p.crossover_x), "where": p.location,
                        "95% CI": ci_text(p.ci),

@@ -61,10 +61,9 @@ else:
                                help="e.g. the four StepLaw MoE families (N total ~2.15B, N active 0.19-1.24B)")
     families = [data.family, *pool]
     try:
-        parts = [hp.from_runs(data.with_family(f).runs(), data.with_family(f).points(metric, final_only=True))
-                 for f in families]
-        frame = parts[0] if len(parts) == 1 else hp.sweep_frame(pd.concat(parts, ignore_index=True))
-    except hp.HparamsError as e:
+        frame = compute.sweep_frame([(data.with_family(f).runs(), data.with_family(f).points(metric, final_only=True))
+                                     for f in families])
+    except compute.AnalysisError as e:
         st.info(f"{escape(data.family)} is not a learning-rate x batch sweep: {escape(e.message)}. This page "
                 "needs several runs per (N, D) that differ in learning rate or batch size.", icon=":material/info:")
         example("Show StepLaw's dense sweep (1,911 runs)", DENSE, key="hp_dense_example")

@@ -109,7 +109,7 @@ def options(small_parquet):
     from analysis.cli import batch_commands as bc
     from analysis.cli.parser import build_parser
 
-    args = build_parser().parse_args(["backtest", "--all", "--store", str(small_parquet), "--bootstrap", "20"])
+    args = build_parser().parse_args(["backtest", "--all", "--store", str(small_parquet), "--bootstrap", "10"])
     return bc._options(args)
 
 
@@ -138,14 +138,14 @@ def test_backtest_all_rows_are_the_single_backtests(serial_table, small_parquet,
     from datasets.store import Store
 
     assert list(serial_table["family"].unique()) == BATCH_FAMILIES
-    assert (serial_table["error"] == "").all() and (serial_table["n_boot"] == 20).all()
+    assert (serial_table["error"] == "").all() and (serial_table["n_boot"] == 10).all()
     fam = "chinchilla-epoch/chinchilla"
     frame = Store(small_parquet).fit_frame(fam, "loss")
     chin = serial_table[serial_table["family"] == fam]
     assert chin["law"].tolist() == applicable_laws(frame)
     for _, row in chin.iterrows():     # each row is `backtest --family F --law L` with the same flags
         assert main(["backtest", "--store", str(small_parquet), "--family", fam, "--law", row["law"],
-                     "--bootstrap", "20", "--json"]) == 0
+                     "--bootstrap", "10", "--json"]) == 0
         one = json.loads(capsys.readouterr().out)
         assert (row["are"], row["log_rmse"]) == (one["are"], one["log_rmse"])
         assert row["are_lo"] <= row["are_hi"] and row["n_heldout_runs"] == len(one["heldout"])
@@ -181,12 +181,10 @@ def test_backtest_all_survives_a_worker_killed_mid_run(serial_table, small_parqu
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    families = BATCH_FAMILIES + ["laion-clip-mammut/clip"]
-    table = bc.backtest_all(str(small_parquet), families, options, client=client, progress=kill_busy_worker)
+    # chinchilla finishes first; the worker still back-testing mammut is killed, and mammut runs again
+    table = bc.backtest_all(str(small_parquet), BATCH_FAMILIES, options, client=client, progress=kill_busy_worker)
     assert killed, "no worker was busy when the first family finished"
-    got = table[table["family"].isin(BATCH_FAMILIES)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, serial_table)
-    assert table["family"].tolist().count("laion-clip-mammut/clip") >= 1 and (table["error"] == "").all()
+    pd.testing.assert_frame_equal(table, serial_table)
 
 
 def test_scan_and_a_chunked_bootstrap_on_a_cluster_equal_serial(small_parquet, client):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -65,9 +66,28 @@ def _update(h, obj) -> None:
     elif isinstance(obj, Law):
         _update(h, f"law:{obj.name}")
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):     # a result: every field, by content
-        _update(h, [type(obj).__qualname__] + [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)])
+        h.update(_result_key(obj))
     else:
         raise TypeError(f"no content key for {type(obj).__name__}")
+
+
+_RESULT_KEYS: dict[int, tuple[weakref.ref, bytes]] = {}
+
+
+def _result_key(obj) -> bytes:
+    """The content hash of a frozen dataclass result, computed once per object (results are immutable)."""
+    hit = _RESULT_KEYS.get(id(obj))
+    if hit is not None and hit[0]() is obj:
+        return hit[1]
+    h = hashlib.sha256()
+    _update(h, [type(obj).__qualname__] + [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)])
+    key = h.digest()
+    try:
+        ident = id(obj)
+        _RESULT_KEYS[ident] = (weakref.ref(obj, lambda _: _RESULT_KEYS.pop(ident, None)), key)
+    except TypeError:                       # no weak references (slots): not remembered
+        pass
+    return key
 
 
 def digest(*objs) -> str:
@@ -155,6 +175,24 @@ def frontier(fit_result: fit_api.FitResult, computes, *, unique_tokens: float | 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def _isoflops(key: str, budgets: tuple, unique_tokens: float | None, _fit):
+    def one(budget: float):
+        a = allocate_api.allocate(_fit, budget, unique_tokens=unique_tokens)
+        Ns = np.logspace(np.log10(a.N_opt / 30), np.log10(a.N_opt * 30), 80)
+        return (budget, allocate_api.isoflop(_fit, budget, Ns, unique_tokens=unique_tokens)), a
+
+    return _guarded(lambda: [one(b) for b in budgets])
+
+
+def isoflops(fit_result: fit_api.FitResult, budgets, *, unique_tokens: float | None = None):
+    """([(budget, :func:`analysis.allocate.isoflop` curve over N*/30 .. 30 N*)], [the Allocation at each
+    budget]): the Allocate page's iso-FLOP curves with their bootstrap bands."""
+    budgets = tuple(float(b) for b in budgets)
+    pairs = _run(_isoflops, digest(fit_result), None, budgets, unique_tokens, fit_result)
+    return [c for c, _ in pairs], [a for _, a in pairs]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def _approach2(key: str, exclude_runs: tuple, bootstrap: int, _frame):
     return _guarded(approach2_api.approach2, _frame, bootstrap=bootstrap, exclude_runs=exclude_runs)
 
@@ -224,6 +262,22 @@ def map_downstream(loss: np.ndarray, metric: np.ndarray, runs: np.ndarray, *, ch
     kwargs = dict(chance=chance, higher_is_better=bool(higher_is_better), heldout=heldout, bootstrap=int(bootstrap))
     return _run(_downstream, digest(loss, metric, runs, scale), "Fitting the maps ...",
                 tuple(sorted(kwargs.items())), loss, metric, runs, scale)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sweep_frame(key: str, _parts: tuple):
+    def build():
+        frames = [hparams_api.from_runs(runs, points) for runs, points in _parts]
+        return frames[0] if len(frames) == 1 else hparams_api.sweep_frame(pd.concat(frames, ignore_index=True))
+
+    return _guarded(build)
+
+
+def sweep_frame(parts) -> pd.DataFrame:
+    """:func:`analysis.hparams.from_runs` of each (runs, final points) pair, pooled
+    (:func:`analysis.hparams.sweep_frame`) when there are several: the Hyperparameters page's sweep."""
+    parts = tuple((r, p) for r, p in parts)
+    return _run(_sweep_frame, digest(list(parts)), None, parts)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -165,11 +165,14 @@ CHOOSERS = {"corpus": _Chooser("Published corpus", "source", "family", "metric",
 
 
 def _metric_label(m: pd.DataFrame) -> Callable[[str], str]:
-    info = {}
-    for metric, g in m.groupby("metric", sort=False):
-        units = ", ".join(dict.fromkeys(str(u) for u in g["unit"]))
-        splits = ", ".join(dict.fromkeys(str(s) for s in g["split"]))
-        info[metric] = f"{metric}  [{units}; {splits}; {int(g['n_runs'].max())} runs]"
+    units: dict = {}
+    splits: dict = {}
+    runs: dict = {}
+    for metric, unit, split, n in zip(m["metric"], m["unit"], m["split"], m["n_runs"]):   # one pass, no groupby
+        units.setdefault(metric, {})[str(unit)] = None
+        splits.setdefault(metric, {})[str(split)] = None
+        runs[metric] = max(runs.get(metric, 0), int(n))
+    info = {k: f"{k}  [{', '.join(units[k])}; {', '.join(splits[k])}; {runs[k]} runs]" for k in units}
     return lambda metric: info.get(metric, str(metric))
 
 

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -106,25 +107,33 @@ def download_json(obj: Any, name: str, key: str, label: str, where=None) -> None
 
 
 def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, command: str | None = None,
-                     extra_commands: Sequence[str | None] = (), **analyses) -> Any:
+                     extra_commands: Sequence[str | None] = (), **analyses) -> Callable[[], Any]:
     """The report of ``fit`` on ``data`` (a :class:`ui.data.Data`), plus ``analyses`` (backtest=,
     allocation=, crossover=, trend=, downstream=, settings=, title= of
     :func:`analysis.report.build_report`), as HTML, Markdown and JSON downloads, and the command lines
-    that reproduce it (``command`` replaces the fit's own). Returns the report."""
+    that reproduce it (``command`` replaces the fit's own).
+
+    The report is built when a download is clicked, not on every rerun (its data summary and sections
+    take longer than the rest of a page); returns the function that builds it (once)."""
     source = data.describe()
     fit_command = report_api.reproduce_command(source, {**(fit.settings or {}), **(analyses.get("settings") or {})})
     lines = [c for c in (command or fit_command, *extra_commands) if c]
-    rep = report_api.build_report(fit, frame, data_source=source, command="\n".join(lines) or None, **analyses)
+
+    @functools.lru_cache(maxsize=1)
+    def report():
+        return report_api.build_report(fit, frame, data_source=source, command="\n".join(lines) or None, **analyses)
+
     st.caption("The same content three ways: a self-contained HTML page (interactive figures; works offline), "
                "Markdown and JSON.")
-    for col, (label, make, ext, mime) in zip(st.columns(3), (("HTML", rep.to_html, "html", "text/html"),
-                                                              ("Markdown", rep.to_markdown, "md", "text/markdown"),
-                                                              ("JSON", rep.to_json, "json", "application/json"))):
-        download_text(f"Report ({label})", make, f"report_{slug(name)}.{ext}", mime, f"{key}_{ext}", col)
+    for col, (label, method, ext, mime) in zip(st.columns(3), (("HTML", "to_html", "html", "text/html"),
+                                                                ("Markdown", "to_markdown", "md", "text/markdown"),
+                                                                ("JSON", "to_json", "json", "application/json"))):
+        download_text(f"Report ({label})", lambda m=method: getattr(report(), m)(), f"report_{slug(name)}.{ext}",
+                      mime, f"{key}_{ext}", col)
     if lines:
         st.caption("Reproduce from the command line (the store path is this server's):")
         st.code("\n".join(lines), language="bash", wrap_lines=True)
     else:
         st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "
                    "Settings section lists every choice.")
-    return rep
+    return report

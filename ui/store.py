@@ -29,6 +29,8 @@ UPLOADS = "uploads"            # st.session_state key: {name: {"runs", "points",
 
 # ---------------------------------------------------------------------------------------------- corpus
 def _signature(path) -> tuple:
+    if store_api.is_url(str(path)):   # a Parquet store on object storage: queries are keyed on its meta (Store.key)
+        return (str(path),)
     s = os.stat(path)
     return (s.st_ino, s.st_size, s.st_mtime_ns)
 

@@ -198,8 +198,8 @@ def cmd_backtest(args):
     table = backtest_all(location, families, _options(args), laws=laws, cluster=spec,
                          progress=StderrProgress("backtest --all", "families", spec.describe()))
     ok = table[table["error"] == ""]
-    emit(args, {"rows": table, "n_families": len(families), "n_backtests": len(ok), "n_failed": int(len(table) - len(ok)),
-                "bootstrap": args.bootstrap, "seed": args.seed},
+    emit(args, {"rows": table, "n_families": len(families), "n_backtests": len(ok),
+                "n_failed": int(len(table) - len(ok)), "bootstrap": args.bootstrap, "seed": args.seed},
          table.drop(columns=["rule"]).to_string(index=False) if len(table) else "nothing to back-test")
 
 
@@ -224,7 +224,7 @@ def scan_all(location: str, families: list[str], *, split=None, alpha: float = 0
 
 
 def cmd_scan(args):
-    if args.cluster is None:
+    if args.cluster is None or getattr(args, "emergence", False):     # the emergence scan runs serially
         return serial_scan(args)
     spec = batch.parse_cluster(args.cluster)
     families = families_of(open_store(args), args.family, args.source)
@@ -253,7 +253,8 @@ def chunked_fit(frame: pd.DataFrame, law: str, kwargs: dict, *, chunk: int = DEF
         raise CLIError(f"--chunk must be at least 1, got {chunk}")
     base = fit_law(frame, law, **dict(kwargs, bootstrap=0, time_budget=None, diagnostics=False))
     sizes = [min(chunk, n_boot - a) for a in range(0, n_boot, chunk)]
-    items = [dict(law=law, kwargs=kwargs, size=s, seed=batch.item_seed(seed, f"chunk-{k}")) for k, s in enumerate(sizes)]
+    items = [dict(law=law, kwargs=kwargs, size=size, seed=batch.item_seed(seed, f"chunk-{k}"))
+             for k, size in enumerate(sizes)]
     parts = batch.run_batch(fit_chunk, items, cluster=cluster, client=client, progress=progress, shared=frame) \
         if items and base.n_runs >= 2 else []
     warns = list(base.warnings)

@@ -66,16 +66,27 @@ def cmd_scan(args):
     families = list(dict.fromkeys(args.family)) if args.family else list(store.families()["family"])
     if args.source:
         families = [f for f in families if f.startswith(args.source + "/")]
-    parts, t0 = [], time.perf_counter()
+    parts, emergence, t0 = [], [], time.perf_counter()
     for i, family in enumerate(families, 1):         # one family at a time, saying how far it got (stderr)
         points = store.points(family=family, split=split, final_only=True)
         parts.append(scan_trends(points, alpha=args.alpha, n_boot=args.bootstrap))
+        if getattr(args, "emergence", False):        # PassUntil shape of each bounded task metric
+            from analysis.emergence import scan_emergence
+            emergence.append(scan_emergence(points, chance_level=store.chance_level, level=args.alpha,
+                                            n_boot=args.bootstrap, include_all=True))
         if i == len(families) or i % max(1, len(families) // 10) == 0:
             print(f"scan: {i}/{len(families)} families ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
                   flush=True)
     findings = pd.concat([pd.DataFrame(columns=SCAN_COLUMNS), *[p for p in parts if len(p)]], ignore_index=True)
     findings = findings.sort_values(["family", "metric"]).sort_values("p_value", kind="mergesort")
     findings = findings.reset_index(drop=True)
+    if getattr(args, "emergence", False):
+        shapes = pd.concat([e for e in emergence if len(e)], ignore_index=True) if any(len(e) for e in emergence) \
+            else pd.DataFrame()
+        emit(args, {"findings": findings, "emergence": shapes},
+             (scan_table(findings) if len(findings) else "no non-monotone trends found") + "\n\n[[emergence]]\n"
+             + (shapes.to_string(index=False) if len(shapes) else "no bounded task metric with enough model sizes"))
+        return
     emit(args, {"findings": findings}, scan_table(findings) if len(findings) else "no non-monotone trends found")
 
 

@@ -35,9 +35,11 @@ def collect(payload, found: dict[str, list[str]] | None = None) -> dict[str, lis
 def append_missing(text: str, payload) -> str:
     """``text`` followed by the payload's warnings and notes that ``text`` does not already contain."""
     found = collect(payload)
+    everything = [m for key in KEYS for m in found[key]]
     blocks = []
     for key, title in KEYS.items():
-        missing = [m for m in found[key] if m not in text]
+        # a message already in the text, or inside a longer one (e.g. labelled "group: message"), is shown once
+        missing = [m for m in found[key] if m not in text and not any(m != o and m in o for o in everything)]
         if missing:
             blocks.append(f"[[{title}]]\n" + "\n".join(f"    - {m}" for m in missing))
     return "\n".join([text.rstrip("\n"), *blocks]) if blocks else text

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="only metrics of this split (default: every split, as the app)")
     p.add_argument("--alpha", type=ALPHA, default=settings.TREND_ALPHA)
     _bootstrap_arg(p, "scan", "resamples per turning point")
+    p.add_argument("--emergence", action="store_true",
+                   help="also classify every bounded higher-is-better metric's emergence (PassUntil: "
+                        "F = log(-log p) against log N, chance floor subtracted; runs serially)")
     batch_commands.register_scan(p)
     p = add("downstream", cmd_downstream, "map loss to a downstream metric")
     _data_args(p)

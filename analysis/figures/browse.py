@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.figures.style import (DENSE_CURVE, GROUP_COLOURS, MAX_LEGEND, SIZE_SCALE, axis_title, colour_bins,
-                                    hover_data, layout, metric_title, si, size_colours, step_labels, use_log_y)
+from analysis.figures.style import (DENSE_CURVE, GROUP_COLOURS, MAX_LEGEND, MAX_POINTS, SIZE_SCALE, axis_title,
+                                    colour_bins, hover_data, layout, metric_title, scatter, si, size_colours,
+                                    step_labels, use_log_y)
 
 
 def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None = None, unit: str | None = None,
@@ -23,7 +24,9 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
     x : "tokens", "flops", "step" or "params" (log axis). FLOPs missing from the table are drawn as 6 N D.
     metric, unit : names for the y axis; losses get a log y axis.
     max_points_per_run : longer curves are thinned to about this many evenly spaced checkpoints (first
-        and last kept) so that the browser stays responsive; the downloads keep every point.
+        and last kept), fewer when the family has many runs (``MAX_POINTS`` in all, said on the figure), so
+        that the browser stays responsive; traces past ``WEBGL_POINTS`` draw with WebGL. The downloads keep
+        every point.
     """
     df = points.copy()
     if x == "flops":
@@ -39,12 +42,16 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
              f"<br>value %{{y:.4g}}{u}<extra></extra>")
     groups = {k: g for k, g in df.groupby("run_id", sort=False)}
     bins = colour_bins(colours) if not legend else {}
+    # the figure draws at most MAX_POINTS points: a family of many long runs gets fewer checkpoints per run
+    max_points_per_run = min(max_points_per_run, max(DENSE_CURVE, MAX_POINTS // max(len(runs), 1)))
+    shown = 0
     merged: dict = {}                       # colour bin -> list of run segments (drawn as one trace)
     for rid, n in zip(runs["run_id"], runs["params"]):
         g = groups[rid].sort_values([x, "step"], na_position="first")
         if len(g) > max_points_per_run:
             keep = np.unique(np.round(np.linspace(0, len(g) - 1, max_points_per_run)).astype(int))
             g = g.iloc[keep]
+        shown += len(g)
         colour = colours.get(n, "#555555") if pd.notna(n) else "#555555"
         custom = hover_data([str(rid)] * len(g), ["n/a" if pd.isna(n) else si(n)] * len(g), step_labels(g))
         if not legend:
@@ -56,19 +63,24 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
                                  name=label, line=dict(color=colour, width=1.6),
                                  marker=dict(color=colour, size=5 if len(g) > 1 else 8),
                                  customdata=custom, hovertemplate=hover))
-    for colour, parts in merged.items():     # many runs: one trace per colour, runs separated by gaps
-        xs, ys, cd = [], [], []
-        for g, custom in parts:
-            xs += list(g[x]) + [None]
-            ys += list(g["value"]) + [None]
-            cd += [list(r) for r in custom] + [[None, None, None]]
+    gap = np.array([[None, None, None]], dtype=object)
+    for colour, parts in merged.items():     # many runs: one trace per colour, runs separated by gaps (NaN)
+        # numpy arrays, not lists: plotly validates them at once and sends them as typed arrays (base64)
+        xs = np.concatenate([np.append(pd.to_numeric(g[x], errors="coerce").to_numpy(float), np.nan)
+                             for g, _ in parts])
+        ys = np.concatenate([np.append(g["value"].to_numpy(float), np.nan) for g, _ in parts])
+        cd = np.concatenate([np.concatenate([custom, gap]) for _, custom in parts])
         single = all(len(g) == 1 for g, _ in parts)
         dense = all(len(g) > DENSE_CURVE for g, _ in parts)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers" if single else "lines" if dense else "lines+markers",
-                                 showlegend=False,
-                                 line=dict(color=colour, width=1.4), connectgaps=False,
-                                 marker=dict(color=colour, size=7 if single else 4), customdata=cd,
-                                 hovertemplate=hover))
+        fig.add_trace(scatter(len(xs), x=xs, y=ys, mode="markers" if single else "lines" if dense else "lines+markers",
+                              showlegend=False,
+                              line=dict(color=colour, width=1.4), connectgaps=False,
+                              marker=dict(color=colour, size=7 if single else 4), customdata=cd,
+                              hovertemplate=hover))
+    if shown < len(df):
+        fig.add_annotation(text=f"drawing {shown:,} of {len(df):,} points (each run thinned evenly); the downloads "
+                                "keep all", xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right",
+                           yanchor="bottom", showarrow=False, font=dict(size=10, color="#777"))
     if not legend and len(colours):
         ls = np.log10(np.array(sorted(colours)))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.figures.style import (FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, CLIPPED_NOTE, axis_title,
-                                    band_trace, layout, log_grid, metric_title, rgba, use_log_y, vmark,
+from analysis.figures.style import (FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, CLIPPED_NOTE, MAX_POINTS, axis_title,
+                                    band_trace, layout, log_grid, metric_title, rgba, scatter, thin, use_log_y, vmark,
                                     with_compute)
 from datasets.vocabulary import BOUNDED_UNITS
 
@@ -72,12 +72,13 @@ def crossover_figure(result, *, frames: dict | None = None, metric: str | None =
         if frames is not None and g in frames:
             df = with_compute(frames[g])
             df = df[np.isfinite(df[ax]) & (df[ax] > 0) & np.isfinite(df["y"])]
+            df = df.iloc[thin(len(df), MAX_POINTS // len(result.groups))]
             yv = 1.0 - df["y"] if result.higher_is_better else df["y"]
-            fig.add_trace(go.Scatter(x=df[ax], y=yv, mode="markers", name=f"{g}: runs", legendgroup=g,
-                                     marker=dict(color=colour, size=6, opacity=0.75, line=dict(width=0.5, color="#fff")),
-                                     customdata=df["run"].astype(str),
-                                     hovertemplate=f"run %{{customdata}}<br>{ax} %{{x:.3s}}<br>value %{{y:.4g}}"
-                                                   "<extra></extra>"))
+            fig.add_trace(scatter(len(df), x=df[ax], y=yv, mode="markers", name=f"{g}: runs", legendgroup=g,
+                                  marker=dict(color=colour, size=6, opacity=0.75, line=dict(width=0.5, color="#fff")),
+                                  customdata=df["run"].astype(str),
+                                  hovertemplate=f"run %{{customdata}}<br>{ax} %{{x:.3s}}<br>value %{{y:.4g}}"
+                                                "<extra></extra>"))
     m = result.main
     unit_x = scale_axis(ax).unit
     if m.crossover_x is not None:
@@ -105,10 +106,12 @@ def crossover_data_figure(frames: dict, *, axis: str, metric: str | None = None,
     for i, (g, f) in enumerate(frames.items()):
         df = with_compute(f)
         df = df[np.isfinite(df[axis]) & (df[axis] > 0) & np.isfinite(df["y"])]
+        df = df.iloc[thin(len(df), MAX_POINTS // len(frames))]
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
-        fig.add_trace(go.Scatter(x=df[axis], y=df["y"], mode="markers", name=str(g), marker=dict(color=colour, size=7),
-                                 customdata=df["run"].astype(str),
-                                 hovertemplate=f"run %{{customdata}}<br>{axis} %{{x:.3s}}<br>value %{{y:.4g}}<extra></extra>"))
+        fig.add_trace(scatter(len(df), x=df[axis], y=df["y"], mode="markers", name=str(g),
+                              marker=dict(color=colour, size=7), customdata=df["run"].astype(str),
+                              hovertemplate=f"run %{{customdata}}<br>{axis} %{{x:.3s}}<br>value %{{y:.4g}}"
+                                            "<extra></extra>"))
     return layout(fig, title=title, x=axis_title(axis), y=metric_title(metric, unit), log_y=use_log_y(unit))
 
 

@@ -14,8 +14,8 @@ from plotly.subplots import make_subplots
 from analysis.allocate import frontier
 from analysis.figures.style import (EXCLUDED_COLOUR, FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, MAX_LEGEND,
                                     SIZE_SCALE, axis_title, band_trace, hover_data, hover_template, layout,
-                                    log_grid, metric_title, rgba, si, size_colours, step_labels, themed,
-                                    use_log_y, vmark, with_compute)
+                                    log_grid, metric_title, rgba, scatter, si, size_colours, step_labels, themed,
+                                    thin, thinned_note, use_log_y, vmark, with_compute)
 from analysis.prepare import FLOPS_PER_PARAM_TOKEN, FitError, prepare
 
 
@@ -38,16 +38,20 @@ def fit_rows(fit, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame | None]
 
 
 def data_traces(fig, df: pd.DataFrame, x: str, used: pd.Series, unit: str | None, row=None, col=None):
-    """Observed points: used ones coloured by model size, left-out ones grey."""
+    """Observed points: used ones coloured by model size, left-out ones grey (at most ``MAX_POINTS`` drawn,
+    evenly thinned, with WebGL past ``WEBGL_POINTS``)."""
     colours = size_colours(df["N"])
+    keep = thin(len(df))
+    thinned_note(fig, len(keep), len(df))
+    df, used = df.iloc[keep], pd.Series(used.to_numpy(bool)[keep], index=df.index[keep])
     kw = {} if row is None else dict(row=row, col=col)
     custom = hover_data(df["run"].astype(str), df["N"], step_labels(df))
     hover = hover_template(axis_title(x), unit)
     u = used.to_numpy(bool)
     if (~u).any():
-        fig.add_trace(go.Scatter(x=df.loc[~u, x], y=df.loc[~u, "y"], mode="markers", name="left out of the fit",
-                                 marker=dict(color=EXCLUDED_COLOUR, symbol="x", size=6),
-                                 customdata=custom[~u], hovertemplate=hover), **kw)
+        fig.add_trace(scatter(int((~u).sum()), x=df.loc[~u, x], y=df.loc[~u, "y"], mode="markers",
+                              name="left out of the fit", marker=dict(color=EXCLUDED_COLOUR, symbol="x", size=6),
+                              customdata=custom[~u], hovertemplate=hover), **kw)
     if u.any():
         sub = df[u]
         cvals = np.log10(sub["N"].where(sub["N"] > 0))
@@ -58,8 +62,8 @@ def data_traces(fig, df: pd.DataFrame, x: str, used: pd.Series, unit: str | None
                           colorbar=dict(title="log10 N<br>(params)", thickness=12, len=0.6))
         else:
             marker.update(color=FIT_COLOUR)
-        fig.add_trace(go.Scatter(x=sub[x], y=sub["y"], mode="markers", name="data used in the fit",
-                                 marker=marker, customdata=custom[u], hovertemplate=hover), **kw)
+        fig.add_trace(scatter(len(sub), x=sub[x], y=sub["y"], mode="markers", name="data used in the fit",
+                              marker=marker, customdata=custom[u], hovertemplate=hover), **kw)
     return colours
 
 
@@ -91,13 +95,25 @@ def fit_figure(fit, frame: pd.DataFrame, *, metric: str | None = None, unit: str
         if target and target > hi:
             hi = float(target)
         xs = log_grid(lo / 1.2, hi * 1.05)
-        X = pd.DataFrame({x: xs})
-        if fit.n_boot:
-            blo, bhi = fit.band(X)
-            fig.add_trace(band_trace(xs, blo, bhi))
-        fig.add_trace(go.Scatter(x=xs, y=fit.predict(X), mode="lines", name=f"fit: {law.name}",
-                                 line=dict(color=FIT_COLOUR, width=2.5),
-                                 hovertemplate=f"{x} %{{x:.3s}}<br>predicted %{{y:.4g}}<extra>fit</extra>"))
+        # a law with other variables (ParScale's streams P): one curve per value (up to 6), else at the largest
+        other = [v for v in law.variables if v != x and v in df]
+        levels = [{}]
+        if other:
+            vals = np.unique(pd.to_numeric(df.loc[used, other[0]], errors="coerce").dropna())
+            levels = [{other[0]: float(v)} for v in (vals if len(vals) <= 6 else vals[-1:])]
+            for v in other[1:]:
+                for lev in levels:
+                    lev[v] = float(pd.to_numeric(df.loc[used, v], errors="coerce").max())
+        for k, lev in enumerate(levels):
+            X = pd.DataFrame({x: xs, **{v: np.full(len(xs), val) for v, val in lev.items()}})
+            label = ", ".join(f"{v} = {val:g}" for v, val in lev.items())
+            if fit.n_boot:
+                blo, bhi = fit.band(X)
+                fig.add_trace(band_trace(xs, blo, bhi))
+            fig.add_trace(go.Scatter(x=xs, y=fit.predict(X), mode="lines",
+                                     name=f"fit: {law.name}" + (f" ({label})" if label else ""),
+                                     line=dict(color=FIT_COLOUR, width=2.5 if k == len(levels) - 1 else 1.5),
+                                     hovertemplate=f"{x} %{{x:.3s}}<br>predicted %{{y:.4g}}<extra>fit</extra>"))
     if target:
         vmark(fig, target, "target")
     yvals = df_plot["y"] if len(df_plot) else None
@@ -156,12 +172,15 @@ def residual_figure(fit, frame: pd.DataFrame, *, title: str | None = None) -> go
     with np.errstate(all="ignore"):
         r = np.log(pred) - np.log(sub["y"].to_numpy(float))
     fig = go.Figure()
+    keep = thin(len(sub))
+    thinned_note(fig, len(keep), len(sub))
+    sub, r = sub.iloc[keep].reset_index(drop=True), r[keep]
     cvals = np.log10(sub["N"].where(sub["N"] > 0)) if "N" in sub else pd.Series(np.nan, index=sub.index)
     marker = dict(size=6, opacity=0.85)
     if np.isfinite(cvals).any():
         marker.update(color=cvals, colorscale=SIZE_SCALE, showscale=True, colorbar=dict(title="log10 N<br>(params)", thickness=12))
     custom = hover_data(sub["run"].astype(str), sub["N"], step_labels(sub))
-    fig.add_trace(go.Scatter(x=sub[x], y=r, mode="markers", marker=marker, name="residual", customdata=custom,
+    fig.add_trace(scatter(len(sub), x=sub[x], y=r, mode="markers", marker=marker, name="residual", customdata=custom,
                              hovertemplate="run %{customdata[0]}<br>N %{customdata[1]:.3s}<br>step %{customdata[2]}"
                                            f"<br>{x} %{{x:.3s}}<br>log residual %{{y:.4f}}<extra></extra>"))
     fig.add_hline(y=0.0, line=dict(color="#333", width=1))

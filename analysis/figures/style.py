@@ -30,6 +30,8 @@ MAX_LEGEND = 25            # runs listed in a legend; more are coloured by size 
 DENSE_CURVE = 40           # a run with more checkpoints is drawn as a line without markers
 N_GRID = 120               # points on a fitted curve
 TEMPLATE = "plotly_white"  # every figure's plotly template (set once: see themed)
+WEBGL_POINTS = 2_000       # a trace with more points is drawn with WebGL (SVG makes one element per marker)
+MAX_POINTS = 20_000        # points of data one figure draws at most; more are thinned evenly (downloads keep all)
 
 
 def plot_config(filename: str) -> dict:
@@ -55,6 +57,28 @@ def themed(fig: go.Figure) -> go.Figure:
 
 
 pio.templates.default = TEMPLATE
+
+
+def scatter(n_points: int, **kwargs):
+    """A scatter trace of ``n_points`` points: ``go.Scattergl`` (WebGL) past :data:`WEBGL_POINTS`, which the
+    browser draws in one canvas instead of one SVG element per point, else ``go.Scatter``."""
+    return (go.Scattergl if n_points > WEBGL_POINTS else go.Scatter)(**kwargs)
+
+
+def thin(n_rows: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Positions of at most ``limit`` of ``n_rows`` rows, evenly spaced (first and last kept): the points a
+    figure draws when there are more than it can draw quickly."""
+    if n_rows <= limit:
+        return np.arange(n_rows)
+    return np.unique(np.round(np.linspace(0, n_rows - 1, limit)).astype(int))
+
+
+def thinned_note(fig: go.Figure, shown: int, total: int) -> None:
+    """Say on the figure that it shows ``shown`` of ``total`` points (nothing when it shows them all)."""
+    if shown < total:
+        fig.add_annotation(text=f"showing {shown:,} of {total:,} points, evenly thinned; the downloads keep all",
+                           xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
+                           showarrow=False, font=dict(size=10, color="#777"))
 
 
 def metric_title(metric: str | None, unit: str | None) -> str:

@@ -109,6 +109,9 @@ class Law:
         laws in both; a 1-D law in N or D would ignore half the data).
     grid_edges : tuple of (parameter index, grid lo, grid hi)
         Initialisation grids; a start on an edge earns a warning.
+    extrapolates : bool
+        False for a law that is only trusted inside its data's N and D range (Farseer): allocation refuses a
+        compute optimum outside it (:func:`analysis.allocate.allocate`).
     """
 
     name: str
@@ -128,6 +131,7 @@ class Law:
     offered_with_nd: bool | None = None
     grid_edges: tuple[tuple[int, float, float], ...] = ()
     combined: Callable[[Array, dict], tuple[Array, Array]] | None = field(default=None, repr=False)
+    extrapolates: bool = True
 
     def __post_init__(self):
         if not self.x_axis:

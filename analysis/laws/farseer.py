@@ -134,4 +134,5 @@ FARSEER = register(Law(
     _logpred, _jac, _init, reference="Li et al. 2025, Predictable Scale Part II (Farseer)",
     # nine ill-conditioned parameters: several seconds per fit, so `auto` does not try it on every N-D
     # family; fit it by name (or in the law bake-off)
-    offered_with_nd=False))
+    offered_with_nd=False,
+    extrapolates=False))     # allocation is refused outside the data's N and D range (issue 15)

@@ -28,11 +28,11 @@ from __future__ import annotations
 from datasets.store.errors import DEFAULT_STORE, PROJECT_ROOT, StoreError, build_command
 from datasets.store.fit_frame import to_fit_frame
 from datasets.store.locate import Progress, ensure_store, locate_store
-from datasets.store.parquet import is_parquet_store
+from datasets.store.parquet import is_parquet_store, is_url
 from datasets.store.parquet_write import AppendReport, append_tables, write_parquet_store
 from datasets.store.query import OUTLIER_FLAG, Store
 from datasets.vocabulary import LOSS_UNITS, to_nats
 
 __all__ = ["Store", "StoreError", "to_fit_frame", "locate_store", "ensure_store", "build_command", "OUTLIER_FLAG",
-           "DEFAULT_STORE", "PROJECT_ROOT", "Progress", "LOSS_UNITS", "to_nats", "is_parquet_store", "append_tables",
-           "write_parquet_store", "AppendReport"]
+           "DEFAULT_STORE", "PROJECT_ROOT", "Progress", "LOSS_UNITS", "to_nats", "is_parquet_store", "is_url",
+           "append_tables", "write_parquet_store", "AppendReport"]

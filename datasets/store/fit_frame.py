@@ -80,6 +80,10 @@ def to_fit_frame(runs: pd.DataFrame, points: pd.DataFrame, metric: str, *, as_na
                           "group": r["family"].astype("str").to_numpy()})
     if "unique_tokens" in r and r["unique_tokens"].notna().any():
         frame["U"] = r["unique_tokens"].to_numpy(dtype="float64")
+    if "extra" in runs:      # ParScale's parallel streams P, recorded per run in runs.extra (uploads: column P)
+        P = _extra_number(runs["extra"], "P")
+        if P.notna().any():
+            frame["P"] = P.reindex(pts["run_id"]).to_numpy(dtype="float64")
     if len(lr_series):
         frame["lr"] = _lr_at(frame, lr_series)
     keep = np.isfinite(frame["y"].to_numpy())
@@ -89,6 +93,21 @@ def to_fit_frame(runs: pd.DataFrame, points: pd.DataFrame, metric: str, *, as_na
                        c_from_6nd=int(c_missing[keep].sum()), dropped_nonfinite=int((~keep).sum()),
                        higher_is_better=bool(hib.iloc[0]) if len(hib) else None)
     return frame
+
+
+def _extra_number(extra: pd.Series, key: str) -> pd.Series:
+    """``extra[key]`` as float per run (index: run id) from the runs' JSON ``extra``; NaN where absent."""
+    import json
+
+    out = pd.Series(np.nan, index=extra.index, dtype="float64")
+    has = extra.astype("string").str.contains(f'"{key}"', regex=False).fillna(False).to_numpy(bool)
+    for run_id, text in extra[has].items():
+        try:
+            v = float(json.loads(text).get(key))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        out[run_id] = v if np.isfinite(v) and v > 0 else np.nan
+    return out
 
 
 def _lr_at(frame: pd.DataFrame, lr_points: pd.DataFrame) -> np.ndarray:

@@ -78,8 +78,9 @@ def _given(name: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
 
 def memory_tables(runs: pd.DataFrame, points: pd.DataFrame, *, name: str, sources: pd.DataFrame | None = None,
                   files: pd.DataFrame | None = None, exclusions: pd.DataFrame | None = None,
-                  extra_tables: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
-    """The six core tables of a store holding ``runs`` and ``points`` (see the module docstring).
+                  extra_tables: tuple[str, ...] = (), with_digest: bool = True) -> dict[str, pd.DataFrame]:
+    """The six core tables of a store holding ``runs`` and ``points`` (see the module docstring);
+    ``meta.input_digest`` is left empty unless ``with_digest`` (hashing costs ~1 s per million points).
 
     Raises
     ------
@@ -100,7 +101,8 @@ def memory_tables(runs: pd.DataFrame, points: pd.DataFrame, *, name: str, source
               "exclusions": exclusions if exclusions is not None else pd.DataFrame(columns=_COLUMNS["exclusions"])}
     tables["exclusions"] = tables["exclusions"].astype({"n_rows": "Int64"})
     tables["meta"] = pd.DataFrame(
-        [("schema_version", str(SCHEMA_VERSION)), ("input_digest", digest(tables)), ("name", name),
+        [("schema_version", str(SCHEMA_VERSION)), ("input_digest", digest(tables) if with_digest else ""),
+         ("name", name),
          ("sources", json.dumps(sorted(runs["source"].unique().tolist()))),
          ("extra_tables", json.dumps(sorted(extra_tables)))], columns=["key", "value"])
     return tables

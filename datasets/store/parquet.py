@@ -206,9 +206,10 @@ def _unusable(location, what: str, kind: str = "corrupt") -> StoreError:
     return StoreError(f"Parquet store {location} {what}", f"rebuild it: {build_command(location)}", kind)
 
 
-def open_parquet(location) -> duckdb.DuckDBPyConnection:
+def open_parquet(location, *, verify: bool = True) -> duckdb.DuckDBPyConnection:
     """A private connection whose catalog ``store`` has a view per table of the Parquet store at
-    ``location``; checks ``meta.schema_version`` and (local stores) that every file's footer reads.
+    ``location``; checks ``meta.schema_version`` and (local stores, unless not ``verify``) that every
+    file's footer reads.
 
     Raises
     ------
@@ -238,7 +239,7 @@ def open_parquet(location) -> duckdb.DuckDBPyConnection:
         con.execute("USE store")
         try:
             _views(con, root, extra)
-            if not is_url(root):
+            if verify and not is_url(root):
                 _verify_footers(con, root, extra)
         except duckdb.Error as e:
             raise _unusable(location, f"is damaged ({first_line(e)})") from None

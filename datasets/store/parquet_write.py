@@ -60,6 +60,7 @@ class AppendReport:
 # ------------------------------------------------------------------------------------------ writing
 def _copy_partitions(con: duckdb.DuckDBPyConnection, root: Path, extras: tuple[str, ...]) -> None:
     """``COPY`` every table of ``con``'s current catalog into ``root`` as partitioned Parquet files."""
+    root.mkdir(parents=True, exist_ok=True)
     for table, keys in PARTITIONS.items():
         if table == "points":
             sql = f"SELECT r.source, r.family, p.* FROM points p JOIN runs r USING (run_id) ORDER BY {_ORDER['points']}"
@@ -70,8 +71,8 @@ def _copy_partitions(con: duckdb.DuckDBPyConnection, root: Path, extras: tuple[s
     for name in extras:
         folder = root / "extra" / name
         folder.mkdir(parents=True, exist_ok=True)
-        con.execute(f'COPY (SELECT * FROM "{name}" ORDER BY ALL) TO {sql_text(folder / f"part-{uuid.uuid4()}.parquet")} '
-                    "(FORMAT parquet, COMPRESSION zstd)")
+        target = sql_text(folder / f"part-{uuid.uuid4()}.parquet")
+        con.execute(f'COPY (SELECT * FROM "{name}" ORDER BY ALL) TO {target} (FORMAT parquet, COMPRESSION zstd)')
 
 
 def _write_meta(con: duckdb.DuckDBPyConnection, root: Path, meta: pd.DataFrame) -> None:
@@ -171,7 +172,7 @@ def _stale_dirs(parent: Path, prefix: str) -> list[Path]:
 # ------------------------------------------------------------------------------------------ appending
 def _existing(root: Path, run_ids: list[str], sources: list[str]) -> tuple[dict, list[str], pd.DataFrame, list[str]]:
     """``(meta, run ids already stored, existing sources rows of these sources, extra tables)``."""
-    con = open_parquet(root)
+    con = open_parquet(root, verify=False)     # reads runs' ids only: no need to check every footer again
     try:
         meta = dict(con.execute("SELECT key, value FROM store.meta").fetchall())
         taken = [r[0] for r in con.execute("SELECT run_id FROM store.runs WHERE run_id IN (SELECT unnest(?)) "
@@ -227,7 +228,7 @@ def append_tables(root: Path | str, runs: pd.DataFrame, points: pd.DataFrame, *,
                          f"build one first: python -m datasets.build --format parquet --out {root}", "missing")
     extras = dict(extras or {})
     tables = memory.memory_tables(runs, points, name=name, sources=sources, files=files, exclusions=exclusions,
-                                  extra_tables=tuple(extras))
+                                  extra_tables=tuple(extras), with_digest=input_digest is None)
     new_sources = sorted(tables["runs"]["source"].unique())
     with _file_lock(root / LOCK_FILE):
         meta, taken, stored, stored_extras = _existing(root, tables["runs"]["run_id"].tolist(), new_sources)
@@ -258,7 +259,7 @@ def append_tables(root: Path | str, runs: pd.DataFrame, points: pd.DataFrame, *,
             moved = _move_into(staging, root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        added = input_digest or memory.digest({k: tables[k] for k in ("runs", "points")})
+        added = input_digest or tables["meta"].set_index("key").at["input_digest", "value"]
         meta.update(sources=json.dumps(sorted(set(json.loads(meta.get("sources", "[]"))) | set(new_sources))),
                     extra_tables=json.dumps(sorted(set(stored_extras) | set(extras))),
                     input_digest=hashlib.sha256(f"{meta.get('input_digest', '')}\n{added}".encode()).hexdigest())

@@ -6,6 +6,8 @@ the end warn about values that look like another unit than the one assumed.
 """
 from __future__ import annotations
 
+import json
+
 from collections import Counter
 
 import numpy as np
@@ -67,7 +69,7 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
 
     # numeric fields shared by the row
     nums = {}
-    for f in ("N", "D", "C", "step", "U"):
+    for f in ("N", "D", "C", "step", "U", "P"):
         if f in col:
             vals, _, status = parse_numbers(col[f], si=True, decimal_comma=decimal_comma)
             check_numeric(rej, col[f], name_of[f], status)
@@ -123,6 +125,7 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         N = run_constant(rej, codes, N, name_of["N"], "N")
     if "U" in nums:
         U = run_constant(rej, codes, U, name_of["U"], "U")
+    P = run_constant(rej, codes, nums["P"], name_of["P"], "P") if "P" in nums else None   # parallel streams
     # a row needs a scale: a size, or a step (a training curve whose sizes were not logged: kept, sizes NULL)
     no_size = np.isnan(N) & np.isnan(D) & np.isnan(C)
     rej.row(no_size & np.isnan(step), "/".join(name_of[f] for f in (*SIZE_FIELDS, "step") if f in name_of),
@@ -181,7 +184,8 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         "run_id": ids, "source": SOURCE, "collection": None, "family": [f"upload/{f}" for f in fam],
         "model": rname, "arch": None, "params": N[run_pos], "data": None, "tokens": run_D, "flops": run_C,
         "unique_tokens": U[run_pos], "seed": None, "paper": None, "repo": None, "commit": None,
-        "file": filename, "licence": None, "notes": note, "extra": None}))
+        "file": filename, "licence": None, "notes": note,
+        "extra": None if P is None else [None if np.isnan(v) else json.dumps({"P": float(v)}) for v in P[run_pos]]}))
     unit = pd.Categorical(pts["unit"])
     hib = np.array([HIGHER_IS_BETTER.get(u) for u in unit.categories] + [None], object)[unit.codes]
     points = make_points(pd.DataFrame({

@@ -28,6 +28,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "split": ("split",),
     "lr": ("lr", "learning_rate"),
     "U": _axis_names("U"),
+    "P": ("P", "parallel", "num_parallel", "n_parallel", "streams", "parallel_streams"),   # ParScale's streams
     "stderr": ("stderr", "std_err", "standard_error", "se", "sem"),
 }
 """Field -> accepted column names, canonical spelling first (matching ignores case, spaces, ``_-.``).
@@ -112,7 +113,7 @@ def map_columns(header: list[str], column_map: Mapping | None) -> tuple[dict[str
         used.update(idx)
     keys = [name_key(h) for h in header]
     for f in ("run", "family", "N", "D", "C", "step", "metric", "value", "unit", "split", "lr", "U",
-              "stderr"):
+              "stderr", "P"):
         if f in out or f in disabled:
             continue
         cand = sorted((ALIAS_KEYS[f].index(k), i) for i, k in enumerate(keys)

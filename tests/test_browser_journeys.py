@@ -1,0 +1,130 @@
+"""A first visitor's journeys in a real browser (Debian's chromium via playwright, a real Streamlit server):
+what AppTest cannot see -- whether a chart has drawn marks, the address bar, widgets driven by hand.
+
+* Browse: change the family in the sidebar and see every run (and no size range pinned in the URL).
+* Allocate: change the budget and the planned run follows it.
+* Every page opened cold, without URL parameters, draws a chart with marks (Home's family-size chart too).
+* Crossover cold: data points, bands, the crossing inside the drawn x range, one number on the page and chart.
+"""
+from __future__ import annotations
+
+import math
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.test_browser import (CHART, MISSING, PAGES, REQUIRED, app_url, browser, first_chart, heading,  # noqa: F401
+                                no_exception, page, settled)
+
+pytestmark = pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=f"real-browser tests: {MISSING}")
+
+# marks a plotly chart has drawn: scatter points and line paths, filled bands, bars with a width
+MARKS_JS = """sel => Array.from(document.querySelectorAll(sel)).filter(d => d.offsetParent !== null).map(d => {
+  const pts = d.querySelectorAll('.scatterlayer .point, .scatterlayer path.js-line, .scatterlayer path.js-fill').length;
+  const bars = Array.from(d.querySelectorAll('.barlayer .point path')).filter(p => {
+      const b = p.getBBox(); return b.width > 0.5 && b.height > 0.5; }).length;
+  return pts + bars;
+})"""
+
+
+def marks(pg) -> list[int]:
+    return pg.evaluate(MARKS_JS, CHART)
+
+
+def metric_value(pg, label: str) -> str:
+    box = pg.get_by_test_id("stMetric").filter(has=pg.get_by_test_id("stMetricLabel").filter(
+        has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))).first
+    box.wait_for()
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def query(pg) -> dict:
+    return parse_qs(urlparse(pg.url).query)
+
+
+def choose(pg, label: str, option_text: str) -> None:
+    """Pick the option of the selectbox ``label`` whose text starts with ``option_text``."""
+    box = pg.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    pg.get_by_role("option").filter(has_text=re.compile(rf"^\s*{re.escape(option_text)}")).first.click()
+
+
+def wait_run(pg) -> None:
+    pg.wait_for_timeout(300)
+    settled(pg)
+
+
+def test_browse_family_change_shows_every_run(app_url, page):
+    page.goto(f"{app_url}/Browse?source=pythia&family=pythia%2Fbloom-evals")
+    heading(page, PAGES["Browse"])
+    first_chart(page)
+    settled(page)
+    assert metric_value(page, "Runs shown") == "5"
+    choose(page, "Family", "pythia/pythia ")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('family') === 'pythia/pythia'")
+    wait_run(page)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=stMetricValue]'))"
+                           ".some(e => e.innerText.trim() === '7')")
+    no_exception(page)
+    assert metric_value(page, "Runs shown") == "7"
+    assert query(page).get("family") == ["pythia/pythia"] and "size" not in query(page)
+    assert min(marks(page)) > 0
+
+
+def test_allocate_plan_follows_the_budget(app_url, page):
+    page.goto(f"{app_url}/Allocate")
+    heading(page, PAGES["Allocate"])
+    first_chart(page)
+    settled(page)
+    box = page.get_by_role("spinbutton", name=re.compile(r"^Training compute C"))
+    box.fill("1e21")
+    box.press("Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('budget') === '1e21'")
+    wait_run(page)
+    no_exception(page)
+    planned = float(metric_value(page, "Planned compute (FLOPs)"))
+    assert planned == pytest.approx(1e21, rel=0.05)
+    assert "planN" not in query(page) and "planD" not in query(page)
+    verdict = page.get_by_text(re.compile(r"^Verdict:")).first.inner_text()
+    assert "5.76e23" not in verdict
+
+
+@pytest.mark.parametrize("name", [n for n in PAGES if n != "Upload"] + ["Home"])
+def test_every_page_opened_cold_draws_a_chart(app_url, page, name):
+    """Upload has nothing to draw before a file arrives (its journey is in tests/test_browser.py)."""
+    page.goto(app_url + ("" if name == "Home" else f"/{name}"))
+    first_chart(page)
+    settled(page)
+    no_exception(page)
+    drawn = marks(page)
+    assert drawn and drawn[0] > 0, f"{name}: the first chart drew no marks ({drawn})"
+    if name == "Home":      # the families' size ranges: a bar per family, on a categorical axis
+        page.get_by_text("Families and their model-size ranges").click()
+        page.wait_for_function("sel => document.querySelectorAll(sel).length >= 3", arg=CHART)
+        page.wait_for_timeout(1000)
+        bars = page.evaluate("sel => { const d = Array.from(document.querySelectorAll(sel)).pop();"
+                             " return Array.from(d.querySelectorAll('.barlayer .point path')).filter(p => {"
+                             " const b = p.getBBox(); return b.width > 0.5 && b.height > 0.5; }).length; }", CHART)
+        assert bars >= 20, f"the family-size chart drew {bars} bars"
+
+
+def test_crossover_cold_shows_points_bands_and_the_crossing_in_range(app_url, page):
+    page.goto(f"{app_url}/Crossover")
+    heading(page, PAGES["Crossover"])
+    first_chart(page)
+    settled(page)
+    no_exception(page)
+    shown = metric_value(page, "Crossing (FLOPs)")
+    x = float(shown)
+    info = page.evaluate("""sel => { const d = document.querySelector(sel);
+        return {names: d._fullData.map(t => t.name), fills: d._fullData.filter(t => t.fill === 'toself').length,
+                points: d.querySelectorAll('.scatterlayer .point').length, range: d._fullLayout.xaxis.range,
+                notes: (d._fullLayout.annotations || []).map(a => a.text)}; }""", CHART)
+    assert info["points"] > 50, info["points"]
+    assert info["fills"] >= 2, "no bands"
+    assert any("data range" in n for n in info["names"]), info["names"]
+    lo, hi = info["range"]
+    assert lo < math.log10(x) < hi, (x, info["range"])
+    assert any(f"crossing {shown} FLOPs" in n for n in info["notes"]), info["notes"]
+    assert f"{shown} FLOPs" in page.get_by_test_id("stMarkdown").all_inner_texts().__str__()
