@@ -184,7 +184,7 @@ FIRST_CHART_JS = ("sel => Array.from(document.querySelectorAll(sel)).some(d => d
                   "&& d._fullData && d._fullData.length > 0 && d.querySelector('svg.main-svg'))")
 
 
-def browser_side(store: Path) -> list[dict]:
+def browser_side(store: Path, pages: list[str] | None = None) -> list[dict]:
     """First start, then each page in a new tab on the warm server: seconds to the first chart drawn."""
     from playwright.sync_api import sync_playwright
 
@@ -199,28 +199,35 @@ def browser_side(store: Path) -> list[dict]:
         proc, url, health = start_app(store, Path(tmp) / "server.log", {"SCALING_BOOTSTRAP": "1000",
                                                                       "SCALING_TIME_BUDGET": "10"})
         try:
-            def visit(path: str, query: dict) -> tuple[float, int]:
+            def visit(path: str, query: dict, chart: bool = True) -> tuple[float, int]:
                 import urllib.parse
                 ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = ctx.new_page()
-                spec_bytes = []
-                page.on("websocket", lambda ws: ws.on("framereceived", lambda f: spec_bytes.append(
+                received = []
+                page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
                     len(f) if isinstance(f, (bytes, str)) else 0)))
                 t = time.perf_counter()
                 page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
-                page.locator(CHART).first.wait_for(timeout=TIMEOUT * 1000)
-                page.wait_for_function(FIRST_CHART_JS, arg=CHART, timeout=TIMEOUT * 1000)
+                if chart:
+                    page.locator(CHART).first.wait_for(timeout=TIMEOUT * 1000)
+                    page.wait_for_function(FIRST_CHART_JS, arg=CHART, timeout=TIMEOUT * 1000)
+                else:
+                    page.locator("h1").first.wait_for(timeout=TIMEOUT * 1000)
                 s = time.perf_counter() - t
                 ctx.close()
-                return s, sum(spec_bytes)
+                return s, sum(received)
 
-            first, _ = visit("/", {})
+            visit("/", {})
             rows.append({"page": "first start (server start -> home chart)", "seconds": time.perf_counter() - t0,
                          "target": FIRST_START_TARGET, "health": health})
+            visit(BY_NAME["Upload"].url_path, {}, chart=False)
+            s, n = visit(BY_NAME["Upload"].url_path, {}, chart=False)
+            rows.append({"page": "baseline: new tab -> Upload heading (no chart)", "seconds": s,
+                         "target": FIRST_CHART_TARGET, "received_kb": n / 1e3})
             for case in CASES:
                 p = BY_NAME[case.page]
-                if case.page == "Upload":
-                    continue                                  # no chart before an upload
+                if case.page == "Upload" or (pages and case.page not in pages):
+                    continue                                  # (Upload: no chart before an upload)
                 visit(p.url_path or "/", case.query)          # warm: this view's caches filled
                 s, n = visit(p.url_path or "/", case.query)
                 rows.append({"page": f"{case.name}: new tab -> first chart", "seconds": s,
@@ -279,7 +286,8 @@ def main(argv=None) -> int:
     pages = [p.strip() for p in args.pages.split(",")] if args.pages else None
     os.environ.setdefault("SCALING_BOOTSTRAP", "1000")
     print(f"bench_pages: store {store}; bootstrap {os.environ['SCALING_BOOTSTRAP']} resamples; "
-          f"{os.cpu_count()} CPUs (shared); ratios are measured / target (<= 1 meets it)")
+          f"{os.cpu_count()} CPUs (shared; load average {os.getloadavg()[0]:.1f}); ratios are measured / target "
+          "(<= 1 meets it)")
     out = {}
     if not args.no_server:
         before = server_side_in(args.baseline_tree.resolve(), store, args.repeats, pages) if args.baseline_tree else None
@@ -287,9 +295,10 @@ def main(argv=None) -> int:
         print_server(after, before)
         out.update(server=after, server_before=before)
     if not args.no_browser:
-        rows = browser_side(store)
+        rows = browser_side(store, pages)
         print_browser(rows)
         out["browser"] = rows
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
     return 0

@@ -17,7 +17,8 @@
 Printed: seconds per size, the **growth exponent in runs** (least-squares slope of log seconds on log runs), the
 Parquet/DuckDB ratio of every query, and the 1-worker/2-worker ratio of ``backtest --all`` (all measured in this
 run: no absolute numbers from elsewhere). Keep it short on a shared machine: ``--runs 1000 10000`` gives the
-exponents in a few minutes; the full 10^8 points need ~2 GB of disk in the temporary directory.
+exponents in a few minutes, ``--checkpoints 100`` gives 10^5 runs (10^7 points) in ~11 minutes on 2 shared cores;
+the full 10^8 points need ~1.3 GB of disk in the temporary directory.
 """
 from __future__ import annotations
 
@@ -73,15 +74,15 @@ def _generate(con: duckdb.DuckDBPyConnection, first: int, n_families: int, check
     con.execute(f"""
         CREATE TEMP TABLE g AS
         SELECT source, family, run_id, params AS n, tokens AS dmax, 400 / pow(params, 0.34) AS an,
-               1.7 + 0.01 * (hash(family) % 10) + 0.002 * pow(CAST(split_part(run_id, '/r', 2) AS INTEGER) % 10 - 4.5, 2)
-               AS base
+               1.7 + 0.01 * (hash(family) % 10)
+                 + 0.002 * pow(CAST(split_part(run_id, '/r', 2) AS INTEGER) % 10 - 4.5, 2) AS base
         FROM runs ORDER BY run_id""")
     con.execute(f"""
         CREATE TABLE pp AS
         SELECT source, family, run_id, 100.0 * k AS step, dmax * k / {checkpoints} AS tokens,
                6 * n * dmax * k / {checkpoints} AS flops, 'loss' AS metric, 'validation' AS split, 'nats' AS unit,
-               base + an + 410 * pow(dmax * k / {checkpoints}, -0.28) + 0.004 * ((hash(run_id, k) % 1000) / 1000.0 - 0.5)
-               AS value, CAST(NULL AS DOUBLE) AS stderr, false AS higher_is_better
+               base + an + 410 * pow(dmax * k / {checkpoints}, -0.28)
+                 + 0.004 * ((hash(run_id, k) % 1000) / 1000.0 - 0.5) AS value, CAST(NULL AS DOUBLE) AS stderr, false AS higher_is_better
         FROM g, range(1, {checkpoints} + 1) t(k)""")
     con.execute("""INSERT INTO sources SELECT source, 'synthetic lab runs', NULL, NULL, NULL, 'CC0', 0, count(*),
                      count(*) * ? FROM runs GROUP BY source""", [checkpoints])
@@ -267,7 +268,7 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     try:
         root = workdir / "parquet"
-        rows, have = [], 0
+        rows, have, previous = [], 0, 0
         for n_runs in sizes:
             for key, (_, con) in list(file_connection._CONNECTIONS.items()):    # the previous size's file
                 con.close()
@@ -287,16 +288,18 @@ def main(argv=None) -> int:
             repeat = args.repeat if n_runs <= 10_000 else 1
             costs = {"parquet": read_costs(root, fam, repeat), "duckdb": read_costs(dbfile, fam, repeat)}
             append_s = append_cost(root, 90_000 + n_runs // FAMILY_RUNS, args.checkpoints)
+            added = (n_runs - previous) * args.checkpoints
+            previous = n_runs
             n_points = Store(root).summary()["n_points"]
             rows.append(dict(runs=n_runs, points=n_points, write_s=write_s, duckdb_copy_s=copy_s, append_s=append_s,
                              parquet_mb=store_bytes(root) / 1e6, duckdb_mb=dbfile.stat().st_size / 1e6, **{
                                  f"{fmt}:{q}": v for fmt, c in costs.items() for q, v in c.items()}))
             print(f"{n_runs:>7,} runs, {n_points:>12,} points: wrote Parquet in {write_s:6.1f} s "
-                  f"({n_points / max(write_s, 1e-9) / 1e6:.1f} M points/s), DuckDB copy {copy_s:6.1f} s, "
+                  f"({added / max(write_s, 1e-9) / 1e6:.2f} M points/s), DuckDB copy {copy_s:6.1f} s, "
                   f"append of 100 runs {append_s:5.2f} s; peak RSS {peak_mb():,.0f} MB", flush=True)
         table = pd.DataFrame(rows)
         runs = table["runs"].to_numpy()
-        print("\nSizes: " + ", ".join(f"{r:,} runs = {p / 1e6:,.0f} M points ({pm:,.0f} MB Parquet, {dm:,.0f} MB "
+        print("\nSizes: " + ", ".join(f"{int(r):,} runs = {p / 1e6:,.1f} M points ({pm:,.1f} MB Parquet, {dm:,.1f} MB "
                                       f"DuckDB)" for r, p, pm, dm in table[["runs", "points", "parquet_mb",
                                                                               "duckdb_mb"]].to_numpy()))
         print("\nCost of each operation: seconds at each size, growth exponent in runs (t ~ runs^k), "
@@ -320,9 +323,9 @@ def main(argv=None) -> int:
         for r, a, b in zip(bt_runs, one, two):
             print(f"  {r:>6,} runs: 1 worker {a:6.1f} s, 2 workers {b:6.1f} s, ratio 1w/2w {a / b:.2f}")
         k1, k2 = exponent(bt_runs, one), exponent(bt_runs, two)
-        print(f"  growth exponent in runs: {k1:.2f} (1 worker), {k2:.2f} (2 workers); at 10^5 runs "
-              f"(same checkpoints) ~{one[-1] * (1e5 / bt_runs[-1]) ** k1 / 3600:.1f} h on 1 worker, "
-              f"~{two[-1] * (1e5 / bt_runs[-1]) ** k2 / 3600:.1f} h on 2")
+        print(f"  growth exponent in runs: {k1:.2f} (1 worker), {k2:.2f} (2 workers); linear in families, 10^5 runs "
+              f"(same checkpoints) take ~{one[-1] * 1e5 / bt_runs[-1] / 3600:.1f} h on 1 worker, "
+              f"~{two[-1] * 1e5 / bt_runs[-1] / 3600:.1f} h on 2 (at this machine's load)")
         print(f"\npeak RSS {peak_mb():,.0f} MB; total {time.perf_counter() - t_all:.0f} s")
     finally:
         parquet._CONNECTIONS.clear()

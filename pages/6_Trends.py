@@ -87,7 +87,7 @@ if res is not None:
     st.caption("The trend verdict (and the scan, when run) beside the Fit page's default law for this metric, "
                "fitted with its bootstrap as context.")
     try:
-        frame = data.frame()
+        frame = fit_controls.envelope(data, data.frame())      # a sweep: its envelope, as on Fit and the CLI
         fit = compute.fit(frame, fit_controls.defaults(data, frame, bootstrap=bootstrap_for("context")))
     except compute.AnalysisError as e:
         st.info(f"No law could be fitted to this metric ({escape(e)}), so there is no report; the trend result is "
@@ -102,7 +102,7 @@ if res is not None:
                                 title=f"Trend of {data.metric} with model size in {data.family}",
                                 trend=res if found is None else [res, found],
                                 settings={"trend_alpha": alpha, "trend_bootstrap": int(boot), "trend_x": "N",
-                                          "trend_final_only": True},
+                                          "trend_final_only": True, **fit_controls.data_settings()},
                                 extra_commands=[cli_command("trend", data.describe(),
                                                             [("--final-only", True), ("--x", "N"), ("--alpha", alpha),
                                                              ("--bootstrap", int(boot))]),

@@ -104,7 +104,7 @@ field_views.emergence_view(j, chance, task_data.higher_is_better())
 st.subheader("Chain with a loss law")
 loss_fit = frame = None
 try:
-    frame = loss_data.frame()
+    frame = fit_controls.envelope(loss_data, loss_data.frame())      # a sweep: its envelope, as on Fit and the CLI
     loss_fit = compute.fit(frame, fit_controls.defaults(loss_data, frame, bootstrap=bootstrap_for("context")))
 except compute.AnalysisError as e:
     st.info(f"The loss law could not be fitted, so there is no chained prediction: {escape(e)}", icon=":material/info:")
@@ -139,7 +139,8 @@ if loss_fit is not None:
     output.report_downloads(loss_fit, frame, loss_data, f"downstream_{data.family}_{task}", "down_report",
                             title=f"{task} from {loss_metric} in {data.family}", downstream=res,
                             settings={"downstream_task": task, "downstream_loss": loss_metric,
-                                      "downstream_chance": chance or None, "downstream_heldout": heldout},
+                                      "downstream_chance": chance or None, "downstream_heldout": heldout,
+                                      **fit_controls.data_settings()},
                             extra_commands=[cli_command("downstream", data.describe() | {"metric": task},
                                                         [("--loss-metric", loss_metric), ("--chance", chance or None),
                                                          ("--heldout", heldout)])])

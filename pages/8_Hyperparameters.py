@@ -22,7 +22,18 @@ navigation.page("Hyperparameters")
 st.caption("Which peak learning rate and batch size at a model size N and a token budget D? Each (N, D) cell of a "
            "sweep gives its optimum (with a run-level bootstrap interval); power laws in N and D carry them to new "
            "sizes; the published rules are scored by the loss they cost on the same runs.")
-data = sidebar()
+
+
+def is_sweep(d) -> bool:
+    """The page suits a family whose runs record learning rate and batch size (a sweep)."""
+    try:
+        compute.sweep_frame([(d.runs(), d.points(d.metric, final_only=True))])
+    except compute.AnalysisError:
+        return False
+    return True
+
+
+data = sidebar(example={**DENSE, "metric": "train_loss_smoothed"}, suits=is_sweep)    # a first visit: a sweep
 if data is None:
     st.stop()
 

@@ -39,8 +39,7 @@ def data_dir() -> Path:
 
 
 STORE_FORMATS = ("duckdb", "parquet")
-BOTH_FORMATS = {"test_store", "test_store_from_tables", "test_build", "test_cli", "test_parity", "test_parquet_store",
-                "test_cli_batch"}
+BOTH_FORMATS = {"test_store", "test_store_from_tables", "test_build", "test_cli", "test_parity", "test_parquet_store"}
 
 
 def store_format() -> str | None:

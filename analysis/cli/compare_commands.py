@@ -73,7 +73,7 @@ def cmd_scan(args):
         if getattr(args, "emergence", False):        # PassUntil shape of each bounded task metric
             from analysis.emergence import scan_emergence
             emergence.append(scan_emergence(points, chance_level=store.chance_level, level=args.alpha,
-                                            n_boot=args.bootstrap, include_all=True))
+                                            n_boot=max(99, args.bootstrap), include_all=True))
         if i == len(families) or i % max(1, len(families) // 10) == 0:
             print(f"scan: {i}/{len(families)} families ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
                   flush=True)
