@@ -271,7 +271,8 @@ def print_browser(rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", type=Path, help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
+    ap.add_argument("--store", type=Path,
+                    help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
     ap.add_argument("--repeats", type=int, default=5, help="widget flips timed per page (median)")
     ap.add_argument("--no-browser", action="store_true", help="only the server side")
     ap.add_argument("--no-server", action="store_true", help="only the browser side")
@@ -292,7 +293,8 @@ def main(argv=None) -> int:
           "(<= 1 meets it)")
     out = {}
     if not args.no_server:
-        before = server_side_in(args.baseline_tree.resolve(), store, args.repeats, pages) if args.baseline_tree else None
+        before = (server_side_in(args.baseline_tree.resolve(), store, args.repeats, pages)
+                  if args.baseline_tree else None)
         after = server_side_in(ROOT, store, args.repeats, pages)
         print_server(after, before)
         out.update(server=after, server_before=before)

@@ -26,7 +26,7 @@ new tab (a new Streamlit session opened from a shared URL, closed when the answe
 * **allocate** ``/Allocate`` with the same settings and one of several budgets: N*, D* and tokens per
   parameter as the page shows them must equal the CLI's answer for that budget, formatted alike;
 * **upload** ``/Upload`` then the example CSV, renamed per session and action: the validation report must
-  equal ``read_upload``'s, and "Uploaded in this session" must list exactly this file (another session's
+  equal ``read_upload``'s, and the page's list of uploads must hold exactly this file (another session's
   file there is a wrong answer: an isolation failure).
 
 An error is an exception or ``st.error`` in the page, a refused connection or upload, or a timeout; a wrong
@@ -372,7 +372,7 @@ async def upload(tab: Session, exp: Expected, k: int, session: int) -> PageRun:
         raise WrongAnswer(f"upload {name}: report {got}, read_upload says {exp.upload}")
     listed = next((t for t in run.tables() if list(t.columns[:1]) == ["file"]), None)
     if listed is None:
-        raise ProtocolError(f"upload {name}: no 'Uploaded in this session' table among "
+        raise ProtocolError(f"upload {name}: no list of uploads among "
                             f"{[list(t.columns) for t in run.tables()]}")
     if list(listed["file"]) != [name] or list(listed["families"]) != [f"upload/{family}"]:
         raise WrongAnswer(f"upload {name}: this session lists {list(listed['file'])} {list(listed['families'])}")
@@ -426,7 +426,8 @@ async def session_loop(host: str, port: int, exp: Expected, session: int, deadli
         except WrongAnswer as e:
             tally.wrong.append(str(e))
         except Exception as e:  # noqa: BLE001 - a refusal, a timeout or a failure in the page: counted, reported
-            tally.errors.append(f"session {session} {kind}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+            first_line = str(e).splitlines()[0][:200] if str(e) else ""
+            tally.errors.append(f"session {session} {kind}: {type(e).__name__}: {first_line}")
         finally:
             try:
                 await tab.close()
@@ -526,10 +527,12 @@ def report(results: list[tuple[int, Tally]]) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", default="1,10,25,50",
-                    help="comma-separated concurrent sessions per level; the first is the baseline (default 1,10,25,50)")
+                    help="comma-separated concurrent sessions per level; the first is the baseline "
+                         "(default 1,10,25,50)")
     ap.add_argument("--seconds", type=float, default=30.0, help="time of each level: no action starts after it")
     ap.add_argument("--max-actions", type=int, default=400, help="at most this many actions per level")
-    ap.add_argument("--store", type=Path, help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
+    ap.add_argument("--store", type=Path,
+                    help="store file (default: $SCALING_STORE or ./store.duckdb, built if missing)")
     ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the first fit action (then +1 each)")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
