@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import resource
 import shutil
@@ -71,7 +72,7 @@ def _generate(con: duckdb.DuckDBPyConnection, first: int, n_families: int, check
                           FROM range({n_runs}) t(i))))
         ORDER BY 1""")
     # per run: the size term and E_f + the learning-rate penalty, once; per point: the data term and the noise
-    con.execute(f"""
+    con.execute("""
         CREATE TEMP TABLE g AS
         SELECT source, family, run_id, params AS n, tokens AS dmax, 400 / pow(params, 0.34) AS an,
                1.7 + 0.01 * (hash(family) % 10)
@@ -229,7 +230,7 @@ def backtest_costs(workdir: Path, family_counts, checkpoints: int) -> dict[int, 
     out: dict[int, dict[str, float]] = {n: {} for n in family_counts}
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             batch.run_batch(_warm, list(range(workers * 2)), client=client)
             client.run(_warm)
             for n_fam, root in stores.items():

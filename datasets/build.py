@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
-import importlib
 import json
-import re
 import signal
 import sys
 import time
@@ -44,24 +41,17 @@ from typing import Callable
 import pandas as pd
 
 from datasets import manifest as mf
+from datasets.build_inputs import (BuildError, check_source_dir, check_tables, code_digest, extra_tables,
+                                   input_digest, load_ingester, select_sources, verify_inputs)
 from datasets.errors import WorkbenchError
-from datasets.schema import POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, extra_table_name_ok, row_problem
-from datasets.sources import SourceTables
+from datasets.schema import EXCLUSION_COLUMNS, SCHEMA_VERSION
 from datasets.store import StoreError, parquet_write
-from datasets.store.write import write_atomically, write_store  # noqa: F401  (write_store: re-exported)
+from datasets.store.write import write_atomically
+
+__all__ = ["build", "main", "BuildError", "BuildReport", "SourceReport", "FORMATS"]
 
 Progress = Callable[[float, str], None]
 FORMATS = ("duckdb", "parquet")
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-#: ingester function name -> table name template ({module} = the ingester module's name)
-EXTRA_TABLE_HOOKS: dict[str, str] = {"task_metadata": "task_metadata", "heldout_table": "{module}_split"}
-
-
-class BuildError(WorkbenchError, RuntimeError):
-    """The build cannot proceed; the message (one line) says what and where, ``fix`` what to do."""
-
-    separator = "; "
 
 
 @dataclass(frozen=True)
@@ -97,118 +87,6 @@ class BuildReport:
         d = asdict(self)
         d["sources"] = [s.to_dict() for s in self.sources]
         return d
-
-
-def select_sources(manifest: mf.Manifest, only: list[str] | None) -> list[mf.ManifestSource]:
-    """The manifest's sources named in ``only`` (folder or module names), or all of them."""
-    if not only:
-        return list(manifest.sources)
-    try:
-        picked = {manifest.get(name).source for name in only}
-    except mf.ManifestError as e:
-        raise BuildError(e.message, e.fix) from None
-    return [s for s in manifest.sources if s.source in picked]
-
-
-def check_source_dir(source_dir: Path, sources: list[mf.ManifestSource]) -> None:
-    """Raise :class:`BuildError` unless ``source_dir`` holds a folder for every selected source."""
-    if not source_dir.exists():
-        raise BuildError(f"source directory {source_dir} does not exist",
-                         "pass --source ../shared/data, or --download to fetch the pinned files")
-    if not source_dir.is_dir():
-        raise BuildError(f"source directory {source_dir} is not a directory")
-    missing = [s.source for s in sources if not (source_dir / s.source).is_dir()]
-    if len(missing) == len(sources):
-        raise BuildError(f"{source_dir} holds none of the source folders ({', '.join(missing)})",
-                         "is it the data directory? (one folder per source, as in ../shared/data)")
-    if missing:
-        raise BuildError(f"{source_dir} lacks source folder(s) {', '.join(missing)}",
-                         "build a subset with --only, or use --download")
-
-
-def verify_inputs(source_dir: Path, sources: list[mf.ManifestSource]) -> pd.DataFrame:
-    """Check size and sha256 of every manifest file; return rows (source, path, sha256, bytes).
-
-    Raises
-    ------
-    BuildError
-        Naming the first missing or changed file, with expected and actual size / sha256.
-    """
-    rows = []
-    for s in sources:
-        for f in s.files:
-            p = source_dir / s.source / f.path
-            if not p.is_file():
-                raise BuildError(f"input file {s.source}/{f.path} is missing from {source_dir / s.source}",
-                                 "re-copy it or fetch with python -m datasets.fetch")
-            actual = mf.sha256_file(p)
-            if actual != f.sha256:
-                raise BuildError(f"input file {s.source}/{f.path} does not match the manifest: sha256 expected "
-                                 f"{f.sha256}, got {actual} ({p.stat().st_size} bytes, expected {f.bytes})",
-                                 "restore the pinned upstream file")
-            rows.append(dict(source=s.source, path=f.path, sha256=f.sha256, bytes=f.bytes))
-    return pd.DataFrame(rows, columns=["source", "path", "sha256", "bytes"])
-
-
-def input_digest(files: pd.DataFrame) -> str:
-    """sha256 over the sorted ``source\\tpath\\tsha256`` lines of every input file."""
-    lines = sorted(f"{r.source}\t{r.path}\t{r.sha256}\n" for r in files.itertuples())
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def code_digest() -> str:
-    """sha256 over the schema, this module and every ingester module (tells a stale store)."""
-    h = hashlib.sha256()
-    files = [PACKAGE_DIR / "schema.py", PACKAGE_DIR / "build.py", PACKAGE_DIR / "store" / "write.py",
-             *sorted((PACKAGE_DIR / "sources").rglob("*.py"))]
-    for p in files:
-        h.update(p.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
-def load_ingester(source: mf.ManifestSource):
-    """The ingester module of ``source``, or None when ``datasets.sources.<module>`` does not exist."""
-    name = f"datasets.sources.{source.module}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name == name:
-            return None
-        raise BuildError(f"{source.source}: importing {name} failed: {e}") from e
-    except Exception as e:  # an ingester that does not import is a build error naming the module
-        raise BuildError(f"{source.source}: importing {name} failed: {type(e).__name__}: {e}") from e
-
-
-def check_tables(source: str, t: SourceTables) -> None:
-    """Raise :class:`BuildError` unless ``t`` conforms to the schema (columns, splits, units, ids)."""
-    if not isinstance(t, SourceTables):
-        raise BuildError(f"{source}: ingest() returned {type(t).__name__}, expected SourceTables")
-    for name, df, cols in (("runs", t.runs, RUN_COLUMNS), ("points", t.points, POINT_COLUMNS)):
-        if list(df.columns) != list(cols):
-            raise BuildError(f"{source}: {name} columns {list(df.columns)} differ from the schema {list(cols)} "
-                             f"(use make_{name})")
-    problem = row_problem(t.runs, t.points, source)
-    if problem:
-        raise BuildError(f"{source}: {problem}")
-
-
-def _extra_tables(source: mf.ManifestSource, module, folder: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for func, template in EXTRA_TABLE_HOOKS.items():
-        fn = getattr(module, func, None)
-        if not callable(fn):
-            continue
-        name = template.format(module=source.module)
-        if not extra_table_name_ok(name):
-            raise BuildError(f"{source.source}: extra table name {name!r} is not allowed")
-        try:
-            df = fn(folder)
-        except Exception as e:
-            raise BuildError(f"{source.source}: {func}() failed: {type(e).__name__}: {e}") from e
-        if not isinstance(df, pd.DataFrame):
-            raise BuildError(f"{source.source}: {func}() returned {type(df).__name__}, expected a DataFrame")
-        out[name] = df.reset_index(drop=True)
-    return out
 
 
 def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifest: mf.Manifest | None = None,
@@ -280,7 +158,7 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
         if dup:
             raise BuildError(f"{s.source}: run_id {sorted(dup)[0]!r} already used by another source")
         seen_ids.update(t.runs["run_id"])
-        for name, df in _extra_tables(s, module, folder).items():
+        for name, df in extra_tables(s, module, folder).items():
             if name in extras:
                 raise BuildError(f"{s.source}: extra table {name!r} provided by two sources")
             extras[name] = df
@@ -314,7 +192,7 @@ def build(source_dir: Path, out: Path, *, only: list[str] | None = None, manifes
                          ("code_digest", code_digest()),
                          ("sources", json.dumps(sorted(r["source"] for r in src_rows))),
                          ("extra_tables", json.dumps(list(extra_names)))], columns=["key", "value"])
-    excl_df = pd.DataFrame(excl, columns=["source", "file", "what", "action", "reason", "n_rows"])
+    excl_df = pd.DataFrame(excl, columns=list(EXCLUSION_COLUMNS))
     excl_df["n_rows"] = excl_df["n_rows"].astype("int64")
     tables = dict(runs=runs_df, points=points_df, sources=pd.DataFrame(src_rows), files=files,
                   exclusions=excl_df, meta=meta)
@@ -393,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         from datasets.fetch import FetchError
         if isinstance(e, ValueError) and args.append_runs:   # an unreadable or inconsistent runs file
             e = BuildError(f"{args.append_runs}: {e}")
-        if not isinstance(e, (BuildError, FetchError, mf.ManifestError, OSError)):
+        # every error that names its fix (BuildError, StoreError, UploadError ...) is shown as it is
+        if not isinstance(e, (WorkbenchError, FetchError, mf.ManifestError, OSError)):
             e = BuildError(f"{type(e).__name__}: {e}")
         print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2

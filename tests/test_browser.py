@@ -102,39 +102,6 @@ def stop_app(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def app_url(store_path, tmp_path_factory):
-    if MISSING is not None:
-        pytest.fail(f"real-browser tests required (SCALING_REQUIRE_DATA=1) but {MISSING}")
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    proc, url, _ = start_app(store_path, log)
-    yield url
-    stop_app(proc)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-    yield b
-    b.close()
-    pw.stop()
-
-
-@pytest.fixture
-def page(browser):
-    """A page in a fresh context (a new Streamlit session) that records dialogs and page errors."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(PAGE_TIMEOUT)
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(f"{d.type}: {d.message}"), d.dismiss()))
-    yield pg
-    ctx.close()
-    assert pg.dialogs == [], f"a dialog fired: injected markup ran ({pg.dialogs})"
-
 
 # ----------------------------------------------------------------------------------------------
 # Helpers

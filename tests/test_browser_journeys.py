@@ -14,8 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.test_browser import (CHART, MISSING, PAGES, REQUIRED, app_url, browser, first_chart, heading,  # noqa: F401
-                                no_exception, page, settled)
+from tests.test_browser import CHART, MISSING, PAGES, REQUIRED, first_chart, heading, no_exception, settled
 
 pytestmark = pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=f"real-browser tests: {MISSING}")
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from datasets.upload_vault import TOKEN_RE
-from tests.test_browser import (CHROMIUM, CHROMIUM_ARGS, MISSING, PAGE_TIMEOUT, PAGES, REQUIRED, chart_traces,
+from tests.test_browser import (MISSING, PAGE_TIMEOUT, PAGES, REQUIRED, chart_traces,
                                 first_chart, heading, no_exception, selected, settled, start_app, stop_app, upload,
                                 widget)
 
@@ -35,17 +35,6 @@ def app_url(small_store_path, tmp_path_factory, vault_dir):
     proc, url, _ = start_app(small_store_path, log, {"SCALING_UPLOAD_DIR": str(vault_dir)})
     yield url
     stop_app(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-    yield b
-    b.close()
-    pw.stop()
 
 
 def new_page(browser):

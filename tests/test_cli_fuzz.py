@@ -305,7 +305,13 @@ def _hparams(draw, bad, heavy):
     return argv + _common(draw, bad)
 
 
-COMMAND_CASES = {"laws": _laws, "families": _families, "fit": _fit, "predict": _predict, "allocate": _allocate,
+@st.composite
+def _example(draw, bad, heavy):
+    argv = ["example"] + maybe(draw, bad, "--kind", ["runs", "recipes", "isoflops", "targets"], BAD_TEXT, 2)
+    return argv + maybe(draw, bad, "--out", ["{ws}/example-out.csv"], ["{ws}", "{ws}/adir", "/dev/null"], 2) + _common(draw, bad)
+
+
+COMMAND_CASES = {"laws": _laws, "example": _example, "families": _families, "fit": _fit, "predict": _predict, "allocate": _allocate,
                  "backtest": _backtest, "report": _report, "crossover": _crossover, "trend": _trend, "scan": _scan,
                  "downstream": _downstream, "hparams": _hparams}
 COMMANDS = list(COMMAND_CASES)

@@ -126,7 +126,7 @@ def test_appending_a_source_adds_partitions_and_equals_a_full_build(data_dir, sm
     again = subprocess.run([sys.executable, "-m", "datasets.build", "--source", str(data_dir), "--append", "--only",
                             "chinchilla-epoch", "--out", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.count("\n") == 1
-    assert "chinchilla-epoch is already in" in again.stderr and _files(out) == after
+    assert again.stderr.startswith("error: source chinchilla-epoch is already in") and _files(out) == after
 
 
 def _runs_csv(path: Path, prefix: str, n: int = 4) -> Path:
@@ -163,7 +163,7 @@ def test_appending_a_users_runs_job_after_job(small_parquet, tmp_path):
     again = subprocess.run([sys.executable, "-m", "datasets.build", "--out", str(root), "--append-runs",
                             str(tmp_path / "job1.csv"), "--runs-source", "my-lab"],
                            cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert again.returncode == 2 and "'my-lab/job1-0' is already in the store" in again.stderr
+    assert again.returncode == 2 and again.stderr.startswith("error: run 'my-lab/job1-0' is already in the store")
     assert again.stderr.count("\n") == 1 and _files(root) == after
 
 

@@ -89,7 +89,11 @@ def cmd_example(args) -> int:
     text = {"runs": runs_csv, "recipes": lambda: runs_csv(tuple(RECIPES)), "isoflops": isoflops_csv,
             "targets": targets_csv}[args.kind]()
     if not args.out:
-        sys.stdout.write(text)
+        if args.json:      # one JSON object, as every command's --json: the file's text under "csv"
+            import json
+            print(json.dumps({"out": None, "rows": text.count("\n") - 1, "csv": text}))
+        else:
+            sys.stdout.write(text)
         return 0
     Path(args.out).write_text(text, encoding="utf-8")
     rows = text.count("\n") - 1
