@@ -81,8 +81,9 @@ def test_every_readme_command_runs_as_written_on_a_fresh_copy(data_dir, tmp_path
         r = _run(cmd, project, env)
         assert r.returncode == 0, f"[{section}] {cmd}\nexit {r.returncode}\n{r.stderr[-3000:]}\n{r.stdout[-2000:]}"
         assert "Traceback" not in r.stderr, f"{cmd}\n{r.stderr[-3000:]}"
-        if "--json" in cmd.split():
-            json.loads(r.stdout)                     # one JSON object
+        if "--json" in cmd.split():                  # one JSON object, on stdout or in the file it is sent to
+            target = re.search(r">\s*(\S+)\s*$", cmd)
+            json.loads((project / target.group(1)).read_text() if target else r.stdout)
     # only the set-up and the server were left out, each once
     assert sorted(p for p in NOT_RUN if any(c.startswith(p) for c in skipped)) == sorted(NOT_RUN), skipped
     assert len(skipped) == len(NOT_RUN), skipped
