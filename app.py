@@ -79,7 +79,7 @@ def reference_fit(corpus: Store) -> None:
                            "ours 95% CI": f"{fit.ci[n][0]:.4g} to {fit.ci[n][1]:.4g}" if n in fit.ci else "n/a",
                            "Epoch (2024)": EPOCH[n][0], "Epoch 95% CI": f"{EPOCH[n][1]:g} to {EPOCH[n][2]:g}",
                            "Hoffmann et al. (2022)": HOFFMANN[n]} for n in EPOCH])
-    st.dataframe(table, hide_index=True, key="home_params")
+    output.table(table, "home_params")
     output.warn(fit.warnings)
     st.caption("The Epoch values are those published in arXiv 2404.10102 (Table 1). Differences within the "
                "intervals are expected: the bootstrap resamples differ, and the digitised points carry reading error.")
@@ -89,15 +89,14 @@ def sources(corpus: Store) -> None:
     st.subheader("Sources")
     table = store.query(corpus, "sources")
     cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points") if c in table]
-    st.dataframe(table[cols], hide_index=True, key="home_sources",
-                 column_config={"n_runs": st.column_config.NumberColumn("runs", format="%d"),
-                                "n_points": st.column_config.NumberColumn("points", format="%d"),
-                                "commit": st.column_config.TextColumn("commit", width="small")})
+    output.table(table[cols], "home_sources", n_runs=st.column_config.NumberColumn("runs", format="localized"),
+                 n_points=st.column_config.NumberColumn("points", format="localized"),
+                 commit=st.column_config.TextColumn("commit", width="small"))
     with st.expander("Families and their model-size ranges", key="home_families_open", on_change="rerun") as box:
         if box.open:                  # built when opened: nothing below the fold is computed while it is closed
             fams = store.query(corpus, "families")
             output.chart(compute.figure(figures.coverage_figure, fams), "corpus_coverage", key="home_coverage")
-            st.dataframe(fams, hide_index=True, key="home_families")
+            output.table(fams, "home_families")
 
 
 chosen = data.sidebar()

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis.fit_result import message_sections
 from analysis.interval import Interval, percentile_interval
 from analysis.prepare import FLOPS_PER_PARAM_TOKEN, FitError, complete_axes
 
@@ -260,13 +261,7 @@ class Approach2Result:
         for r in self.minima.itertuples():
             lines.append(f"    C = {r.compute:.3g}: N* = {r.N_opt:.3g}, D* = {r.D_opt:.3g}, loss {r.loss:.4g} "
                          f"({r.n_sizes} sizes)" + (f"  LEFT OUT: {r.flag}" if isinstance(r.flag, str) else ""))
-        if self.warnings:
-            lines.append("[[Warnings]]")
-            lines += [f"    - {w}" for w in self.warnings]
-        if self.notes:
-            lines.append("[[Notes]]")
-            lines += [f"    - {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + message_sections(self.warnings, self.notes))
 
 
 def approach2(frame: pd.DataFrame, *, compute: float | None = None, bootstrap: int = 1000, seed: int = 0,

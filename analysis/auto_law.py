@@ -245,7 +245,7 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
     elif rule == "one_se":
         best = ok[ok["within_1se"]].sort_values(["n_params", "log_rmse"]).iloc[0]
         lowest = table.iloc[b]
-        why = (f"the lowest held-out log-RMSE" if best.law == lowest.law else
+        why = ("the lowest held-out log-RMSE" if best.law == lowest.law else
                f"within one standard error of the lowest ({lowest.law}, {lowest.log_rmse:.4f}) with fewer "
                f"parameters ({best.n_params} vs {lowest.n_params})")
     else:

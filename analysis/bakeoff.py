@@ -120,6 +120,10 @@ def bakeoff(frame: pd.DataFrame, laws=None, *, mask: np.ndarray | None = None, h
     table = pd.DataFrame(rows)
     good = table["error"] == ""
     table["delta_aicc"] = table["aicc"] - (table.loc[good, "aicc"].min() if good.any() else np.nan)
-    table = table.sort_values(["heldout_log_rmse", "heldout_mape", "aicc"], na_position="last").reset_index(drop=True)
+    # held-out errors equal to 6 significant digits are a tie (a law that reduces to another, e.g.
+    # data_constrained without U, differs from it by optimiser noise only): the lower AICc ranks first
+    tie = {c: table[c].map(lambda v: float(f"{v:.6g}")) for c in ("heldout_log_rmse", "heldout_mape")}
+    table = table.assign(_rmse=tie["heldout_log_rmse"], _mape=tie["heldout_mape"])
+    table = table.sort_values(["_rmse", "_mape", "aicc"], na_position="last").reset_index(drop=True)
     table["rank"] = np.where(table["error"] == "", np.arange(1, len(table) + 1), np.nan)
     return BakeoffResult(table[COLUMNS], split, int(mask.sum()))

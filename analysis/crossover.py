@@ -45,6 +45,9 @@ exclude zero on both sides). The statuses are
 
 When the exponents are tied the compute multiplier ``(A_2/A_1)^(1/alpha)`` is a cleaner summary
 (methods reference, section 4); the free-exponent fit here reports where the curves meet.
+
+The pair comparison (roots, bootstrap, status) lives in :mod:`analysis.crossover_pair` and the
+sentences in :mod:`analysis.crossover_text`.
 """
 from __future__ import annotations
 
@@ -53,59 +56,27 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
+from analysis.crossover_pair import DECLARED, PairCrossing, compare_pair
+from analysis.crossover_text import format_scale, target_sentence
 from analysis.fit import FitError, FitResult, fit_law
 from analysis.jsonable import number
 from analysis.laws import get_law
+from datasets.vocabulary import AXES as SCALE_AXES
+from datasets.vocabulary import axis as scale_axis
 
-AXES = {"N": "N", "n": "N", "params": "N", "D": "D", "d": "D", "tokens": "D", "C": "C", "c": "C", "flops": "C"}
+__all__ = ["CrossoverError", "CrossoverResult", "PairCrossing", "DECLARED", "DEFAULT_LAW", "crossover", "fit_group",
+           "format_scale"]
+
 DEFAULT_LAW = {"N": "power_n", "D": "power_d", "C": "power_c"}
-AXIS_UNITS = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
 SEARCH_DECADES = 3.0
 GRID_PER_DECADE = 100
-STATUSES = ("crosses", "crosses outside the data", "already crossed", "no crossing", "crossing beyond the range",
-            "not significant")
-DECLARED = ("crosses", "crosses outside the data")
 
 
 class CrossoverError(ValueError):
     """The groups cannot be compared (message names the group and what to do)."""
 
 
-@dataclass(frozen=True)
-class PairCrossing:
-    """The comparison of two groups.
-
-    ``crossings`` are the point-estimate roots in the search range and ``locations`` say where each lies
-    ("below the data", "in the data", "above the data"). ``crossover_x`` is the first root inside the
-    shown range (else the nearest one), ``median``/``ci`` its bootstrap median and 95% interval.
-    ``leader_below``/``leader_above`` are the better group just below/above ``crossover_x`` (or the
-    group that leads throughout when there is none: ``leader_below == leader_above``).
-    """
-
-    groups: tuple[str, str]
-    status: str
-    crossover_x: float | None
-    location: str | None
-    median: float | None
-    ci: tuple[float, float] | None
-    p_cross: float
-    p_any: float
-    crossings: tuple[float, ...]
-    locations: tuple[str, ...]
-    leader_below: str | None
-    leader_above: str | None
-    significant: bool
-    verdict: str
-
-    def to_dict(self) -> dict:
-        return {"groups": list(self.groups), "status": self.status, "crossover_x": number(self.crossover_x),
-                "location": self.location, "median": number(self.median),
-                "ci": None if self.ci is None else [number(v) for v in self.ci], "p_cross": number(self.p_cross),
-                "p_any": number(self.p_any), "crossings": [number(v) for v in self.crossings],
-                "locations": list(self.locations), "leader_below": self.leader_below,
-                "leader_above": self.leader_above, "significant": bool(self.significant), "verdict": self.verdict}
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,9 +122,7 @@ class CrossoverResult:
     def verdict(self) -> str:
         text = " ".join(p.verdict for p in self.pairs)
         if self.better_at_target is not None:
-            best = max(self.better_at_target, key=self.better_at_target.get)
-            text += (f" At the target {_fmt(self.target)} {AXIS_UNITS[self.axis]}, {best} is better in "
-                     f"{self.better_at_target[best]:.0%} of bootstrap resamples.")
+            text += target_sentence(self.target, SCALE_AXES[self.axis].unit, self.better_at_target)
         return text
 
     def to_dict(self) -> dict:
@@ -181,56 +150,6 @@ class CrossoverResult:
 
     def summary(self) -> str:
         return self.verdict
-
-
-def format_scale(x) -> str:
-    """A crossing scale as every view prints it (verdict, page, figure, report): 3 significant digits,
-    ``1.91e23`` (``n/a`` when missing)."""
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}".replace("e+", "e")
-
-
-_fmt = format_scale
-
-
-# ----------------------------------------------------------------------------------------------
-# Roots
-# ----------------------------------------------------------------------------------------------
-def _roots(diff, u_grid: np.ndarray, d_grid: np.ndarray) -> list[float]:
-    """Roots of ``diff(u)`` bracketed by sign changes of ``d_grid`` on ``u_grid``, refined by brentq."""
-    out = []
-    s = np.sign(d_grid)
-    for i in np.flatnonzero(s[:-1] * s[1:] < 0):
-        out.append(brentq(diff, u_grid[i], u_grid[i + 1], xtol=1e-10))
-    for i in np.flatnonzero(s == 0):          # exact zeros on the grid
-        if 0 < i < len(s) - 1 and s[i - 1] * s[i + 1] < 0:
-            out.append(float(u_grid[i]))
-    return sorted(out)
-
-
-def _interp_roots(u_grid: np.ndarray, d: np.ndarray) -> list[float]:
-    """Roots of a bootstrap curve difference by linear interpolation between bracketing grid points."""
-    s = np.sign(d)
-    i = np.flatnonzero(s[:-1] * s[1:] < 0)
-    return list(u_grid[i] - d[i] * (u_grid[i + 1] - u_grid[i]) / (d[i + 1] - d[i]))
-
-
-def _pick(roots: list[float], lo: float, hi: float) -> tuple[float, bool]:
-    """The first root inside [lo, hi], else the one nearest to it; (nan, False) when there is none."""
-    inside = [r for r in roots if lo <= r <= hi]
-    if inside:
-        return inside[0], True
-    if not roots:
-        return np.nan, False
-    dist = [lo - r if r < lo else r - hi for r in roots]
-    return roots[int(np.argmin(dist))], False
-
-
-def _location(u: float, overlap: tuple[float, float]) -> str:
-    if u < overlap[0]:
-        return "below the data"
-    if u > overlap[1]:
-        return "above the data"
-    return "in the data"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,8 +182,11 @@ def _named_frames(a, b, names) -> dict[str, pd.DataFrame]:
 
 def _axis_law(axis: str, law: str | None):
     """(axis symbol, law name, Law) of a crossover along ``axis`` (a one-variable law in it)."""
-    ax = AXES.get(str(axis))
-    if ax is None:
+    try:
+        ax = scale_axis(str(axis)).symbol
+    except ValueError:
+        ax = None
+    if ax not in DEFAULT_LAW:
         raise CrossoverError(f"unknown axis {axis!r}; use one of params/N, tokens/D, flops/C")
     law_name = law or DEFAULT_LAW[ax]
     law_obj = get_law(law_name)
@@ -354,9 +276,9 @@ def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: flo
     pairs = []
     for ga, gb in combinations(groups, 2):
         overlap = (max(data_ranges[ga][0], data_ranges[gb][0]), min(data_ranges[ga][1], data_ranges[gb][1]))
-        pairs.append(_compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R,
-                              (np.log10(overlap[0]), np.log10(overlap[1])), alpha, ax,
-                              {ga: data_ranges[ga], gb: data_ranges[gb]}))
+        pairs.append(compare_pair(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R,
+                                  (np.log10(overlap[0]), np.log10(overlap[1])), alpha, ax, SCALE_AXES[ax].unit,
+                                  {ga: data_ranges[ga], gb: data_ranges[gb]}))
     # the headline pair: a declared crossing first, then the most probable crossing
     primary = max(range(len(pairs)), key=lambda i: (pairs[i].status in DECLARED, pairs[i].p_cross))
 
@@ -390,114 +312,3 @@ def crossover(a, b=None, *, axis: str = "C", law: str | None = None, target: flo
     return CrossoverResult(groups, ax, law_name, bool(higher_is_better), shown, data_ranges,
                            None if target is None else float(target), better, at_target, tuple(pairs), primary,
                            n_boot, fits, tuple(notes))
-
-
-def _compare(ga, gb, law_obj, fits, point, samples, n_boot, u_grid, R, overlap, alpha, ax,
-             ranges=None) -> PairCrossing:
-    pa, pb = fits[ga].params, fits[gb].params
-
-    def diff(u):
-        X = {ax: np.atleast_1d(10.0 ** u)}
-        return float(law_obj.predict(pa, X)[0] - law_obj.predict(pb, X)[0])
-
-    d0 = point[ga] - point[gb]
-    roots = _roots(diff, u_grid, d0)
-    u_star, inside = _pick(roots, *R)
-    in_R = (u_grid >= R[0]) & (u_grid <= R[1])
-
-    # bootstrap
-    p_cross = p_any = np.nan
-    median = ci = None
-    sig_a = sig_b = False
-    if n_boot:
-        D = samples[ga] - samples[gb]                       # (B, G)
-        picks = np.full(n_boot, np.nan)
-        crossed_in = np.zeros(n_boot, bool)
-        for k in range(n_boot):
-            roots_k = _interp_roots(u_grid, D[k])
-            if roots_k:
-                picks[k], crossed_in[k] = _pick(roots_k, *R)
-        p_cross = float(crossed_in.mean())
-        p_any = float(np.isfinite(picks).mean())
-        if np.isfinite(picks).sum() >= 2:
-            lo, med, hi = np.quantile(picks[np.isfinite(picks)], [0.025, 0.5, 0.975])
-            median, ci = float(10 ** med), (float(10 ** lo), float(10 ** hi))
-        p_a_better = np.mean(D[:, in_R] < 0, axis=0)
-        sig_a = bool(np.any(p_a_better >= 1 - alpha / 2))
-        sig_b = bool(np.any(p_a_better <= alpha / 2))
-    significant = sig_a and sig_b
-
-    # leaders
-    def better_at(u):
-        return ga if diff(u) < 0 else gb
-
-    if np.isfinite(u_star):
-        leader_below, leader_above = better_at(u_star - 0.05), better_at(u_star + 0.05)
-    else:
-        leader_below = leader_above = better_at(float(np.mean(R)))
-    x_star = float(10 ** u_star) if np.isfinite(u_star) else None
-    loc = _location(u_star, overlap) if np.isfinite(u_star) else None
-
-    # status
-    if significant and inside:
-        status = "crosses" if loc == "in the data" else (
-            "already crossed" if loc == "below the data" else "crosses outside the data")
-    elif not roots:
-        status = "no crossing"
-    elif inside:
-        status = "not significant"
-    elif u_star < R[0]:
-        status = "already crossed"
-    else:
-        status = "crossing beyond the range"
-    verdict = _pair_verdict(ga, gb, status, x_star, loc, median, ci, p_cross, leader_below, leader_above,
-                            roots, overlap, R, ax, sig_a, sig_b)
-    if x_star is not None and ranges and status not in ("no crossing",):
-        verdict += _outside_data(x_star, ranges, AXIS_UNITS[ax])
-    return PairCrossing((ga, gb), status, x_star, loc, median, ci, p_cross, p_any,
-                        tuple(float(10 ** r) for r in roots), tuple(_location(r, overlap) for r in roots),
-                        leader_below, leader_above, significant, verdict)
-
-
-def _outside_data(x: float, ranges: dict, unit: str) -> str:
-    """A sentence naming the groups whose data the crossing scale ``x`` lies outside ('' when inside both)."""
-    out = [f"{g}'s data ({_fmt(lo)} to {_fmt(hi)} {unit})" for g, (lo, hi) in ranges.items()
-           if not (lo <= x <= hi)]
-    if not out:
-        return ""
-    return (f" The crossing at {_fmt(x)} {unit} lies outside " + " and ".join(out) +
-            ": there it rests on extrapolated curves; add runs near it to confirm.")
-
-
-def _pair_verdict(ga, gb, status, x, loc, median, ci, p_cross, below, above, roots, overlap, R, ax,
-                  sig_a, sig_b) -> str:
-    unit = AXIS_UNITS[ax]
-    other = gb if below == ga else ga
-    ci_txt = "" if ci is None else f" (95% CI {_fmt(ci[0])} to {_fmt(ci[1])})"
-    p_txt = "" if not np.isfinite(p_cross) else f"; {p_cross:.0%} of bootstrap pairs cross in the shown range"
-    if status == "crosses":
-        text = (f"{ga} and {gb} cross at {_fmt(x)} {unit}{ci_txt}, inside the data{p_txt}: "
-                f"{below} is better below, {above} above.")
-    elif status == "crosses outside the data":
-        text = (f"{ga} and {gb} are predicted to cross at {_fmt(x)} {unit}{ci_txt}, {loc} (extrapolated){p_txt}: "
-                f"{below} is better below, {above} above.")
-    elif status == "already crossed":
-        text = (f"{ga} and {gb} already crossed below the data, at {_fmt(x)} {unit}{ci_txt} (extrapolated): "
-                f"{above} is better than {below} over the measured scales.")
-    elif status == "no crossing":
-        sig = (ga if sig_a else gb) if (sig_a or sig_b) else None
-        text = (f"No crossing between {ga} and {gb}: {below} is better than {other} throughout" +
-                (" (significantly somewhere in the range)." if sig else
-                 ", but the bootstrap does not separate the groups."))
-    elif status == "crossing beyond the range":
-        text = (f"{below} is better than {other} over the shown range; the fitted curves would cross only at "
-                f"{_fmt(x)} {unit}, beyond it (pure extrapolation).")
-    else:
-        text = (f"The fitted curves of {ga} and {gb} cross at {_fmt(x)} {unit}{ci_txt}{p_txt}, but the bootstrap "
-                f"does not show each group significantly better on its side: not a significant crossing.")
-    others = [r for r in roots if not np.isclose(10 ** r, x if x is not None else -1.0)]
-    in_view = [r for r in others if R[0] - 1 <= r <= R[1] + 1]
-    if in_view:
-        text += " Other crossing(s) of the fitted curves: " + ", ".join(
-            f"{_fmt(10 ** r)} ({_location(r, overlap)})" for r in in_view) + "."
-    return text

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.integrate import quad
 
 from datasets.errors import WorkbenchError
+from datasets.schema import parse_extra
 
 CHOICES = {
     "total": "all parameters, embeddings included",
@@ -171,7 +172,7 @@ def which_n(frame: pd.DataFrame, choice: str = "total") -> pd.Series:
             if len(bad):
                 i = bad[0]
                 raise EffectiveParamsError(f"row {i}, column {col!r}: {frame[col].iloc[i]!r} is not a positive "
-                                           "parameter count", f"fix or drop that row, or use another N")
+                                           "parameter count", "fix or drop that row, or use another N")
             return vals.rename("N")
     raise EffectiveParamsError(f"the data have no {choice.replace('_', '-')} parameter count",
                                f"add a column named {COLUMNS[choice][0]!r} ({CHOICES[choice]})")
@@ -188,15 +189,9 @@ EXTRA_KEYS = {
 
 def _extra_counts(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run (index ``run_id``) and a column per choice of :data:`EXTRA_KEYS` (NaN when unrecorded)."""
-    import json
-
     out = {}
     for run_id, text in zip(runs["run_id"].astype(str), runs.get("extra", pd.Series([None] * len(runs)))):
-        try:
-            extra = json.loads(text) if isinstance(text, str) else (text if isinstance(text, dict) else {})
-        except ValueError:
-            extra = {}
-        extra = extra if isinstance(extra, dict) else {}
+        extra = parse_extra(text)
         row = {}
         for choice, keys in EXTRA_KEYS.items():
             v = next((pd.to_numeric(extra[k], errors="coerce") for k in keys if k in extra), np.nan)

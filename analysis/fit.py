@@ -154,7 +154,8 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
             delta: float = 1e-3, bootstrap: int = 1000, seed: int = 0, min_tokens: float | None = None,
             min_fraction: float | None = None, exclude_runs=(), y_transform: str = "none",
             time_budget: float | None = None, n_polish: int = 3, diagnostics: bool = True,
-            min_tpp: float | None = None, max_tpp: float | None = None, max_loss: float | None = None) -> FitResult:
+            min_tpp: float | None = None, max_tpp: float | None = None, max_loss: float | None = None,
+            fixed: dict | str | None = None) -> FitResult:
     """Fit ``law`` to the fit frame and bootstrap it by run.
 
     Parameters
@@ -177,11 +178,20 @@ def fit_law(frame: pd.DataFrame, law: str | Law = "chinchilla", *, objective: st
     diagnostics : bool
         Append the checks of :mod:`analysis.diagnostics` to ``warnings`` (misspecification, bounds,
         identifiability and, when intervals were computed, a refit with the other objective).
+    fixed : dict or str, optional
+        Parameters held at given public values (``{"E": 1.87, ...}``), or a named stage 1 of a two-stage
+        fit (``"published"``, ``"single-epoch"`` for ``data_constrained``): :mod:`analysis.fixed_params`.
 
     Returns
     -------
     FitResult
     """
+    if fixed:
+        from analysis.fixed_params import fit_with_fixed      # fits the law over its free parameters
+        return fit_with_fixed(fit_law, frame, law, fixed, objective=objective, delta=delta, bootstrap=bootstrap,
+                              seed=seed, min_tokens=min_tokens, min_fraction=min_fraction, exclude_runs=exclude_runs,
+                              y_transform=y_transform, time_budget=time_budget, n_polish=n_polish,
+                              diagnostics=diagnostics, min_tpp=min_tpp, max_tpp=max_tpp, max_loss=max_loss)
     t0 = time.perf_counter()
     law = get_law(law)
     if objective not in OBJECTIVES:

@@ -21,6 +21,16 @@ OBJECTIVES = {"huber": "Huber loss on log residuals", "mse": "squared error on l
               "lower": "asymmetric squared error (lower envelope, tau = 0.1)"}
 
 
+def message_sections(warnings, notes) -> list[str]:
+    """The ``[[Warnings]]`` and ``[[Notes]]`` sections of an lmfit-style text report (none when empty)."""
+    lines = []
+    for title, messages in (("Warnings", warnings), ("Notes", notes)):
+        if messages:
+            lines.append(f"[[{title}]]")
+            lines += [f"    - {m}" for m in messages]
+    return lines
+
+
 @dataclass(frozen=True, eq=False)
 class FitResult:
     """A fitted scaling law: parameters, uncertainty, diagnostics, and the settings that produced it.
@@ -161,10 +171,4 @@ class FitResult:
         for k, v in self.params.items():
             ci = self.ci.get(k)
             lines.append(f"    {k:>8s} = {v:.6g}" + (f"   [{ci[0]:.5g}, {ci[1]:.5g}]" if ci else ""))
-        if self.warnings:
-            lines.append("[[Warnings]]")
-            lines += [f"    - {w}" for w in self.warnings]
-        if self.notes:
-            lines.append("[[Notes]]")
-            lines += [f"    - {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + message_sections(self.warnings, self.notes))

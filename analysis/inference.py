@@ -285,10 +285,10 @@ def _loss_fns(model) -> tuple[Callable, Callable | None, tuple | None]:
     def point(N, D):
         return np.asarray(model.predict(X(N, D)), float)
 
-    samples = None
-    if getattr(model, "boot", None) is not None and len(model.boot):
-        def samples(N, D):
-            return np.asarray(model.predict_samples(X(N, D)), float)
+    def bootstrap_samples(N, D):
+        return np.asarray(model.predict_samples(X(N, D)), float)
+
+    samples = bootstrap_samples if getattr(model, "boot", None) is not None and len(model.boot) else None
     ranges = getattr(model, "ranges", {}) or {}
     return point, samples, ranges.get("N")
 

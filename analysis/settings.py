@@ -208,7 +208,7 @@ def default_settings(frame: pd.DataFrame, flagged_runs: Iterable[str] = (), boot
 
 # ---------------------------------------------------------------------------------------------- sweeps (H14)
 ENVELOPE = True                 # a sweep family is fitted through its envelope (best run per (N, D) cell)
-ENVELOPE_METHOD = "best"
+ENVELOPE_METHOD = "best"        # the best run's checkpoints per cell; "bowl": a convex bowl's vertex per cell
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def fit_metric(metrics: Sequence[str], default: str | None) -> str | None:
 
 
 def sweep_envelope(frame: pd.DataFrame, runs: pd.DataFrame | None = None, enabled: bool = ENVELOPE, *,
-                   family: str | None = None) -> SweepChoice:
+                   family: str | None = None, method: str = ENVELOPE_METHOD) -> SweepChoice:
     """The rows a loss law is fitted to when ``frame`` may be a hyperparameter sweep (:mod:`analysis.sweep`).
 
     A sweep family (several runs per (N, D) cell differing in learning rate or batch) is reduced to the
@@ -246,6 +246,9 @@ def sweep_envelope(frame: pd.DataFrame, runs: pd.DataFrame | None = None, enable
     loss reachable at (N, D). With ``enabled=False`` the frame is fitted as it is and the warning names the
     sweep. ``runs`` (the store's runs table with ``extra``) supplies the runs' lr and batch; a frame with an
     ``lr`` column (uploads) is detected from it alone. A frame that is not a sweep comes back unchanged.
+    ``method`` is the envelope (:data:`analysis.sweep.ENVELOPE_METHODS`): ``"best"`` keeps the best run's
+    checkpoints; ``"bowl"`` keeps one row per cell at the vertex of a convex bowl in (log lr, log batch) over
+    the runs' final losses (a cell without a bowl keeps its best run's final row).
     """
     from analysis.sweep import attach_hparams, detect_sweep, envelope, sweep_warning
     if frame.empty or not {"run", "N", "y"} <= set(frame.columns):
@@ -260,12 +263,18 @@ def sweep_envelope(frame: pd.DataFrame, runs: pd.DataFrame | None = None, enable
         return SweepChoice(frame, False, False, None, (), info.family)
     if not enabled:
         return SweepChoice(frame, True, False, None, (sweep_warning(probe, info),), info.family)
-    env = envelope(probe, ENVELOPE_METHOD)
+    if method == "bowl":     # the bowl is fitted over the runs' final losses: one row per run
+        finals = probe.sort_values(["run", "D"], kind="stable").groupby("run", sort=False).tail(1)
+        finals.attrs.update(probe.attrs)
+        probe = finals
+    env = envelope(probe, method)
     rec = env.attrs["envelope"]
     out = env[list(frame.columns)].reset_index(drop=True)
     out.attrs.update(frame.attrs)
     out.attrs["envelope"] = rec
-    note = (f"{info.message}: fitted to the envelope, the best run per (N, D) cell ({rec['n_runs_before']:,} runs "
+    what = ("the best run per (N, D) cell" if method == "best" else
+            "the vertex of a convex bowl in (log lr, log batch) per (N, D) cell")
+    note = (f"{info.message}: fitted to the envelope, {what} ({rec['n_runs_before']:,} runs "
             f"-> {rec['n_runs_after']:,}), the best loss reachable at each size and budget")
     return SweepChoice(out, True, True, note, tuple(rec["warnings"]), info.family)
 

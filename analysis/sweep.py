@@ -22,7 +22,6 @@ Public API: :class:`SweepInfo`, :func:`detect_sweep`, :func:`envelope`, :func:`s
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ import pandas as pd
 
 from analysis.hparams.data import SEQ_LEN, HparamsError
 from analysis.hparams.optimum import bowl_vertex
+from datasets.schema import parse_extra
 
 __all__ = ["SweepInfo", "detect_sweep", "envelope", "sweep_warning", "attach_hparams", "run_cells",
            "ENVELOPE_METHODS", "MIN_SIZES_FOR_E"]
@@ -224,11 +224,7 @@ def attach_hparams(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     2,048 by default, or ``batch_tokens``). Runs that record neither get NaN."""
     lr, batch = {}, {}
     for run_id, text in zip(runs["run_id"].astype(str), runs.get("extra", pd.Series([None] * len(runs)))):
-        try:
-            extra = json.loads(text) if isinstance(text, str) else (text if isinstance(text, dict) else {})
-        except ValueError:
-            extra = {}
-        extra = extra if isinstance(extra, dict) else {}
+        extra = parse_extra(text)
 
         def num(*names):
             for n in names:

@@ -36,6 +36,24 @@ def timed(fn, repeat: int = 1):
     return out, float(np.median(times))
 
 
+def previous_auto_rule(frame: pd.DataFrame, laws, **backtest_kwargs) -> str | None:
+    """The ``auto`` this project shipped before, the baseline the benches score the current rule against:
+    one back-test per law (the last 30% of the points held out), the lowest held-out log-RMSE wins; a law
+    whose fit fails is passed over. ``backtest_kwargs`` go to :func:`analysis.backtest.backtest`."""
+    from analysis.backtest import backtest
+    from analysis.fit import FitError
+
+    best = None
+    for law in laws:
+        try:
+            bt = backtest(frame, law, **backtest_kwargs)
+        except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError):
+            continue
+        if np.isfinite(bt.log_rmse) and (best is None or bt.log_rmse < best[0]):
+            best = (bt.log_rmse, law)
+    return best[1] if best else None
+
+
 def store_path() -> Path:
     from datasets.store import ensure_store
     return ensure_store()

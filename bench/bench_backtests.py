@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.backtest import applicable_laws, backtest, choose_law, heldout_mask  # noqa: E402
 from analysis.fit import FitError  # noqa: E402
 from analysis.laws import LAWS  # noqa: E402
-from bench._common import store_path  # noqa: E402
+from bench._common import previous_auto_rule, store_path  # noqa: E402
 from datasets.store import Store  # noqa: E402
 
 def family_frame(store: Store, family: str, max_points: int):
@@ -75,7 +75,7 @@ def run_family(family, frame, metric, yt, with_auto):
         except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             rows.append({**base, "law": "auto", "are": np.nan, "log_rmse": np.nan,
                          "error": str(exc).split(":")[0][:70], "seconds": time.perf_counter() - t})
-        prev = previous_rule(train, laws, yt)   # the rule auto used before: one fold, lowest wins
+        prev = previous_auto_rule(train, laws, y_transform=yt)   # the rule auto used before: one fold, lowest wins
         try:
             bt = backtest(frame, prev, y_transform=yt) if prev else None
         except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError):
@@ -84,18 +84,6 @@ def run_family(family, frame, metric, yt, with_auto):
             rows.append({**base, "law": "auto (previous rule)", "are": bt.are, "log_rmse": bt.log_rmse,
                          "error": "", "chosen": prev, "seconds": np.nan})
     return rows
-
-
-def previous_rule(train, laws, yt) -> str | None:
-    best = None
-    for law in laws:
-        try:
-            bt = backtest(train, law, y_transform=yt)
-        except (FitError, ValueError, FloatingPointError, np.linalg.LinAlgError):
-            continue
-        if np.isfinite(bt.log_rmse) and (best is None or bt.log_rmse < best[0]):
-            best = (bt.log_rmse, law)
-    return best[1] if best else None
 
 
 def main():

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.backtest import backtest, choose_law  # noqa: E402
+from analysis.backtest import choose_law  # noqa: E402
 from analysis.fit import FitError, fit_law  # noqa: E402
-from bench._common import store_path  # noqa: E402
+from bench._common import previous_auto_rule, store_path  # noqa: E402
 from datasets.store import Store  # noqa: E402
 
 LAWS = ("power_d", "kaplan_d", "bnsl1_d", "m4_d")
@@ -112,23 +112,9 @@ def score_curve(tr, te, kw):
         row["auto (lowest mean)"], row["lowest_law"] = row[low.law], low.law
     except FitError:
         row["auto (lowest mean)"], row["lowest_law"] = np.nan, ""
-    old = previous_rule(tr, kw)
+    old = previous_auto_rule(tr, LAWS, bootstrap=0, **kw)   # the cut applied inside the fit
     row["auto (old rule)"], row["old_law"] = (row[old], old) if old else (np.nan, "")
     return row, fallback
-
-
-def previous_rule(tr, kw) -> str | None:
-    """The ``auto`` this project shipped before: one back-test per law (the last 30% of the points
-    held out, the cut applied inside the fit), lowest held-out log-RMSE wins."""
-    best = None
-    for law in LAWS:
-        try:
-            bt = backtest(tr, law, bootstrap=0, **kw)
-        except (FitError, ValueError):
-            continue
-        if np.isfinite(bt.log_rmse) and (best is None or bt.log_rmse < best[0]):
-            best = (bt.log_rmse, law)
-    return best[1] if best else None
 
 
 def main():

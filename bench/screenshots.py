@@ -3,8 +3,8 @@
     python bench/screenshots.py [--store FILE] [--out docs/screenshots] [--max-kb 300]
 
 Starts ``streamlit run app.py`` (the launcher of ``tests/test_browser.py``), opens each page in a fresh
-browser session at a URL that shows a representative view (the query parameters are the pages' own
-shareable state), waits for the script run to finish and the charts to be drawn, and saves the
+browser session at its plain URL (no query parameters: the page's first view, as a first-time visitor
+sees it; :data:`VIEWS` can name another view), waits for the script run to finish and the charts to be drawn, and saves the
 viewport. The Upload page is captured after uploading ``datasets.upload.example_csv()``. A PNG above
 ``--max-kb`` is re-encoded with an adaptive 256-colour palette (Pillow), which keeps text sharp.
 """
@@ -27,15 +27,9 @@ from ui.navigation import PAGES  # noqa: E402
 VIEWPORT = {"width": 1400, "height": 1400}
 TIMEOUT_MS = 240_000
 
-# page -> query parameters of a representative view (as a list of pairs)
-VIEWS = {
-    "Browse": [("source", "colpret"), ("family", "colpret/gpt3"), ("x", "tokens")],
-    "Fit": [("source", "overtrain"), ("family", "overtrain/c4_original"), ("law", "chinchilla")],
-    "Crossover": [("source", "laion-clip-mammut"), ("family", "laion-clip-mammut/clip"), ("metric", "imagenet1k/acc1"),
-                  ("groups", "laion-clip-mammut/clip"), ("groups", "laion-clip-mammut/mammut")],
-    "Trends": [("source", "obsscaling"), ("family", "obsscaling/OPT"), ("metric", "TruthfulQA")],
-    "Downstream": [("source", "overtrain"), ("family", "overtrain/c4_original")],
-}
+# page -> query parameters of the view to capture: none, so each screenshot is the page's first view, what a
+# first-time visitor sees at its plain URL (issue 16); add (key, value) pairs here to capture another view
+VIEWS: dict[str, list[tuple[str, str]]] = {}
 SHOTS = {p.name.lower(): (p.url_path or "/", VIEWS.get(p.name, [])) for p in PAGES}   # shot -> (path, parameters)
 HEADINGS = {p.name.lower(): p.title for p in PAGES}
 

@@ -22,6 +22,7 @@ Views (what the analyses read)
 """
 from __future__ import annotations
 
+import json
 import re
 
 from datasets import vocabulary
@@ -67,47 +68,82 @@ SPLITS = ("train", "validation", "downstream")
 UNITS = vocabulary.UNITS     # the unit vocabulary lives in datasets.vocabulary
 
 
+SOURCE_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR", "title": "VARCHAR", "paper": "VARCHAR", "repo": "VARCHAR", "commit": "VARCHAR",
+    "licence": "VARCHAR", "n_files": "INTEGER", "n_runs": "INTEGER", "n_points": "INTEGER"}
+FILE_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR", "bytes": "BIGINT", "rows_read": "BIGINT"}
+EXCLUSION_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR", "file": "VARCHAR", "what": "VARCHAR", "action": "VARCHAR", "reason": "VARCHAR",
+    "n_rows": "BIGINT"}
+META_COLUMNS: dict[str, str] = {"key": "VARCHAR", "value": "VARCHAR"}
+
+#: every core table -> its columns and their DuckDB types (the one definition of the layout)
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "runs": RUN_COLUMNS, "points": POINT_COLUMNS, "sources": SOURCE_COLUMNS, "files": FILE_COLUMNS,
+    "exclusions": EXCLUSION_COLUMNS, "meta": META_COLUMNS}
+
+
 def _ddl(name: str, cols: dict[str, str]) -> str:
     body = ",\n  ".join(f'"{c}" {t}' for c, t in cols.items())
     return f"CREATE TABLE {name} (\n  {body}\n)"
 
 
-DDL = [
-    _ddl("runs", RUN_COLUMNS),
-    _ddl("points", POINT_COLUMNS),
-    """CREATE TABLE sources (source VARCHAR, title VARCHAR, paper VARCHAR, repo VARCHAR,
-        "commit" VARCHAR, licence VARCHAR, n_files INTEGER, n_runs INTEGER, n_points INTEGER)""",
-    """CREATE TABLE files (source VARCHAR, path VARCHAR, sha256 VARCHAR, bytes BIGINT, rows_read BIGINT)""",
-    """CREATE TABLE exclusions (source VARCHAR, file VARCHAR, what VARCHAR, action VARCHAR,
-        reason VARCHAR, n_rows BIGINT)""",
-    """CREATE TABLE meta (key VARCHAR, value VARCHAR)""",
-]
+DDL = [_ddl(name, cols) for name, cols in TABLE_COLUMNS.items()]
 
-VIEWS = [
-    """CREATE VIEW final_points AS
+
+def views(points: str = "points", keys: tuple[str, ...] = ("run_id",)) -> list[str]:
+    """``CREATE VIEW`` statements of the views (see the module docstring) over tables ``runs`` and ``points``.
+
+    ``points`` names the relation the joins read points from and ``keys`` the columns points and runs are
+    joined on: a Parquet store joins its partitioned points on (run_id, family), so that a filter on the
+    family prunes partitions (:mod:`datasets.store.parquet`). Same columns and rows either way.
+    """
+    on = " AND ".join(f"p.{k} = r.{k}" for k in keys)
+    on_pc = " AND ".join(f"pc.{k} = r.{k}" for k in keys)
+    group = ", ".join(keys)
+    return [
+        """CREATE VIEW final_points AS
        SELECT * EXCLUDE (rn) FROM (
          SELECT p.*, row_number() OVER (PARTITION BY p.run_id, p.metric
                 ORDER BY p.tokens DESC NULLS LAST, p.step DESC NULLS LAST) AS rn
          FROM points p) WHERE rn = 1""",
-    """CREATE VIEW nd_table AS
+        f"""CREATE VIEW nd_table AS
        SELECT r.family, r.source, r.run_id, r.model, r.params AS N, p.tokens AS D, p.flops AS C,
               p.step, p.metric, p.split, p.unit, p.value, p.stderr, p.higher_is_better
-       FROM points p JOIN runs r USING (run_id)""",
-    """CREATE VIEW family_metrics AS
+       FROM {points} p JOIN runs r ON {on}""",
+        f"""CREATE VIEW family_metrics AS
        SELECT r.family, p.metric, p.split, p.unit, any_value(p.higher_is_better) AS higher_is_better,
               count(DISTINCT r.run_id) AS n_runs, count(*) AS n_points,
               count(DISTINCT r.params) AS n_sizes, count(*) > count(DISTINCT r.run_id) AS has_curves
-       FROM points p JOIN runs r USING (run_id)
+       FROM {points} p JOIN runs r ON {on}
        GROUP BY r.family, p.metric, p.split, p.unit""",
-    """CREATE VIEW family_summary AS
+        f"""CREATE VIEW family_summary AS
        SELECT r.family, any_value(r.source) AS source, any_value(r.collection) AS collection,
               count(*) AS n_runs, count(DISTINCT r.params) AS n_sizes,
               min(r.params) AS min_params, max(r.params) AS max_params,
               min(r.tokens) AS min_tokens, max(r.tokens) AS max_tokens,
               coalesce(sum(pc.n), 0) AS n_points
-       FROM runs r LEFT JOIN (SELECT run_id, count(*) AS n FROM points GROUP BY run_id) pc USING (run_id)
+       FROM runs r LEFT JOIN (SELECT {group}, count(*) AS n FROM {points} GROUP BY {group}) pc ON {on_pc}
        GROUP BY r.family""",
-]
+    ]
+
+
+VIEWS = views()
+
+def parse_extra(value) -> dict:
+    """A run's ``extra`` (a JSON object's text, or already a dict) as a dict; ``{}`` when it is missing,
+    malformed or not an object."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
 
 CORE_TABLES = ("runs", "points", "sources", "files", "exclusions", "meta")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -32,44 +32,32 @@ variable                        default    what it bounds
 Every problem is a :class:`VaultError` (a :class:`~datasets.errors.WorkbenchError`: a message and
 what to do) with a ``kind``: ``malformed`` (not a token this vault could have made), ``unknown`` (no
 such token: never made, deleted or swept), ``expired``, ``quota``, ``full``, ``damaged``.
+
+How the files are written and read (atomic index, fsync, the writer lock) is
+:mod:`datasets.upload_vault_files`; this module holds the policy: tokens, expiry, quotas, sweeping.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import os
 import re
 import secrets
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-import pandas as pd
-
-from datasets.errors import WorkbenchError
-from datasets.upload.report import Upload, UploadReport
+from datasets.upload.report import Upload
+from datasets.upload_vault_files import (VaultError, mtime, read_entry, read_index, remove_folder, write_entry,
+                                         write_index, writer_lock)
 
 __all__ = ["UploadVault", "VaultEntry", "VaultError", "default_root", "TOKEN_BYTES", "TOKEN_RE", "MAX_NAME"]
 
 TOKEN_BYTES = 32                                   # secrets.token_urlsafe(32): 43 characters, 256 bits
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_NAME = 300                                     # characters in an upload's name (a file name)
-INDEX = "index.json"
-LOCK = ".lock"
-_TABLES = ("runs", "points")
 _STALE_TMP = 3600.0                                # s after which an unnamed temporary folder is swept
-
-
-class VaultError(WorkbenchError):
-    """A token or an upload that cannot be kept or found; ``kind`` says which case (see the module)."""
-
-    def __init__(self, message: str, fix: str | None = None, *, kind: str):
-        super().__init__(message, fix)
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -114,13 +102,6 @@ def _env_number(name: str, default: float) -> float:
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 class UploadVault:
@@ -169,7 +150,7 @@ class UploadVault:
             except FileExistsError:              # 2^-256: never, but never reuse a folder either
                 continue
             now = self.clock()
-            self._write_index(folder, {"version": 1, "created": now, "expires": now + self.ttl, "uploads": {}})
+            write_index(folder, {"version": 1, "created": now, "expires": now + self.ttl, "uploads": {}})
             return token
 
     def status(self, token: object) -> str:
@@ -185,27 +166,14 @@ class UploadVault:
         return float(self._index(token)["expires"])
 
     # ------------------------------------------------------------------------------------------ reading
-    def _read_index(self, folder: Path) -> dict | None:
-        try:
-            data = json.loads((folder / INDEX).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            raise VaultError("The uploads of this link could not be read (their index is damaged).",
-                             "Delete them on the Upload page and upload the runs again.", kind="damaged") from None
-        if not isinstance(data, dict) or not isinstance(data.get("uploads"), dict):
-            raise VaultError("The uploads of this link could not be read (their index is damaged).",
-                             "Delete them on the Upload page and upload the runs again.", kind="damaged")
-        return data
-
     def _index(self, token: object) -> dict:
         folder = self._folder(token)               # raises on a malformed token before touching the disk
-        data = self._read_index(folder)
+        data = read_index(folder)
         if data is None:
             raise VaultError("No uploads are kept under this link: it is wrong, or they were deleted or expired.",
                              "Open the Upload page and upload the runs again.", kind="unknown")
         if float(data.get("expires", 0)) <= self.clock():
-            self._remove(folder)
+            remove_folder(folder)
             raise VaultError(f"The uploads of this link have expired (uploads are kept {self.ttl / 3600:g} h "
                              "after the last one).", "Open the Upload page and upload the runs again.",
                              kind="expired")
@@ -228,7 +196,7 @@ class UploadVault:
         if entry is None:
             raise VaultError(f"No upload named {name!r} is kept under this link.",
                              "Choose one of the uploads listed on the Upload page.", kind="unknown")
-        return self._read_entry(self._folder(token) / entry["dir"])
+        return read_entry(self._folder(token) / entry["dir"])
 
     def load(self, token: str) -> dict[str, tuple[Upload, VaultEntry]]:
         """Every upload kept under ``token``: ``{name: (Upload, VaultEntry)}``, oldest first."""
@@ -240,18 +208,6 @@ class UploadVault:
                 if err.kind != "unknown":          # deleted by another tab meanwhile: skip it
                     raise
         return out
-
-    def _read_entry(self, folder: Path) -> Upload:
-        try:
-            tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in _TABLES}
-            report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise VaultError("An upload of this link was deleted meanwhile (in another tab?).",
-                             "Reload the page.", kind="unknown") from None
-        except (OSError, ValueError) as e:
-            raise VaultError(f"An upload of this link could not be read ({type(e).__name__}).",
-                             "Delete it on the Upload page and upload it again.", kind="damaged") from None
-        return Upload(runs=tables["runs"], points=tables["points"], report=_report_from_dict(report))
 
     # ------------------------------------------------------------------------------------------ writing
     def put(self, token: str, name: str, upload: Upload, *, digest: str = "") -> VaultEntry:
@@ -266,12 +222,12 @@ class UploadVault:
         folder = self._folder(token)
         self._index(token)
         self.purge()
-        with self._lock(folder):
+        with writer_lock(folder):
             data = self._index(token)
             tmp = folder / f".tmp-{secrets.token_hex(8)}"
             tmp.mkdir()
             try:
-                size = self._write_entry(tmp, upload)
+                size = write_entry(tmp, upload)
                 old = data["uploads"].get(name)
                 used = sum(int(e["bytes"]) for n, e in data["uploads"].items() if n != name)
                 if used + size > self.quota:
@@ -293,7 +249,7 @@ class UploadVault:
             data["uploads"][name] = {"dir": entry_dir, "saved": now, "bytes": size, "digest": str(digest),
                                      "seq": data["seq"]}
             data["expires"] = now + self.ttl
-            self._write_index(folder, data)
+            write_index(folder, data)
             if old:
                 shutil.rmtree(folder / old["dir"], ignore_errors=True)
         return VaultEntry(name, now, size, str(digest), data["expires"])
@@ -301,12 +257,12 @@ class UploadVault:
     def delete(self, token: str, name: str) -> bool:
         """Delete the upload ``name`` of ``token``; False when there was none."""
         folder = self._folder(token)
-        with self._lock(folder):
+        with writer_lock(folder):
             data = self._index(token)
             entry = data["uploads"].pop(name, None)
             if entry is None:
                 return False
-            self._write_index(folder, data)
+            write_index(folder, data)
         shutil.rmtree(folder / entry["dir"], ignore_errors=True)
         return True
 
@@ -314,7 +270,7 @@ class UploadVault:
         """Delete every upload of ``token`` and the token itself (the link stops working)."""
         folder = self._folder(token)
         if folder.exists():
-            self._remove(folder)
+            remove_folder(folder)
 
     def purge(self) -> int:
         """Delete expired tokens and stale temporary folders; returns the number of tokens deleted."""
@@ -323,26 +279,26 @@ class UploadVault:
         now, n = self.clock(), 0
         stale = time.time() - _STALE_TMP             # file times are real times, whatever the clock says
         for folder in self.root.iterdir():
-            if folder.name.startswith(".trash-") and _mtime(folder) < stale:
+            if folder.name.startswith(".trash-") and mtime(folder) < stale:
                 shutil.rmtree(folder, ignore_errors=True)      # a delete interrupted after its rename
             if not folder.is_dir() or not re.fullmatch(r"[0-9a-f]{40}", folder.name):
                 continue
             try:
-                data = self._read_index(folder)
+                data = read_index(folder)
             except VaultError:
                 data = None
             if data is None:
-                if _mtime(folder) < stale:                 # damaged, or a create() that never finished
-                    self._remove(folder)
+                if mtime(folder) < stale:                  # damaged, or a create() that never finished
+                    remove_folder(folder)
                     n += 1
                 continue
             if float(data.get("expires", 0)) <= now:
-                self._remove(folder)
+                remove_folder(folder)
                 n += 1
                 continue
             named = {e["dir"] for e in data["uploads"].values()}
             for sub in folder.iterdir():
-                if sub.is_dir() and sub.name not in named and _mtime(sub) < stale:
+                if sub.is_dir() and sub.name not in named and mtime(sub) < stale:
                     shutil.rmtree(sub, ignore_errors=True)
         return n
 
@@ -351,79 +307,9 @@ class UploadVault:
         total = 0
         for folder in self.root.iterdir():
             try:
-                data = self._read_index(folder) if folder.is_dir() else None
+                data = read_index(folder) if folder.is_dir() else None
             except VaultError:
                 data = None
             if data:
                 total += sum(int(e["bytes"]) for e in data["uploads"].values())
         return total
-
-    @staticmethod
-    def _write_entry(folder: Path, upload: Upload) -> int:
-        for t in _TABLES:
-            buf = _parquet_bytes(getattr(upload, t))
-            _fsync_write(folder / f"{t}.parquet", buf)
-        _fsync_write(folder / "report.json", json.dumps(upload.report.to_dict(), default=str).encode("utf-8"))
-        return sum(f.stat().st_size for f in folder.iterdir())
-
-    @staticmethod
-    def _write_index(folder: Path, data: dict) -> None:
-        tmp = folder / f".{INDEX}.{secrets.token_hex(6)}.tmp"
-        _fsync_write(tmp, json.dumps(data, sort_keys=True).encode("utf-8"))
-        os.replace(tmp, folder / INDEX)
-
-    @staticmethod
-    @contextmanager
-    def _lock(folder: Path) -> Iterator[None]:
-        try:
-            fh = open(folder / LOCK, "a+")
-        except FileNotFoundError:
-            raise VaultError("No uploads are kept under this link: they were deleted or expired.",
-                             "Open the Upload page and upload the runs again.", kind="unknown") from None
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-            fh.close()
-
-    @staticmethod
-    def _remove(folder: Path) -> None:
-        """Delete a token's folder: its index first (the token stops working at once), then the rest."""
-        try:
-            (folder / INDEX).unlink()
-        except FileNotFoundError:
-            pass
-        trash = folder.with_name(f".trash-{secrets.token_hex(8)}")
-        try:
-            os.rename(folder, trash)
-        except OSError:
-            trash = folder
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    return buf.getvalue()
-
-
-def _report_from_dict(d: dict) -> UploadReport:
-    """An :class:`UploadReport` from its :meth:`~UploadReport.to_dict` (tuples where the report has them)."""
-    return UploadReport(
-        filename=d.get("filename"), format=d.get("format", "csv"), encoding=d.get("encoding"),
-        delimiter=d.get("delimiter"), layout=d.get("layout", "wide"), rows_read=int(d.get("rows_read", 0)),
-        points_kept=int(d.get("points_kept", 0)), runs=int(d.get("runs", 0)), families=int(d.get("families", 0)),
-        mapping=dict(d.get("mapping", {})), ignored_columns=tuple(d.get("ignored_columns", ())),
-        defaults=tuple(d.get("defaults", ())), rejected=tuple(tuple(r) for r in d.get("rejected", ())),
-        n_rejected=int(d.get("n_rejected", 0)), rejection_counts=dict(d.get("rejection_counts", {})),
-        warnings=tuple(d.get("warnings", ())))

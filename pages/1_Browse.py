@@ -67,9 +67,9 @@ unit = ", ".join(units) if units else None
 m = st.columns(4)
 m[0].metric("Runs shown", f"{keep['run_id'].nunique():,}")
 m[1].metric("Points shown", f"{len(pts):,}")
-m[2].metric("Model sizes (parameters)", " to ".join(quantity(v, "params", short=True) for v in
-                                                    (keep["params"].min(), keep["params"].max()))
-            if keep["params"].notna().any() else "n/a")
+lo, hi = (quantity(v, "params", short=True) for v in (keep["params"].min(), keep["params"].max()))
+m[2].metric("Model sizes (parameters)", (lo if lo == hi else f"{lo}–{hi}") if keep["params"].notna().any() else "n/a",
+            help="The smallest and the largest model shown")
 m[3].metric("Metric unit", unit or "n/a", help="As published; the Fit page converts bits and perplexity to nats.")
 if pts.empty:
     st.warning("No points match these filters: widen the size range or clear the architecture and data filters.")

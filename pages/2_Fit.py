@@ -12,7 +12,6 @@ from ui import compute, field_views, fit_controls, navigation, output, widgets
 from ui.data import sidebar
 from ui.format import escape, interval, parameter_table, quantity, slug
 
-PARAMETER_COLUMNS = {c: st.column_config.NumberColumn(format="%.5g") for c in ("value", "95% CI low", "95% CI high")}
 VIEWS = {"fit": "Fit and parameters", "residuals": "Residuals", "backtest": "Back-test", "compare": "Compare",
          "export": "Export"}
 
@@ -68,7 +67,8 @@ if target is not None:
         value = float(fit.predict(X)[0])
         ci = tuple(float(v[0]) for v in fit.band(X)) if fit.n_boot else None
         what = f"{data.metric} at {quantity(target, x_unit)}" + "".join(f", {v} = {val:g}" for v, val in others.items())
-    m[4].metric("Prediction at target", quantity(value, unit), help=f"{what}; {interval(ci, unit)}")
+    m[4].metric(f"At target ({unit})" if unit else "At target", quantity(value, unit, short=True),
+                help=f"{what}; {interval(ci, unit)}")       # the unit in the label: the column is narrow
     m[4].caption(interval(ci, unit))
     if refused is not None:
         st.warning(f"No prediction at the target: {escape(str(refused))}", icon=":material/block:")
@@ -88,10 +88,10 @@ if view == "fit":
     output.chart(compute.figure(figures.fit_figure, fit, frame, metric=data.metric, unit=unit, target=target),
                  f"fit_{name}", key="fit_figure")
     st.subheader("Parameters")
-    st.dataframe(parameter_table(fit, unit), hide_index=True, key="fit_params", column_config=PARAMETER_COLUMNS)
+    output.table(parameter_table(fit, unit), "fit_params")
     if choice is not None:
         with st.expander("How auto chose: held-out error of every applicable law"):
-            st.dataframe(choice.table, hide_index=True, key="fit_auto_table")
+            output.table(choice.table, "fit_auto_table")
 
 elif view == "residuals":
     output.chart(compute.figure(figures.residual_figure, fit, frame), f"residuals_{name}", key="fit_residuals")
@@ -109,9 +109,7 @@ elif view == "backtest":
     st.caption(escape(bt.rule))
     output.chart(compute.figure(figures.backtest_figure, bt, metric=data.metric, unit=unit), f"backtest_{name}",
                  key="fit_backtest")
-    st.dataframe(pd.DataFrame(bt.heldout), hide_index=True, key="fit_heldout",
-                 column_config={"are": st.column_config.NumberColumn("ARE", format="percent"),
-                                "N": st.column_config.NumberColumn("N (params)", format="%.3e")})
+    output.table(pd.DataFrame(bt.heldout), "fit_heldout", are=st.column_config.NumberColumn("ARE", format="percent"))
     field_views.bakeoff_view(frame, settings)
 
 elif view == "compare":
@@ -148,14 +146,14 @@ elif view == "compare":
             row["y at target"] = float(f.predict(X)[0])
             at_target[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
         rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="fit_compare_table")
+    output.table(pd.DataFrame(rows), "fit_compare_table")
     # law-choice uncertainty: the bootstrap covers the data, not the choice of law (analysis.diagnostics)
     output.warn(diagnostics.law_choice(at_target, where=f"at {quantity(target, x_unit)}", unit=unit)
                 if target is not None else [])
     for col, label, f in zip(st.columns(2), (label_a, label_b), (fit, fit_b)):
         with col:
             st.markdown(f"**{escape(label)}**")
-            st.dataframe(parameter_table(f, unit), hide_index=True, key=f"fit_compare_params_{label == label_a}")
+            output.table(parameter_table(f, unit), f"fit_compare_params_{label == label_a}")
             output.warn(f.warnings)
 
 else:  # export

@@ -58,6 +58,8 @@ else:
 unique = widgets.number("Unique tokens available (0 = unlimited)", key="unique", default=0.0, min_value=0.0,
                         step=1e9, format="%.4g", help="When data are limited, repeating them is worth less (Muennighoff et al. 2023).")
 uniq = unique if unique > 0 else None
+if uniq:
+    st.caption(f"= {quantity(uniq, 'unique tokens')}")
 dc = "U" in fit.law.variables        # a law that prices repeated data takes the unique-token limit
 with output.stop_on_error("No allocation at this budget"):     # Farseer refuses outside its data
     alloc = allocate(fit, budget, unique_tokens=uniq if dc else None)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from analysis import hparams as hp
 from analysis.figures import hparams as figs
+from analysis.report.commands import is_default_store
 from analysis.settings import BOOTSTRAP, SEED
 from ui import compute, navigation, output, widgets
 from ui.data import example, sidebar
@@ -137,7 +138,7 @@ with laws:
             output.chart(compute.figure(figs.law_residual_figure, res.batch_law, res.cells), f"hp_b_resid_{name}",
                          key="hp_b_res")
     st.subheader("Published vs refit")
-    st.dataframe(comparison, hide_index=True, key="hp_comparison")
+    output.table(comparison, "hp_comparison")
 with cells:
     ids = {c.cell: c for c in res.cells}
     cell = widgets.select("Cell", list(ids), key="hcell",
@@ -152,9 +153,9 @@ with cells:
     output.download_table(res.table(), f"hp_cells_{name}", key="hp_cells_dl", label="cell optima")
 with rules:
     output.chart(compute.figure(figs.rules_figure, res.rules), f"hp_rules_{name}", key="hp_rules")
-    st.dataframe(pd.DataFrame([{"rule": s.name, "mean gap (%)": 100 * s.mean_penalty, "worst cell (%)":
+    output.table(pd.DataFrame([{"rule": s.name, "mean gap (%)": 100 * s.mean_penalty, "worst cell (%)":
                                 100 * s.max_penalty, "cells": s.n_cells, "lr": r.lr_formula, "batch": r.batch_formula}
-                               for s, r in zip(res.rules, hp.RULES)]), hide_index=True, key="hp_rule_table")
+                               for s, r in zip(res.rules, hp.RULES)]), "hp_rule_table")
     output.chart(compute.figure(figs.sensitivity_figure, res.sensitivity), f"hp_sensitivity_{name}", key="hp_sens")
 with calc:
     if res.lr_law is None or res.batch_law is None:
@@ -164,9 +165,9 @@ with calc:
         mid_d = math.exp(sum(math.log(c.D) for c in res.cells) / res.n_cells)
         c1, c2, c3, c4 = st.columns(4)
         n = widgets.number("N (parameters; MoE: total)", key="hN", default=float(f"{mid_n:.2g}"), min_value=1e3,
-                           max_value=1e15, where=c1, format="%.4g")
+                           max_value=1e15, where=c1, format="%.3e")
         d = widgets.number("D (tokens)", key="hD", default=float(f"{mid_d:.2g}"), min_value=1e3, max_value=1e16,
-                           where=c2, format="%.4g")
+                           where=c2, format="%.3e")
         seq = widgets.number("Sequence length (tokens)", key="hL", default=2048, min_value=1, max_value=10**7,
                              integer=True, where=c3)
         na = widgets.number("N active (MoE; 0 = dense)", key="hNa", default=0.0, min_value=0.0, max_value=1e15,
@@ -184,8 +185,7 @@ with calc:
         m[2].metric(f"Batch (sequences of {seq})", f"{rec.batch_sequences:.4g}")
         m[2].caption(interval(rec.batch_sequences_ci))
         (st.success if rec.inside_hull else st.warning)(f"(N, D) is {escape(rec.hull)}.")
-        st.dataframe(pd.DataFrame(rec.rules, columns=["published rule", "lr", "batch (tokens)"]), hide_index=True,
-                     key="hp_rec_rules")
+        output.table(pd.DataFrame(rec.rules, columns=["published rule", "lr", "batch (tokens)"]), "hp_rec_rules")
 with moe_tab:
     if res.moe is None:
         st.info("An MoE sweep (runs with active parameters) compares a dense rule with N = total vs N = active "
@@ -203,12 +203,12 @@ output.download_json(res.to_dict(), f"hparams_{name}", key="hp_json", label="Res
 output.download_text("Report (Markdown)", lambda: hp.to_markdown(res, comparison=comparison).encode("utf-8"),
                      f"hparams_{slug(name)}.md", "text/markdown", "hp_md", c2)
 if source == "family" and data.path:
-    cmd = ["python", "-m", "analysis", "hparams", "--store", str(data.path)]
+    cmd = ["python", "-m", "analysis", "hparams"] + ([] if is_default_store(data.path) else ["--store", str(data.path)])
     for f in families:
         cmd += ["--family", f]
     cmd += ["--metric", str(frame.attrs["metric"]), "--cell-method", method, "--bootstrap", str(int(boot)),
             "--seed", str(SEED), "--n-basis", basis if moe else "total", "--json"]
-    st.caption("Reproduce from the command line (the store path is this server's):")
+    st.caption("Reproduce from the command line:")
     st.code(shlex.join(cmd), language="bash", wrap_lines=True)
 else:
     st.caption("Reproduce with `python -m analysis hparams --data YOUR_TABLE.csv --json`.")

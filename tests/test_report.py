@@ -6,14 +6,19 @@ below also exercises escaping.
 """
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
 import json
 import re
 import shlex
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from analysis.allocate import allocate, frontier
 from analysis.backtest import backtest
@@ -146,7 +151,7 @@ def test_reproduce_command_quotes_hostile_names(report):
     args = shlex.split(cmd)
     assert args[:4] == ["python", "-m", "analysis", "report"]
     assert args[args.index("--family") + 1] == HOSTILE_FAMILY
-    assert args[args.index("--store") + 1] == "/data/store <1>.duckdb"
+    assert args[args.index("--store") + 1] == "store <1>.duckdb"      # the file's name, not this machine's path
     assert args[args.index("--law") + 1] == "chinchilla" and args[args.index("--bootstrap") + 1] == "200"
     explicit = build_report(report.fit, report.frame, command="python -m analysis report --csv runs.csv")
     assert explicit.to_dict()["reproduce"] == "python -m analysis report --csv runs.csv"
@@ -192,9 +197,57 @@ def test_html_is_self_contained(html_text):
                 and t in ("script", "link", "img", "iframe", "source", "embed", "object")]
     assert external == []
     assert not any(t == "link" for t, _ in tags.tags)
-    assert sum("Plotly" in s and len(s) > 1_000_000 for s in tags.scripts) == 1   # plotly.js inlined once
+    # plotly.js once, compressed: the embedded copy is exactly the bundled plotly.js, and no other script is big
+    scripts = dict(zip([a.get("id") for t, a in tags.tags if t == "script"], tags.scripts))
+    assert gzip.decompress(base64.b64decode(scripts["plotlyjs-gzip"])).decode() == get_plotlyjs()
+    assert [i for i, s in scripts.items() if len(s) > 500_000] == ["plotlyjs-gzip"]
     assert html_text.count('class="plotly-graph-div"') == 3
+    assert set(json.loads(scripts["report-figures"])) == {"figure-0", "figure-1", "figure-2"}
     assert "Content-Security-Policy" in html_text and "default-src 'none'" in html_text
+    assert "cdn.plot.ly" not in html_text
+
+
+def test_html_size_bound(html_text, report):
+    """4.9 MB before (plotly.js, 4.8 MB, inlined as is); now ~2.1 MB inline, ~0.2 MB with the CDN."""
+    size = len(html_text.encode("utf-8"))
+    assert size < 2_400_000, size
+    assert size < len(get_plotlyjs()) / 2
+    cdn = report.to_html(plotlyjs="cdn")
+    assert len(cdn.encode("utf-8")) < 400_000
+    sri = "sha256-" + base64.b64encode(hashlib.sha256(get_plotlyjs().encode()).digest()).decode()
+    assert f'src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" integrity="{sri}"' in cdn
+    assert "script-src 'unsafe-inline' 'unsafe-eval' https://cdn.plot.ly;" in cdn and "plotlyjs-gzip" not in cdn
+    with pytest.raises(ValueError, match="plotlyjs"):
+        report.to_html(plotlyjs="directory")
+
+
+def test_a_shared_report_names_the_store_not_its_path(chinchilla_fit, chinchilla_frame, store_path, tmp_path,
+                                                      monkeypatch):
+    """The store by its file name and content digest; its absolute path nowhere, in any format."""
+    from datasets.store import Store
+
+    monkeypatch.setenv("SCALING_STORE", str(tmp_path / "elsewhere.duckdb"))     # not the default store
+    absolute = str(Path(store_path).resolve())
+    digest = Store(store_path).meta()["input_digest"]
+    command = f"python -m analysis report --store {absolute} --family chinchilla-epoch/chinchilla"
+    for given in (None, command):
+        rep = build_report(chinchilla_fit, chinchilla_frame, command=given,
+                           data_source={"kind": "store", "family": "chinchilla-epoch/chinchilla", "metric": "loss",
+                                        "unit": "nats", "path": absolute})
+        texts = {"html": rep.to_html(plotlyjs="cdn"), "md": rep.to_markdown(), "json": rep.to_json()}
+        for fmt, text in texts.items():
+            assert absolute not in text and str(Path(absolute).parent) not in text, fmt
+            assert digest[:16] in text, fmt
+        d = rep.to_dict()
+        assert d["data"]["path"] == Path(absolute).name and d["data"]["store_digest"] == digest[:16]
+        args = shlex.split(d["reproduce"])
+        assert args[args.index("--store") + 1] == Path(absolute).name
+    # the default store ($SCALING_STORE) is read without --store: the command runs anywhere, as written
+    monkeypatch.setenv("SCALING_STORE", absolute)
+    d = build_report(chinchilla_fit, chinchilla_frame, data_source={"kind": "store", "family": "f", "path": absolute,
+                                                                     "metric": "loss"}).to_dict()
+    assert "--store" not in d["reproduce"] and absolute not in json.dumps(d)
+    assert d["data"]["path"] == Path(absolute).name and d["data"]["store_digest"] == digest[:16]
 
 
 def test_html_escapes_every_string_from_data(html_text):
@@ -261,3 +314,28 @@ def test_units_follow_the_law_and_the_transform():
     d = build_report(fit, frame, data_source={"metric": "acc", "unit": "fraction"}).to_dict()
     assert d["fit"]["y_transform"] == "one_minus"
     assert next(p for p in d["parameters"] if p["name"] == "E")["unit"] == "1 - value (fraction)"
+
+
+def test_the_fit_figure_reaches_the_largest_budget_of_the_report(report, chinchilla_fit, chinchilla_frame):
+    """The report's figure extends to the answer it gives (its allocation reaches 1e25 FLOPs), not only the data."""
+    from analysis.report import largest_budget
+    assert largest_budget([allocate(chinchilla_fit, c) for c in (1e21, 1e25)]) == 1e25
+    fig = next(b for s in report.sections if s.title == "Figures" for b in s.blocks)
+    assert "1e+25" in fig.caption
+    xs = np.concatenate([np.asarray(t.x, float) for t in fig.draw().data if t.x is not None and len(t.x)])
+    assert np.nanmax(xs) >= 1e25 * 0.99
+    bare = build_report(chinchilla_fit, chinchilla_frame)
+    fig = next(b for s in bare.sections if s.title == "Figures" for b in s.blocks)
+    xs = np.concatenate([np.asarray(t.x, float) for t in fig.draw().data if t.x is not None and len(t.x)])
+    assert np.nanmax(xs) < 1e24
+
+
+def test_cli_report_offers_the_cdn_build(tmp_path):
+    from analysis.cli.run import main
+    from datasets.upload import example_csv
+    csv = tmp_path / "runs.csv"
+    csv.write_text(example_csv(), encoding="utf-8")
+    out = tmp_path / "r.html"
+    assert main(["report", "--csv", str(csv), "--bootstrap", "0", "--format", "html", "--plotlyjs", "cdn",
+                 "--out", str(out)]) == 0
+    assert "cdn.plot.ly" in out.read_text() and out.stat().st_size < 400_000

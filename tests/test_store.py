@@ -18,6 +18,7 @@ from datasets import store as st
 from datasets.schema import SCHEMA_VERSION
 from datasets.sources import make_points, make_runs
 from datasets.store import Store, StoreError, to_fit_frame, to_nats
+from datasets.store.write import write_store
 
 FIT_COLUMNS = ["run", "N", "D", "C", "step", "y", "group"]
 INJECTIONS = ["x' OR '1'='1", "'; DROP TABLE runs; --", "\" OR 1=1 --", "toy/a' UNION SELECT * FROM meta --",
@@ -72,7 +73,7 @@ def toy_path(request, tmp_path_factory) -> Path:
         st.write_parquet_store(path, _toy_tables(), extras)
         return path
     path = tmp_path_factory.mktemp("toy") / "toy.duckdb"
-    builder.write_store(path, _toy_tables(), extras)
+    write_store(path, _toy_tables(), extras)
     return path
 
 
@@ -217,7 +218,7 @@ def test_missing_corrupt_and_old_stores_raise_store_errors(tmp_path):
     old = tmp_path / "old.duckdb"
     t = _toy_tables()
     t["meta"] = pd.DataFrame([("schema_version", "0")], columns=["key", "value"])
-    builder.write_store(old, t, {})
+    write_store(old, t, {})
     with pytest.raises(StoreError, match="schema version 0") as e:
         Store(old)
     assert e.value.kind == "old_schema"
@@ -230,7 +231,7 @@ def test_missing_corrupt_and_old_stores_raise_store_errors(tmp_path):
 
 def test_locked_store_raises_store_error(tmp_path):
     path = tmp_path / "locked.duckdb"
-    builder.write_store(path, _toy_tables(), {})
+    write_store(path, _toy_tables(), {})
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
                                f"con = duckdb.connect({str(path)!r})\nprint('ready', flush=True)\ntime.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
@@ -246,14 +247,14 @@ def test_locked_store_raises_store_error(tmp_path):
 
 def test_one_connection_per_path_reopened_after_rebuild(tmp_path):
     path = tmp_path / "s.duckdb"
-    builder.write_store(path, _toy_tables(), {})
+    write_store(path, _toy_tables(), {})
     a, b = Store(path), Store(path)
     assert a._con is b._con
     t = _toy_tables()
     t["runs"] = t["runs"].iloc[:3]
     t["points"] = t["points"][t["points"]["run_id"].isin(t["runs"]["run_id"])]
     tmp = tmp_path / "new.duckdb"
-    builder.write_store(tmp, t, {})
+    write_store(tmp, t, {})
     os.replace(tmp, path)
     c = Store(path)
     assert c._con is not a._con
@@ -289,7 +290,7 @@ def _small_build(monkeypatch, calls: list):
     def fake_build(data, out, progress=None, **kw):
         calls.append(Path(data))
         tmp = Path(out).with_name(f".{Path(out).name}.{threading.get_ident()}.tmp")
-        builder.write_store(tmp, _toy_tables(), {})
+        write_store(tmp, _toy_tables(), {})
         os.replace(tmp, out)
     monkeypatch.setattr(builder, "build", fake_build)
 
@@ -317,7 +318,7 @@ def test_ensure_store_rebuilds_an_old_store(monkeypatch, tmp_path, data_dir):
     target = tmp_path / "old.duckdb"
     t = _toy_tables()
     t["meta"] = pd.DataFrame([("schema_version", "0")], columns=["key", "value"])
-    builder.write_store(target, t, {})
+    write_store(target, t, {})
     _small_build(monkeypatch, calls)
     monkeypatch.setenv("SCALING_STORE", str(target))
     monkeypatch.setenv("SCALING_DATA_DIR", str(data_dir))

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ui.format import (code, escape, finite, interval, parameter_table, quantity, scale_options, slug,
-                       url_value)
+from ui.format import (SCIENTIFIC, code, escape, finite, interval, number_format, parameter_table, quantity,
+                       scale_options, slug, url_value)
 
 
 def test_importing_format_does_not_import_streamlit():
@@ -108,3 +108,18 @@ def test_parameter_table_lists_values_intervals_and_units():
     assert (rows["95% CI low"] <= rows["value"]).all() and (rows["value"] <= rows["95% CI high"]).all()
     no_boot = parameter_table(fit_law(frame, "chinchilla", bootstrap=0), "nats")
     assert no_boot["95% CI low"].isna().all() and isinstance(no_boot, pd.DataFrame)
+
+
+@pytest.mark.parametrize("values, fmt", [
+    ([0.0947, 8.8e13, 5.4e13], SCIENTIFIC),          # Kaplan's alpha and N_c, D_c: never raw digits
+    ([1.2e21, 3.4e22], SCIENTIFIC),                  # FLOPs
+    ([3e-4, 1e-3], SCIENTIFIC),                      # learning rates: not rounded to 0.0003
+    ([1.817, 482.0, 2085.4, 0.348], None),           # Streamlit's default draws these well
+    ([0.0, 0.5], None),
+    ([float("nan"), None], None),
+    (np.array([243_000, 12], dtype=np.int64), "localized"),   # 243,000
+    (np.array([4, 17], dtype=np.int64), None),
+    (np.array([True, False]), None),
+])
+def test_number_format_of_a_column(values, fmt):
+    assert number_format(values) == fmt

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 import threading
 from pathlib import Path
@@ -229,17 +228,18 @@ def test_quota_per_token_and_total(tmp_path, clock, example):
 def test_a_crash_while_writing_keeps_the_previous_state(vault, clock, example, monkeypatch):
     tok = vault.create()
     vault.put(tok, "runs.csv", example)
-    import datasets.upload_vault as mod
+    import datasets.upload_vault as vault_mod
+    import datasets.upload_vault_files as files_mod
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     with monkeypatch.context() as m:                 # dies while writing the new upload's tables
-        m.setattr(mod, "_parquet_bytes", boom)
+        m.setattr(files_mod, "parquet_bytes", boom)
         with pytest.raises(OSError):
             vault.put(tok, "runs.csv", scaled(2.0))
     with monkeypatch.context() as m:                 # dies after the tables, before the new index
-        m.setattr(UploadVault, "_write_index", staticmethod(boom))
+        m.setattr(vault_mod, "write_index", boom)
         with pytest.raises(OSError):
             vault.put(tok, "new.csv", example)
     assert [e.name for e in vault.entries(tok)] == ["runs.csv"]

@@ -164,7 +164,9 @@ CHOOSERS = {"corpus": _Chooser("Published corpus", "source", "family", "metric",
                                "No uploaded runs in this session yet.")}
 
 
-def _metric_label(m: pd.DataFrame) -> Callable[[str], str]:
+def _metric_label(m: pd.DataFrame) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """For the metric selector: a short label (``loss (nats)``) and the details shown under it
+    (``validation split; 23 runs``), so a long metric name is not cut off in the sidebar."""
     units: dict = {}
     splits: dict = {}
     runs: dict = {}
@@ -172,8 +174,14 @@ def _metric_label(m: pd.DataFrame) -> Callable[[str], str]:
         units.setdefault(metric, {})[str(unit)] = None
         splits.setdefault(metric, {})[str(split)] = None
         runs[metric] = max(runs.get(metric, 0), int(n))
-    info = {k: f"{k}  [{', '.join(units[k])}; {', '.join(splits[k])}; {runs[k]} runs]" for k in units}
-    return lambda metric: info.get(metric, str(metric))
+    label = {k: f"{k} ({', '.join(units[k])})" for k in units}
+    details = {k: f"{', '.join(splits[k])} split; {plural(runs[k], 'run')}" for k in units}
+    return (lambda metric: label.get(metric, str(metric))), (lambda metric: details.get(metric, ""))
+
+
+def plural(n: int, word: str) -> str:
+    """``1 run``, ``5 runs``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 _DATA_KEYS = ("data", "source", "family", "metric", "ufamily", "umetric")
@@ -253,11 +261,13 @@ def sidebar(*, with_metric: bool = True, example: dict | None = None,
         titles = stores.query(store, "sources").set_index("source")["title"].fillna("").to_dict()
         source = select("Source", sorted(fams["source"].unique()), key=chooser.source_key, where=sb,
                         default=str(fams.loc[fams["family"] == fallback, "source"].iloc[0]),
-                        format_func=lambda x: f"{x} — {titles[x]}" if titles.get(x) else x)
+                        help="A published paper or repository of training runs (its title below).")
+        if titles.get(source):                 # the title wraps under the selector instead of being cut off
+            sb.caption(escape(titles[source]))
         fams = fams[fams["source"] == source]
     counts = dict(zip(fams["family"], fams["n_runs"]))
     family = select(chooser.family_label, sorted(fams["family"]), key=chooser.family_key, default=fallback, where=sb,
-                    format_func=lambda f: f"{f}  ({counts.get(f, 0)} runs)",
+                    format_func=lambda f: f"{f}  ({plural(counts.get(f, 0), 'run')})",
                     help="A scaling family: one recipe trained at several sizes.")
     data = on(store, family)
     if not with_metric:
@@ -269,14 +279,16 @@ def sidebar(*, with_metric: bool = True, example: dict | None = None,
     default_metric = data.default_metric()
     if example and family == example.get("family") and example.get("metric") in set(m["metric"]):
         default_metric = example["metric"]
+    label, details = _metric_label(m)
     metric = select("Metric", list(dict.fromkeys(m["metric"])), key=chooser.metric_key, where=sb,
-                    default=default_metric, format_func=_metric_label(m),
-                    help="Unit, split and number of runs in brackets. Losses in bits or perplexity are converted "
-                         "to nats for fitting.")
+                    default=default_metric, format_func=label,
+                    help="Unit in brackets; the split and number of runs below. Losses in bits or perplexity are "
+                         "converted to nats for fitting.")
     data = replace(data, metric=metric)
     unit = data.unit()
     converted = unit == "nats" and m.loc[m["metric"] == metric, "unit"].iloc[0] != "nats"
-    sb.caption(f"Unit: {escape(unit or 'not given')}" + (" (converted to nats)" if converted else ""))
+    sb.caption(f"Unit: {escape(unit or 'not given')}" + (" (converted to nats)" if converted else "")
+               + f" · {escape(details(metric))}")
     prov = data.provenance()
     if len(prov):
         with sb.expander("Provenance", expanded=False):

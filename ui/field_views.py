@@ -12,7 +12,7 @@ from analysis import bakeoff as bakeoff_api
 from analysis import emergence as emergence_api
 from analysis.inference import Deployment, allocate_with_inference
 from datasets.errors import WorkbenchError
-from ui import widgets
+from ui import output, widgets
 from ui.compute import AnalysisError, _guarded, _run, digest
 from ui.format import escape, interval, quantity
 
@@ -44,13 +44,12 @@ def bakeoff_view(frame: pd.DataFrame, settings) -> None:
             st.warning(f"The bake-off could not run: {escape(e)}")
             return
         st.markdown(f"**{escape(res.split)}** ({res.n_heldout} points). Best: **{res.best}**.")
-        st.dataframe(res.table, hide_index=True, key="fit_bakeoff_table",
-                     column_config={"heldout_mape": st.column_config.NumberColumn("held-out MAPE", format="percent"),
-                                    "heldout_log_rmse": st.column_config.NumberColumn("held-out log-RMSE",
-                                                                                      format="%.4f"),
-                                    "aicc": st.column_config.NumberColumn("AICc", format="%.1f"),
-                                    "delta_aicc": st.column_config.NumberColumn("ΔAICc", format="%.1f"),
-                                    "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
+        output.table(res.table, "fit_bakeoff_table",
+                     heldout_mape=st.column_config.NumberColumn("held-out MAPE", format="percent"),
+                     heldout_log_rmse=st.column_config.NumberColumn("held-out log-RMSE", format="%.4f"),
+                     aicc=st.column_config.NumberColumn("AICc", format="%.1f"),
+                     delta_aicc=st.column_config.NumberColumn("ΔAICc", format="%.1f"),
+                     seconds=st.column_config.NumberColumn("seconds", format="%.1f"))
 
 
 # ---------------------------------------------------------------------------------------------- Allocate
@@ -62,11 +61,13 @@ def inference_view(fit, budget: float) -> None:
                    "Llama-3-like shapes). The more tokens served, the smaller the optimal model.")
         c = st.columns(4)
         served = widgets.number("Tokens served over the model's life", key="inf_tokens", default=0.0, min_value=0.0,
-                                step=1e12, format="%.3e", where=c[0], help="0 = training only")
+                                step=1e12, format="%.4g", where=c[0], help="0 = training only")
         prompt = widgets.number("Prompt tokens per request", key="inf_in", default=1000.0, min_value=0.0, where=c[1])
         gen = widgets.number("Generated tokens per request", key="inf_out", default=1000.0, min_value=1.0, where=c[2])
         trials = widgets.number("Samples per request (best-of-n)", key="inf_n", default=1, min_value=1, integer=True,
                                 where=c[3])
+        if served > 0:
+            c[0].caption(f"= {quantity(served, 'tokens')}")
         if served <= 0:
             st.caption("Enter the tokens the model will generate in deployment to see the inference-aware split.")
             return

@@ -30,9 +30,13 @@ def defaults(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> F
         raise AnalysisError(str(e)) from None
 
 
+ENVELOPE_LABELS = {"best": "best run per cell", "bowl": "bowl vertex per cell"}
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def _sweep(key: str, family: str | None, enabled: bool, _frame: pd.DataFrame, _runs: pd.DataFrame):
-    return settings_api.sweep_envelope(_frame, _runs, enabled, family=family)
+def _sweep(key: str, family: str | None, enabled: bool, _frame: pd.DataFrame, _runs: pd.DataFrame,
+           method: str = settings_api.ENVELOPE_METHOD):
+    return settings_api.sweep_envelope(_frame, _runs, enabled, family=family, method=method)
 
 
 def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
@@ -46,6 +50,7 @@ def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
     choice = _sweep(key, data.family, True, frame, runs)
     if not choice.is_sweep:
         forget("envelope")
+        forget("envelope_method")
         return frame
     on = toggle("Fit the envelope of the sweep (best run per (N, D) cell)", key="envelope",
                 default=settings_api.ENVELOPE, where=box,
@@ -56,6 +61,13 @@ def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
         for w in choice.warnings:
             box.warning(w, icon=":material/warning:")
         return choice.frame
+    method = select("Envelope", list(ENVELOPE_LABELS), key="envelope_method", default=settings_api.ENVELOPE_METHOD,
+                    where=box, format_func=ENVELOPE_LABELS.get,
+                    help="best: every checkpoint of the run with the lowest final loss in each (N, D) cell. bowl: "
+                         "one point per cell, the vertex of a quadratic in (log lr, log batch) over the runs within "
+                         "2% of the cell's minimum (a cell without a convex bowl keeps its best run).")
+    if method != settings_api.ENVELOPE_METHOD:
+        choice = _sweep(key, data.family, True, frame, runs, method)
     box.info(f"Sweep envelope: {choice.note}.", icon=":material/filter_alt:")
     for w in choice.warnings:
         box.caption(f"Envelope: {w}.")
@@ -102,7 +114,9 @@ def which_n(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
 def data_settings() -> dict:
     """The data choices of :func:`which_n` and :func:`envelope` for a report's settings (and its command)."""
     return {"which_n": st.session_state.get("which_n") or settings_api.WHICH_N,
-            "no_envelope": st.session_state.get("envelope") is False}
+            "no_envelope": st.session_state.get("envelope") is False,
+            "envelope": st.session_state.get("envelope_method") if st.session_state.get("envelope") is not False
+            and st.session_state.get("envelope_method") not in (None, settings_api.ENVELOPE_METHOD) else None}
 
 
 def law_label(name: str) -> str:

@@ -7,7 +7,8 @@ No streamlit here (plain functions, unit-tested in ``tests/test_ui_format.py``):
 * :func:`escape` and :func:`code` -- text from files made safe for Streamlit Markdown;
 * :func:`slug` -- a file-name fragment; :func:`url_value` -- a widget value as written in the URL;
 * :func:`scale_options` -- round values (1, 1.8, 3.2, 5.6 x 10^k) for log-scale sliders;
-* :func:`parameter_table` -- a fit's parameters with their 95% intervals, units and meanings.
+* :func:`parameter_table` -- a fit's parameters with their 95% intervals, units and meanings;
+* :func:`number_format` -- how a table column of numbers is drawn (never as raw digits like 88000000000000).
 """
 from __future__ import annotations
 
@@ -117,3 +118,31 @@ def parameter_table(fit, unit: str | None) -> pd.DataFrame:
         rows.append({"parameter": p.name, "value": fit.params[p.name], "95% CI low": lo, "95% CI high": hi,
                      "unit": law.param_unit(p.name, unit), "meaning": p.meaning})
     return pd.DataFrame(rows)
+
+
+SCIENTIFIC = "%.3e"        # Streamlit's sprintf: 8.800e+13, 9.470e-2
+_PLAIN = (0.01, 1e5)       # floats Streamlit's default draws readably (up to 4 decimals, no exponent)
+
+
+def number_format(values) -> str | None:
+    """The ``st.column_config.NumberColumn`` format for a column of ``values``, or None where Streamlit's
+    default draws them well.
+
+    Streamlit's default writes a number with up to 4 decimals and never an exponent (Kaplan's
+    N_c = 8.8e13 as ``88000000000000``, 3e-4 as ``0.0003``), and its printf ``%g`` does the same (it
+    formats through a JavaScript number). So: integer counts from 100,000 -> ``"localized"``
+    (``243,000``); floats all zero or with ``0.01 <= |x| < 1e5`` -> None; any other float column ->
+    :data:`SCIENTIFIC` (``8.800e+13``)."""
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    arr = np.abs(arr[np.isfinite(arr)])
+    if arr.size == 0:
+        return None
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "localized" if arr.max() >= _PLAIN[1] else None
+    nonzero = arr[arr > 0]
+    if nonzero.size == 0 or (nonzero.min() >= _PLAIN[0] and nonzero.max() < _PLAIN[1]):
+        return None
+    return SCIENTIFIC

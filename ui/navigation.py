@@ -49,6 +49,9 @@ PAGES: tuple[Page, ...] = (
          "Hyperparameter laws"),
 )
 BY_NAME: dict[str, Page] = {p.name: p for p in PAGES}
+# the sidebar's starting width in pixels (Streamlit's default 300 cuts off family names such as
+# "revisiting/bb-linguistic_mappings_1shot"); the user can still drag it, and narrow screens collapse it
+SIDEBAR_WIDTH = 420
 CURRENT, ENTERED = "_page", "_page_entered"        # session_state: the page running, and whether it was just entered
 
 
@@ -63,7 +66,8 @@ def page(name: str) -> Page:
     Must be the first Streamlit call of every page script.
     """
     this = BY_NAME[name]
-    st.set_page_config(page_title=f"{name} · {APP}", page_icon=this.icon, layout="wide")
+    st.set_page_config(page_title=f"{name} · {APP}", page_icon=this.icon, layout="wide",
+                       initial_sidebar_state=SIDEBAR_WIDTH)
     ss = st.session_state
     ss[ENTERED] = ss.get(CURRENT) != name        # first run of this page since another page (or a cold open)
     ss[CURRENT] = name

@@ -1,7 +1,8 @@
 """What a page shows and hands out: charts, tables, warnings, downloads and reports.
 
 * :func:`chart` draws a plotly figure whose modebar camera saves ``<name>.png``;
-* :func:`table` shows scale columns (parameters, tokens, FLOPs and their CI bounds) with units;
+* :func:`table` shows scale columns (parameters, tokens, FLOPs and their CI bounds) with units, and
+  every other number readably (:func:`ui.format.number_format`);
 * :func:`download_text`, :func:`download_table`, :func:`download_json` make files only when clicked;
 * :func:`report_downloads` offers a result's HTML / Markdown / JSON report and the command lines that
   reproduce it;
@@ -25,16 +26,19 @@ import streamlit as st
 from analysis import figures
 from analysis import report as report_api
 from analysis.jsonable import jsonable
+from analysis.report.content import path_replacements, redact
 from analysis.settings import SettingsError
 from datasets.errors import WorkbenchError
 from datasets.vocabulary import AXES
-from ui.format import escape, slug
+from ui.format import SCIENTIFIC, escape, number_format, slug
 
 # column -> header of scale columns in tables (CI bounds "<col>_lo" / "<col>_hi" get the same header)
 SCALE_HEADERS = {**{a.column: a.label for a in AXES.values() if a.symbol != "step"},
                  "compute": "compute (FLOPs)", "N_opt": "N* (parameters)", "D_opt": "D* (tokens)",
                  "min_params": "min parameters", "max_params": "max parameters",
-                 "turning_point": "turning point (parameters)"}
+                 "min_tokens": "min tokens", "max_tokens": "max tokens",
+                 "turning_point": "turning point (parameters)", "N": "N (parameters)", "D": "D (tokens)",
+                 "batch_opt": "batch* (tokens)", "batch": "batch (tokens)", "batch (tokens)": "batch (tokens)"}
 
 
 @contextmanager
@@ -61,14 +65,20 @@ def chart(fig, name: str, key: str | None = None) -> None:
 
 
 def table(df: pd.DataFrame, key: str, **column_config) -> None:
-    """``st.dataframe`` without the index; scale columns (:data:`SCALE_HEADERS`, also their CI bounds
-    ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header."""
+    """``st.dataframe`` without the index, every number readable: scale columns (:data:`SCALE_HEADERS`,
+    also their CI bounds ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header, any
+    other numeric column in :func:`ui.format.number_format` (never raw digits such as 88000000000000).
+    ``column_config`` entries win."""
     config = {}
     for c in df.columns:
+        if c in column_config or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            continue
         base = re.sub(r"_(lo|hi)$", "", str(c))
-        if base in SCALE_HEADERS and pd.api.types.is_numeric_dtype(df[c]):
+        if base in SCALE_HEADERS:
             label = SCALE_HEADERS[base] + {"": "", "_lo": " 95% low", "_hi": " 95% high"}[str(c)[len(base):]]
-            config[c] = st.column_config.NumberColumn(label, format="%.3e")
+            config[c] = st.column_config.NumberColumn(label, format=SCIENTIFIC)
+        elif (fmt := number_format(df[c])) is not None:
+            config[c] = st.column_config.NumberColumn(format=fmt)
     st.dataframe(df, hide_index=True, key=key, column_config={**config, **column_config})
 
 
@@ -117,7 +127,9 @@ def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, com
     take longer than the rest of a page); returns the function that builds it (once)."""
     source = data.describe()
     fit_command = report_api.reproduce_command(source, {**(fit.settings or {}), **(analyses.get("settings") or {})})
-    lines = [c for c in (command or fit_command, *extra_commands) if c]
+    # the store by its file name, as in the report (which is made to be shared): never this server's path
+    private = path_replacements(source.get("path"))
+    lines = [redact(c, private) for c in (command or fit_command, *extra_commands) if c]
 
     @functools.lru_cache(maxsize=1)
     def report():
@@ -131,7 +143,7 @@ def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, com
         download_text(f"Report ({label})", lambda m=method: getattr(report(), m)(), f"report_{slug(name)}.{ext}",
                       mime, f"{key}_{ext}", col)
     if lines:
-        st.caption("Reproduce from the command line (the store path is this server's):")
+        st.caption("Reproduce from the command line (`--store` names the store file: use your copy of it):")
         st.code("\n".join(lines), language="bash", wrap_lines=True)
     else:
         st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "

@@ -243,10 +243,9 @@ def show_report(up: Upload) -> None:
     if rep.n_rejected:
         st.markdown(f"**Rejected** ({rep.n_rejected:,}; the first {len(rep.rejected):,} listed; row 1 is the first "
                     "row below the header)")
-        st.dataframe(pd.DataFrame(rep.rejected, columns=["row", "column", "reason"]), hide_index=True,
-                     key="upload_rejected")
-        st.dataframe(pd.DataFrame(list(rep.rejection_counts.items()), columns=["column: reason", "rows"]),
-                     hide_index=True, key="upload_reject_counts")
+        output.table(pd.DataFrame(rep.rejected, columns=["row", "column", "reason"]), "upload_rejected")
+        output.table(pd.DataFrame(list(rep.rejection_counts.items()), columns=["column: reason", "rows"]),
+                     "upload_reject_counts")
     st.markdown("**Runs read**")
     output.table(up.runs[["run_id", "family", "model", "params", "tokens", "flops"]], "upload_runs")
 
@@ -264,7 +263,7 @@ def kept_list(kept: dict) -> None:
         st.caption("Kept in this browser session only.")
     rows = [{"file": name, "runs": len(u["runs"]), "points": len(u["points"]),
              "families": ", ".join(sorted(u["runs"]["family"].dropna().unique()))} for name, u in kept.items()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="upload_list")
+    output.table(pd.DataFrame(rows), "upload_list")
     c = st.columns([3, 1, 2])
     remove = c[0].selectbox("Delete an upload", list(kept), key="upload_remove", label_visibility="collapsed")
     if c[1].button("Delete", key="upload_remove_btn", icon=":material/delete:",

@@ -195,7 +195,7 @@ def scale_with_number(label: str, *, key: str, lo: float, hi: float, default: fl
     """A log slider and a number input showing one value (URL ``?key=``): either can be used."""
     c_slider, c_number = (where or st).columns([3, 1])
     value = number(f"{label} ({unit})", key=key, default=default, min_value=lo, max_value=hi, where=c_number,
-                   format="%.4g", help=help)
+                   format="%.3e", help=help)
     options, nearest, _ = _log_scale(lo, hi)
     st.session_state[f"{key}__slider"] = nearest(value)
 

@@ -19,6 +19,7 @@ from analysis.cli.errors import CLIError
 from analysis.cli.loading import load_frame
 from analysis.cli.output import emit
 from analysis.diagnostics import unique
+from analysis.fit_result import message_sections
 from analysis.prepare import select_rows
 
 
@@ -70,12 +71,7 @@ def _approach3(args) -> None:
     if choice:
         payload["auto"] = choice
         lines.append(f"[[auto]] {choice['reason']}")
-    if payload["warnings"]:
-        lines.append("[[Warnings]]")
-        lines += [f"    - {w}" for w in payload["warnings"]]
-    if payload["notes"]:
-        lines.append("[[Notes]]")
-        lines += [f"    - {n}" for n in payload["notes"]]
+    lines += message_sections(payload["warnings"], payload["notes"])
     emit(args, payload, "\n".join(lines))
 
 

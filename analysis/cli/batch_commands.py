@@ -26,7 +26,6 @@ import dataclasses
 import sys
 import time
 from argparse import Namespace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,7 +36,7 @@ from analysis.cli import fit_commands, fitting
 from analysis.cli.compare_commands import cmd_scan as serial_scan
 from analysis.cli.errors import CLIError
 from analysis.cli.loading import load_frame, open_store
-from analysis.cli.output import dump, emit
+from analysis.cli.output import emit
 from analysis.diagnostics import diagnose, objective_sensitivity, other_objective, unique
 from analysis.fit import fit_law
 from analysis.interval import percentile_interval
@@ -294,10 +293,4 @@ def cmd_fit(args):
     spec = batch.parse_cluster(args.cluster)
     result = chunked_fit(frame, law, kwargs, chunk=args.chunk, cluster=spec,
                          progress=StderrProgress("fit --cluster", "bootstrap chunks", spec.describe()))
-    if args.out:
-        Path(args.out).write_text(dump(result.to_dict(include_samples=True)), encoding="utf-8")
-    payload = result.to_dict()
-    payload["data"] = data_source
-    if choice:
-        payload["auto"] = choice
-    emit(args, payload, result.summary() + (f"\n[[auto]] {choice['reason']}" if choice else ""))
+    fit_commands.emit_fit(args, result, data_source, choice)

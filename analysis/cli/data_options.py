@@ -64,7 +64,7 @@ def column_map(args, extra: dict | None = None) -> dict | None:
     for role, name in (extra or {}).items():
         if role in out and out[role] != name:
             raise CLIError(f"--column {role}={out[role]} and the command's own choice {name!r} disagree",
-                           f"drop one of them")
+                           "drop one of them")
         out[role] = name
     return out or None
 

@@ -32,6 +32,12 @@ def cmd_families(args):
 
 def cmd_fit(args):
     result, _, data_source, choice, _ = fitting.fit(args)
+    emit_fit(args, result, data_source, choice)
+
+
+def emit_fit(args, result: FitResult, data_source, choice: dict | None) -> None:
+    """Save ``result`` to ``--out`` (with its bootstrap samples) and print it: the JSON payload (with the
+    data source and the automatic law choice) or the text summary."""
     if args.out:
         Path(args.out).write_text(dump(result.to_dict(include_samples=True)), encoding="utf-8")
     payload = result.to_dict()
@@ -86,8 +92,10 @@ def cmd_report(args):
     report = build_report(result, frame, data_source=data_source, backtest=bt, allocation=allocation,
                           comparisons=fitting.comparison_fits(frame, result, kwargs),
                           command=command, settings={**result.settings, "which_n": args.which_n,
-                                                     "no_envelope": args.no_envelope})
-    text = {"html": report.to_html, "json": report.to_json, "md": report.to_markdown}[args.format]()
+                                                     "no_envelope": args.no_envelope,
+                                                     "envelope": None if args.envelope == "best" else args.envelope})
+    text = {"html": lambda: report.to_html(plotlyjs=args.plotlyjs), "json": report.to_json,
+            "md": report.to_markdown}[args.format]()
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.format} report to {args.out}", file=sys.stderr)

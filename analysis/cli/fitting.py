@@ -21,6 +21,7 @@ from analysis.cli.filters import filters
 from analysis.cli.loading import load_frame
 from analysis.cli.run_names import resolve_runs
 from analysis.fit import fit_law
+from analysis.fixed_params import parse_fixed
 from analysis.laws import get_law
 
 
@@ -75,7 +76,9 @@ def fit(args, *, allocatable_only: bool = False):
     frame, data_source = load_frame(args)
     kwargs = fit_kwargs(args, frame, data_source)
     law_name, choice = choose(args, frame, kwargs, allocatable_only=allocatable_only)
-    return with_sweep(fit_law(frame, law_name, **kwargs), data_source), frame, data_source, choice, kwargs
+    fixed = parse_fixed(getattr(args, "fix", None))       # `fit --fix`: parameters held (a two-stage fit)
+    result = fit_law(frame, law_name, **kwargs, **({"fixed": fixed} if fixed else {}))
+    return with_sweep(result, data_source), frame, data_source, choice, kwargs
 
 
 def with_sweep(result, data_source: dict):

@@ -119,7 +119,8 @@ def _sweep(args, frame: pd.DataFrame, runs: pd.DataFrame, family: str | None) ->
     if which != "total":     # N = non-embedding / active / average (analysis.settings.with_which_n)
         from analysis.effective_params import attach_counts
         frame = settings.with_which_n(attach_counts(frame, runs), which)
-    choice = settings.sweep_envelope(frame, runs, not args.no_envelope, family=family)
+    choice = settings.sweep_envelope(frame, runs, not args.no_envelope, family=family,
+                                     method=getattr(args, "envelope", None) or settings.ENVELOPE_METHOD)
     return choice.frame, {"which_n": which, **({"sweep": choice.to_dict()} if choice.is_sweep else {})}
 
 

@@ -6,6 +6,8 @@ text the ones it does not already show, under ``[[Warnings]]`` and ``[[Notes]]``
 """
 from __future__ import annotations
 
+from analysis.fit_result import message_sections
+
 KEYS = {"warnings": "Warnings", "notes": "Notes"}
 
 
@@ -36,10 +38,8 @@ def append_missing(text: str, payload) -> str:
     """``text`` followed by the payload's warnings and notes that ``text`` does not already contain."""
     found = collect(payload)
     everything = [m for key in KEYS for m in found[key]]
-    blocks = []
-    for key, title in KEYS.items():
-        # a message already in the text, or inside a longer one (e.g. labelled "group: message"), is shown once
-        missing = [m for m in found[key] if m not in text and not any(m != o and m in o for o in everything)]
-        if missing:
-            blocks.append(f"[[{title}]]\n" + "\n".join(f"    - {m}" for m in missing))
+    # a message already in the text, or inside a longer one (e.g. labelled "group: message"), is shown once
+    missing = {key: [m for m in found[key] if m not in text and not any(m != o and m in o for o in everything)]
+               for key in KEYS}
+    blocks = message_sections(missing["warnings"], missing["notes"])
     return "\n".join([text.rstrip("\n"), *blocks]) if blocks else text

@@ -98,6 +98,9 @@ def _fit_args(p):
     g.add_argument("--no-envelope", action="store_true",
                    help="fit every run of a hyperparameter sweep family (default, as in the app: the best run per "
                         "(N, D) cell, analysis.settings.sweep_envelope)")
+    g.add_argument("--envelope", default=settings.ENVELOPE_METHOD, choices=["best", "bowl"],
+                   help="how a sweep family's envelope is taken: best = the best run per (N, D) cell (default); "
+                        "bowl = the vertex of a convex bowl in (log lr, log batch) over each cell's final losses")
     add_filter_args(g, POSITIVE)
 
 
@@ -119,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     _fit_args(p)
     p.add_argument("--out", help="save the fit (with bootstrap samples) as JSON for `predict`")
+    p.add_argument("--fix", action="append", metavar="NAME=VALUE|STAGE",
+                   help="hold a parameter at a value (repeatable, e.g. --fix E=1.87), or for data_constrained a "
+                        "two-stage fit: --fix published (the paper's single-epoch E, A, B, alpha, beta) or "
+                        "--fix single-epoch (Chinchilla on the rows with D <= U first); analysis.fixed_params")
     batch_commands.register_fit(p)
     p = add("predict", cmd_predict, "predict with a saved fit at the rows of a CSV")
     p.add_argument("--fit", required=True, help="a fit saved with `fit --out`")
@@ -144,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "json", "md"], default="html")
     p.add_argument("--out", help="write the report here (default: stdout)")
     p.add_argument("--compute", type=POSITIVE, action="append", help="budget(s) for the allocation table")
+    p.add_argument("--plotlyjs", choices=["inline", "cdn"], default="inline",
+                   help="HTML only: inline = self-contained, works offline (~2 MB, default); cdn = ~0.2 MB, "
+                        "the figures load plotly.js from cdn.plot.ly (pinned version and hash)")
     p = add("crossover", cmd_crossover, "where two groups' scaling curves cross, with bootstrap uncertainty")
     _data_args(p, multi_family=True)
     p.add_argument("--group", default="family", help="column of the CSV that names the groups")

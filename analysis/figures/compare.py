@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.crossover_text import format_scale
 from analysis.figures.style import (FIT_COLOUR, GROUP_COLOURS, HELDOUT_COLOUR, CLIPPED_NOTE, MAX_POINTS, axis_title,
                                     band_trace, layout, log_grid, metric_title, rgba, scatter, thin, use_log_y, vmark,
                                     with_compute)
@@ -34,7 +35,6 @@ def crossover_figure(result, *, frames: dict | None = None, metric: str | None =
     Drawn in the space the groups were compared in: the metric itself, or ``1 - value`` (an error) for a
     higher-is-better metric (the axis title says which). ``frames`` ({group: fit frame}) adds the points.
     """
-    from analysis.crossover import format_scale
     from datasets.vocabulary import axis as scale_axis
 
     ax = result.axis

@@ -24,13 +24,13 @@ Builders: :func:`from_store` (a store family, reading ``lr``/``bs`` from ``runs.
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
 
 from datasets.errors import WorkbenchError
+from datasets.schema import parse_extra
 from datasets.vocabulary import LOSS_UNITS, to_nats
 
 __all__ = ["HparamsError", "DIVERGED_GAP", "SEQ_LEN", "COLUMNS", "ALIASES", "sweep_frame", "from_table",
@@ -190,18 +190,6 @@ def from_table(df: pd.DataFrame, *, batch_unit: str = "sequences", seq_len: floa
     return sweep_frame(out, diverged_gap=diverged_gap)
 
 
-def _extra(text) -> dict:
-    if isinstance(text, dict):
-        return text
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return {}
-    try:
-        value = json.loads(str(text))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _pick(extra: dict, names) -> float:
     for name in names:
         if name in extra and extra[name] is not None:
@@ -224,7 +212,7 @@ def from_runs(runs: pd.DataFrame, final: pd.DataFrame, *, diverged_gap: float = 
     HparamsError
         No run records a learning rate and a batch size.
     """
-    extra = [_extra(e) for e in runs["extra"]] if "extra" in runs.columns else [{}] * len(runs)
+    extra = [parse_extra(e) for e in runs["extra"]] if "extra" in runs.columns else [{}] * len(runs)
     seq = np.array([_pick(e, ("seq_len",)) for e in extra])
     seq = np.where(np.isfinite(seq), seq, float(SEQ_LEN))
     bs = np.array([_pick(e, ("bs", "batch_size")) for e in extra])

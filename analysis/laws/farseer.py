@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from analysis.laws.base import DIMENSIONLESS, Y, Law, Param, log_rows
+from analysis.laws.base import DIMENSIONLESS, Law, Param, log_rows
 from analysis.laws.chinchilla import CHINCHILLA
 from analysis.laws.registry import register
 

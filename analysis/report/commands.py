@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 # fit setting -> flag of `python -m analysis report` (and fit, allocate, backtest)
 FIT_FLAGS = (("law", "--law"), ("objective", "--objective"), ("delta", "--delta"), ("bootstrap", "--bootstrap"),
              ("seed", "--seed"), ("min_tokens", "--min-tokens"), ("min_fraction", "--min-fraction"),
              ("y_transform", "--y-transform"), ("time_budget", "--time-budget"),
              ("min_tpp", "--min-tpp"), ("max_tpp", "--max-tpp"), ("max_loss", "--max-loss"),
-             ("which_n", "--which-n"), ("no_envelope", "--no-envelope"))
+             ("which_n", "--which-n"), ("no_envelope", "--no-envelope"), ("envelope", "--envelope"))
 
 
 def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
@@ -24,7 +25,7 @@ def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
     families = list(families) if isinstance(families, (list, tuple)) else [families] if families else []
     args = ["python", "-m", "analysis", subcommand]
     if kind == "store" and families:
-        if data_source.get("path"):
+        if data_source.get("path") and not is_default_store(data_source["path"]):
             args += ["--store", str(data_source["path"])]
         for family in families:
             args += ["--family", str(family)]
@@ -43,6 +44,20 @@ def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
             for v in value if isinstance(value, (list, tuple)) else [value]:
                 args += [flag, str(v)]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def is_default_store(path) -> bool:
+    """Whether ``path`` is the store the command line reads without ``--store`` ($SCALING_STORE, else the
+    project's store.duckdb): a command for it names no path, so it runs from any folder on any machine."""
+    from datasets.store import locate_store
+
+    default = locate_store()
+    if "://" in str(path) or "://" in str(default):
+        return str(path).rstrip("/") == str(default).rstrip("/")
+    try:
+        return Path(path).expanduser().resolve() == Path(default).resolve()
+    except OSError:
+        return False
 
 
 def fit_options(settings: dict, data_source: dict | None = None) -> list[tuple[str, object]]:

@@ -8,8 +8,11 @@ metric's unit, exponents are dimensionless, a coefficient ``A`` of ``A / x^alpha
 """
 from __future__ import annotations
 
+import os
 import platform
+import shlex
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +23,63 @@ from analysis.jsonable import jsonable, number
 
 PACKAGES = ("streamlit", "plotly", "pandas", "numpy", "scipy", "duckdb", "pyarrow")
 MAX_RUN_ROWS = 1000           # runs listed in the JSON data summary
-SOURCE_KEYS = ("kind", "family", "metric", "unit", "path")
+SOURCE_KEYS = ("kind", "family", "metric", "unit", "path", "store_digest")
+DIGEST_CHARS = 16             # of the store's content sha256 (meta.input_digest) shown in a report
+
+
+def _store_digest(path) -> str | None:
+    """The content digest (``meta.input_digest``) of the store at ``path``, None when it cannot be read."""
+    try:
+        from datasets.store import Store
+
+        return Store(path).meta().get("input_digest") or None
+    except Exception:  # noqa: BLE001 - a report without the digest is still a report
+        return None
+
+
+def public_source(data_source: dict) -> tuple[dict, dict[str, str]]:
+    """``data_source`` as a report shared with others may show it, and the replacements that make a
+    command line equally public.
+
+    A report names its data file (store or CSV) by its file name -- and a store also by its content
+    digest (the sha256 of its tables, ``meta.input_digest``; ``store_digest`` when the caller knows it)
+    -- never by its absolute path on this machine, which says who ran it and where. The replacements map
+    each spelling of the path (as given, absolute, resolved) to the file name."""
+    source = dict(data_source)
+    path = source.get("path")
+    if not path or "://" in str(path):           # nothing, or a URL (public by nature)
+        return source, {}
+    name = Path(str(path).rstrip("/")).name or str(path)
+    if source.get("kind") == "store" and not source.get("store_digest"):
+        source["store_digest"] = _store_digest(path)
+    if source.get("store_digest"):
+        source["store_digest"] = str(source["store_digest"])[:DIGEST_CHARS]
+    source["path"] = name
+    return source, path_replacements(path)
+
+
+def path_replacements(path) -> dict[str, str]:
+    """Each spelling of a local file's ``path`` (as given, absolute, resolved) -> its file name ({} for none
+    or a URL), for :func:`redact`."""
+    if not path or "://" in str(path):
+        return {}
+    name = Path(str(path).rstrip("/")).name or str(path)
+    forms = {str(path), os.path.abspath(str(path))}
+    try:
+        forms.add(str(Path(str(path)).resolve()))
+    except OSError:
+        pass
+    return {f: name for f in forms if f and f != name}
+
+
+def redact(text: str | None, replacements: dict[str, str]) -> str | None:
+    """``text`` (e.g. a command line) with each path of ``replacements`` (quoted or not) replaced by its name."""
+    if not text:
+        return text
+    for path in sorted(replacements, key=len, reverse=True):
+        name = replacements[path]
+        text = text.replace(shlex.quote(path), shlex.quote(name)).replace(path, name)
+    return text
 
 
 def param_unit(law, name: str, unit: str | None) -> str:

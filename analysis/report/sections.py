@@ -26,8 +26,9 @@ ALLOCATION_COLUMNS = (("compute", "compute (FLOPs)"), ("h100_hours_at_40pct", "H
                       ("loss", "loss at optimum"))
 
 
-def fit_sections(fit, frame, unit: str | None, metric: str | None) -> list[Section]:
-    """Law, Parameters, Fit, Warnings and Figures of a :class:`~analysis.fit_result.FitResult`."""
+def fit_sections(fit, frame, unit: str | None, metric: str | None, target: float | None = None) -> list[Section]:
+    """Law, Parameters, Fit, Warnings and Figures of a :class:`~analysis.fit_result.FitResult` (the fit
+    figure extended to ``target``)."""
     from analysis import figures
 
     law_info = content.law_content(fit)
@@ -62,8 +63,8 @@ def fit_sections(fit, frame, unit: str | None, metric: str | None) -> list[Secti
             {"fit": details}),
         Section("Warnings", tuple(warning_blocks), {"warnings": warnings, "notes": list(fit.notes)}),
         Section("Figures", (
-            Figure("Fit over the data, with the 95% bootstrap band",
-                   lambda: figures.fit_figure(fit, frame, metric=metric, unit=unit), only=HTML_ONLY),
+            Figure("Fit over the data, with the 95% bootstrap band" + (f", extended to {target:.3g}" if target else ""),
+                   lambda: figures.fit_figure(fit, frame, metric=metric, unit=unit, target=target), only=HTML_ONLY),
             Figure("Residuals: log(predicted) - log(observed) for every point used",
                    lambda: figures.residual_figure(fit, frame), only=HTML_ONLY))),
     ]
@@ -71,6 +72,7 @@ def fit_sections(fit, frame, unit: str | None, metric: str | None) -> list[Secti
 
 def _data_rows(d: dict) -> list[tuple]:
     rows = [("source", d.get("kind") or "n/a"), ("family", d.get("family") or "n/a"), ("file", d.get("path") or "n/a"),
+            *((("store content (sha256)", d["store_digest"]),) if d.get("store_digest") else ()),
             ("metric", d.get("metric") or "n/a"), ("unit", d.get("unit") or "n/a"), ("points", d["points"]),
             ("runs", d["runs"]), ("model sizes", d["sizes"]),
             ("points per run (median)", d.get("points_per_run_median"))]

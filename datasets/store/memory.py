@@ -21,15 +21,11 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
-from datasets.schema import SCHEMA_VERSION, extra_table_name_ok, row_problem
+from datasets.schema import SCHEMA_VERSION, TABLE_COLUMNS, extra_table_name_ok, row_problem
 from datasets.sources import make_points, make_runs
 from datasets.store.write import create_tables
 
-_COLUMNS = {
-    "sources": ["source", "title", "paper", "repo", "commit", "licence", "n_files", "n_runs", "n_points"],
-    "files": ["source", "path", "sha256", "bytes", "rows_read"],
-    "exclusions": ["source", "file", "what", "action", "reason", "n_rows"],
-}
+_COLUMNS = {name: list(TABLE_COLUMNS[name]) for name in ("sources", "files", "exclusions")}
 
 
 def digest(frames: Mapping[str, pd.DataFrame]) -> str:

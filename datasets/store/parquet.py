@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from datasets.schema import POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, extra_table_name_ok
+from datasets.schema import SCHEMA_VERSION, TABLE_COLUMNS, extra_table_name_ok, views
 from datasets.store.connection import first_line
 from datasets.store.errors import StoreError, build_command
 
@@ -43,48 +43,15 @@ META_FILE = "meta.parquet"
 #: table -> its partition columns (directory levels), in order
 PARTITIONS: dict[str, tuple[str, ...]] = {"runs": ("source",), "points": ("source", "family"),
                                           "sources": ("source",), "files": ("source",), "exclusions": ("source",)}
-COLUMNS: dict[str, dict[str, str]] = {
-    "runs": RUN_COLUMNS,
-    "points": POINT_COLUMNS,
-    "sources": {"source": "VARCHAR", "title": "VARCHAR", "paper": "VARCHAR", "repo": "VARCHAR", "commit": "VARCHAR",
-                "licence": "VARCHAR", "n_files": "INTEGER", "n_runs": "INTEGER", "n_points": "INTEGER"},
-    "files": {"source": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR", "bytes": "BIGINT", "rows_read": "BIGINT"},
-    "exclusions": {"source": "VARCHAR", "file": "VARCHAR", "what": "VARCHAR", "action": "VARCHAR",
-                   "reason": "VARCHAR", "n_rows": "BIGINT"},
-}
+COLUMNS: dict[str, dict[str, str]] = {table: TABLE_COLUMNS[table] for table in PARTITIONS}
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "r2", "az", "azure", "abfss")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 URL_TTL_SECONDS = 60.0          # a remote store's meta is re-read at most this often
 POINTS_JOIN = "store.points_partitioned p JOIN store.runs r ON p.run_id = r.run_id AND p.family = r.family"
 
-# The schema's views (datasets.schema.VIEWS), with points joined to runs on (run_id, family) so that a
-# filter on the family prunes the points' partitions. Same columns and rows as the DuckDB file's views.
-VIEWS = [
-    """CREATE VIEW final_points AS
-       SELECT * EXCLUDE (rn) FROM (
-         SELECT p.*, row_number() OVER (PARTITION BY p.run_id, p.metric
-                ORDER BY p.tokens DESC NULLS LAST, p.step DESC NULLS LAST) AS rn
-         FROM points p) WHERE rn = 1""",
-    """CREATE VIEW nd_table AS
-       SELECT r.family, r.source, r.run_id, r.model, r.params AS N, p.tokens AS D, p.flops AS C,
-              p.step, p.metric, p.split, p.unit, p.value, p.stderr, p.higher_is_better
-       FROM points_partitioned p JOIN runs r ON p.run_id = r.run_id AND p.family = r.family""",
-    """CREATE VIEW family_metrics AS
-       SELECT r.family, p.metric, p.split, p.unit, any_value(p.higher_is_better) AS higher_is_better,
-              count(DISTINCT r.run_id) AS n_runs, count(*) AS n_points,
-              count(DISTINCT r.params) AS n_sizes, count(*) > count(DISTINCT r.run_id) AS has_curves
-       FROM points_partitioned p JOIN runs r ON p.run_id = r.run_id AND p.family = r.family
-       GROUP BY r.family, p.metric, p.split, p.unit""",
-    """CREATE VIEW family_summary AS
-       SELECT r.family, any_value(r.source) AS source, any_value(r.collection) AS collection,
-              count(*) AS n_runs, count(DISTINCT r.params) AS n_sizes,
-              min(r.params) AS min_params, max(r.params) AS max_params,
-              min(r.tokens) AS min_tokens, max(r.tokens) AS max_tokens,
-              coalesce(sum(pc.n), 0) AS n_points
-       FROM runs r LEFT JOIN (SELECT family, run_id, count(*) AS n FROM points_partitioned GROUP BY family, run_id) pc
-            ON pc.run_id = r.run_id AND pc.family = r.family
-       GROUP BY r.family""",
-]
+# The schema's views, with points joined to runs on (run_id, family) so that a filter on the family
+# prunes the points' partitions. Same columns and rows as the DuckDB file's views.
+VIEWS = views("points_partitioned", ("run_id", "family"))
 
 _CONNECTIONS: dict[str, tuple[tuple, duckdb.DuckDBPyConnection]] = {}
 _LOCK = threading.Lock()

@@ -36,7 +36,7 @@ from datasets.store import memory
 from datasets.store.errors import StoreError
 from datasets.store.locate import _file_lock
 from datasets.store.parquet import META_FILE, PARTITIONS, is_parquet_store, is_url, open_parquet, sql_text
-from datasets.store.write import POINT_ORDER, create_tables
+from datasets.store.write import POINT_ORDER, create_tables, fsync_path
 
 _ORDER = {"runs": "run_id", "points": "r.source, r.family, " + ", ".join(f"p.{c} NULLS FIRST" for c in POINT_ORDER)}
 LOCK_FILE = ".append.lock"
@@ -83,16 +83,8 @@ def _write_meta(con: duckdb.DuckDBPyConnection, root: Path, meta: pd.DataFrame) 
         con.execute(f"COPY (SELECT key, value FROM _meta) TO {sql_text(tmp)} (FORMAT parquet)")
     finally:
         con.unregister("_meta")
-    _fsync(tmp)
+    fsync_path(tmp)
     os.replace(tmp, root / META_FILE)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _staged(tables: Mapping[str, pd.DataFrame], extras: Mapping[str, pd.DataFrame], staging: Path) -> None:

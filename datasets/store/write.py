@@ -84,18 +84,19 @@ def write_atomically(out: Path, tables: dict[str, pd.DataFrame], extras: dict[st
     _remove(tmp)
     try:
         write_store(tmp, tables, extras)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, out)
     except BaseException:
         _remove(tmp)
         raise
     try:
-        _fsync(out.parent)
+        fsync_path(out.parent)
     except OSError:  # directories cannot be fsynced on every platform
         pass
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a file, or a directory's entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,0 +1,133 @@
+"""Every number in the dashboard's tables is drawn readably: no raw digits (Kaplan's N_c = 8.8e13 as
+88000000000000), no value rounded away (3e-4 as 0.0003), whatever the page (AppTest).
+
+AppTest does not draw a table; :func:`drawn` models how Streamlit's frontend writes a cell for the
+column's configured format (``streamlit/static/.../formatNumber.js`` and its sprintf): the default is
+numbro with up to 4 decimals and no exponent, printf ``%g`` goes through a JavaScript number (so
+``%.5g`` of 8.8e13 is written 88000000000000), ``%e`` is ``toExponential``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from datasets.upload import example_csv
+from tests.test_app_pages import ROOT, TIMEOUT, app_env, run_page  # noqa: F401  (app_env is a fixture)
+
+RAW_DIGITS = re.compile(r"\d{7,}")
+
+
+def _js_string(x: float) -> str:
+    """JavaScript's String(number): the shortest round-trip digits, without an exponent from 1e-6 to 1e21."""
+    if x == 0 or not 1e-6 <= abs(x) < 1e21:
+        return repr(x) if x else "0"
+    return np.format_float_positional(x, trim="-")
+
+
+def drawn(x: float, fmt: str | None) -> str:
+    """The text Streamlit's dataframe shows for ``x`` under NumberColumn ``format=fmt``."""
+    if fmt in (None, ""):
+        exp = int(f"{x:e}".split("e")[1])
+        mantissa = 4 if x == 0 or abs(x) >= 1e-4 else abs(exp)
+        text = f"{x:.{mantissa}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if fmt == "localized":
+        return f"{x:,.{0 if x == round(x) else 3}f}"
+    if fmt == "percent":
+        return f"{100 * x:.2f}%"
+    m = re.fullmatch(r"%\.(\d+)([efgd])", fmt)
+    assert m, f"a format this test does not model: {fmt}"
+    digits, kind = int(m.group(1)), m.group(2)
+    if kind == "e":
+        return f"{x:.{digits}e}"
+    if kind == "f":
+        return f"{x:.{digits}f}"
+    if kind == "d":
+        return str(int(x))
+    return _js_string(float(f"{x:.{digits}e}"))        # toPrecision, then back through a JS number
+
+
+def _value_of(text: str) -> float:
+    text = text.replace(",", "")
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+
+
+def unreadable(x: float, fmt: str | None) -> str | None:
+    """Why ``x`` drawn with ``fmt`` is not readable (None when it is)."""
+    text = drawn(x, fmt)
+    if RAW_DIGITS.search(text):
+        return f"{x!r} drawn as raw digits {text!r}"
+    if x != 0 and not math.isclose(_value_of(text), x, rel_tol=0.02):
+        return f"{x!r} drawn as {text!r} (precision lost)"
+    return None
+
+
+@pytest.mark.parametrize("x, fmt, text", [
+    (8.8e13, None, "88000000000000"), (8.8e13, "%.5g", "88000000000000"), (8.8e13, "%.3e", "8.800e+13"),
+    (0.348, None, "0.348"), (2085.4, None, "2085.4"), (3e-4, None, "0.0003"), (243000, "localized", "243,000"),
+    (1e24, "%.4g", "1e+24"),
+])
+def test_the_model_of_streamlit_drawing(x, fmt, text):
+    assert drawn(x, fmt) == text
+
+
+def test_the_check_catches_raw_digits_and_lost_precision():
+    assert unreadable(8.8e13, "%.5g") and unreadable(8.8e13, None) and unreadable(3.4e-4, None)
+    assert not unreadable(8.8e13, "%.3e") and not unreadable(0.348, None) and not unreadable(3.4e-4, "%.3e")
+
+
+def _problems(at, where: str) -> list[str]:
+    """Every unreadable cell of every table on the page (the first per column)."""
+    problems = []
+    for df in at.dataframe:
+        config = json.loads(df.proto.columns or "{}")
+        value = df.value
+        for col in value.columns:
+            if value[col].dtype.kind not in "fiu":
+                continue
+            conf = config.get(str(col)) or config.get(f"col:{col}") or {}
+            fmt = (conf.get("type_config") or {}).get("format")
+            for x in value[col].dropna():
+                why = unreadable(float(x), fmt)
+                if why:
+                    problems.append(f"{where}, column {col!r}: {why} (format {fmt!r})")
+                    break
+    return problems
+
+
+VIEWS = [
+    ("Home", {}, {"home_families_open": True}),                  # families' size ranges
+    ("Fit", {"law": "kaplan"}, {}),                                # Nc, Dc ~ 1e13
+    ("Fit", {"view": "compare", "compare": "law", "law2": "kaplan"}, {}),
+    ("Fit", {"view": "backtest"}, {}),
+    ("Browse", {}, {}),
+    ("Allocate", {}, {}),
+    ("Crossover", {}, {}),
+    ("Downstream", {}, {}),
+    ("Hyperparameters", {}, {}),                                   # lr ~ 1e-3, batch ~ 1e6 tokens
+]
+
+
+@pytest.mark.parametrize("page, params, session", VIEWS, ids=[f"{p}-{'-'.join(q.values()) or 'first'}"
+                                                              for p, q, _ in VIEWS])
+def test_every_table_number_is_readable(app_env, page, params, session):  # noqa: F811
+    at = run_page(page, params, session)
+    assert at.dataframe, f"{page}: no table to check"
+    assert _problems(at, page) == []
+
+
+def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("pages/4_Upload.py")
+    at.run()
+    at.file_uploader(key="upload_file_0").upload("runs.csv", example_csv().encode(), "text/csv").run()
+    assert not at.exception, [e.value for e in at.exception]
+    runs = next(d for d in at.dataframe if "flops" in d.value.columns)
+    assert runs.value["flops"].max() > 1e18
+    assert _problems(at, "Upload") == []
