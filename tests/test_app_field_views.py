@@ -1,7 +1,6 @@
 """The issue-15 views in the app (AppTest): Allocate's inference row, Fit's law bake-off, Downstream's emergence."""
 from __future__ import annotations
 
-
 from tests.test_app_pages import app_env, metric, number_of, run_page  # noqa: F401  (app_env is a fixture)
 
 EPOCH = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
