@@ -22,7 +22,9 @@ values; nothing reads the store or imports streamlit.
 :func:`default_settings` combines the fit rules into one :class:`FitSettings`. The other pages' rules:
 :func:`final_values` (the rows a trend is judged on), :func:`default_loss_metric`,
 :func:`downstream_pairs` and :func:`downstream_holdout` (a loss-to-task map), :func:`default_target`
-(the Fit page's target scale). The CLI (:mod:`analysis.cli`) takes every default from here.
+(the Fit page's target scale). The data rules -- a sweep family's envelope, which N, and how both are
+recorded -- live in :mod:`analysis.data_settings` and are importable from here too. The CLI
+(:mod:`analysis.cli`) takes every default from here.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.backtest import applicable_laws
+from analysis.data_settings import (ENVELOPE, ENVELOPE_METHOD, WHICH_N, SweepChoice, data_choices, fit_metric,
+                                    n_choices, sweep_envelope, with_which_n)
 from datasets.vocabulary import LOSS_UNITS, to_nats
 
 __all__ = ["BOOTSTRAP", "TIME_BUDGET", "OBJECTIVE", "HUBER_DELTA", "SEED", "CUTS", "HITCHHIKER_TOKENS",
@@ -42,7 +46,7 @@ __all__ = ["BOOTSTRAP", "TIME_BUDGET", "OBJECTIVE", "HUBER_DELTA", "SEED", "CUTS
            "flagged_exclusions", "default_y_transform", "fitted_unit", "loss_to_nats", "as_fitted", "default_settings",
            "final_values", "default_loss_metric", "downstream_pairs", "downstream_holdout", "TARGET_MULTIPLE",
            "REFERENCE_COMPUTE", "default_target", "ENVELOPE", "ENVELOPE_METHOD", "SweepChoice",
-           "fit_metric", "sweep_envelope", "WHICH_N", "n_choices", "with_which_n"]
+           "fit_metric", "sweep_envelope", "WHICH_N", "n_choices", "with_which_n", "data_choices"]
 
 
 def env_number(name: str, default: float, cast: Callable = float) -> Any:
@@ -204,109 +208,6 @@ def default_settings(frame: pd.DataFrame, flagged_runs: Iterable[str] = (), boot
     min_tokens, min_fraction = cut_bounds(*default_cut(frame)[:2])
     return FitSettings(law, OBJECTIVE, min_tokens, min_fraction, flagged_exclusions(frame, flagged_runs),
                        BOOTSTRAP if bootstrap is None else int(bootstrap), default_y_transform(frame))
-
-
-# ---------------------------------------------------------------------------------------------- sweeps (H14)
-ENVELOPE = True                 # a sweep family is fitted through its envelope (best run per (N, D) cell)
-ENVELOPE_METHOD = "best"        # the best run's checkpoints per cell; "bowl": a convex bowl's vertex per cell
-
-
-@dataclass(frozen=True)
-class SweepChoice:
-    """What :func:`sweep_envelope` did to a fit frame: ``frame`` (the rows to fit), ``is_sweep``, ``applied``
-    (the envelope was taken), ``note`` (one sentence saying so, or None) and ``warnings`` (the envelope's
-    own, e.g. E poorly identified; or, with the envelope off, the warning naming the sweep)."""
-
-    frame: pd.DataFrame
-    is_sweep: bool
-    applied: bool
-    note: str | None
-    warnings: tuple[str, ...]
-    family: str = ""
-
-    def to_dict(self) -> dict:
-        return {"is_sweep": self.is_sweep, "envelope": self.applied, "note": self.note,
-                "warnings": list(self.warnings), "family": self.family}
-
-
-def fit_metric(metrics: Sequence[str], default: str | None) -> str | None:
-    """The metric a family is fitted on: ``<default>_smoothed`` when the source publishes it (StepLaw's
-    Gaussian-smoothed final loss, the quantity its paper fits; the last logged batch loss is noisy), else
-    ``default`` (:func:`analysis.hparams.sweep_metric`)."""
-    from analysis.hparams import sweep_metric
-    return sweep_metric(list(metrics), default)
-
-
-def sweep_envelope(frame: pd.DataFrame, runs: pd.DataFrame | None = None, enabled: bool = ENVELOPE, *,
-                   family: str | None = None, method: str = ENVELOPE_METHOD) -> SweepChoice:
-    """The rows a loss law is fitted to when ``frame`` may be a hyperparameter sweep (:mod:`analysis.sweep`).
-
-    A sweep family (several runs per (N, D) cell differing in learning rate or batch) is reduced to the
-    best run per cell (all its checkpoints) when ``enabled`` (the default): a loss law describes the best
-    loss reachable at (N, D). With ``enabled=False`` the frame is fitted as it is and the warning names the
-    sweep. ``runs`` (the store's runs table with ``extra``) supplies the runs' lr and batch; a frame with an
-    ``lr`` column (uploads) is detected from it alone. A frame that is not a sweep comes back unchanged.
-    ``method`` is the envelope (:data:`analysis.sweep.ENVELOPE_METHODS`): ``"best"`` keeps the best run's
-    checkpoints; ``"bowl"`` keeps one row per cell at the vertex of a convex bowl in (log lr, log batch) over
-    the runs' final losses (a cell without a bowl keeps its best run's final row).
-    """
-    from analysis.sweep import attach_hparams, detect_sweep, envelope, sweep_warning
-    if frame.empty or not {"run", "N", "y"} <= set(frame.columns):
-        return SweepChoice(frame, False, False, None, ())
-    probe = frame.copy()
-    if family:
-        probe.attrs["family"] = family
-    if runs is not None and len(runs) and "run_id" in runs:
-        probe = attach_hparams(probe, runs)
-    info = detect_sweep(probe)
-    if not info.is_sweep:
-        return SweepChoice(frame, False, False, None, (), info.family)
-    if not enabled:
-        return SweepChoice(frame, True, False, None, (sweep_warning(probe, info),), info.family)
-    if method == "bowl":     # the bowl is fitted over the runs' final losses: one row per run
-        finals = probe.sort_values(["run", "D"], kind="stable").groupby("run", sort=False).tail(1)
-        finals.attrs.update(probe.attrs)
-        probe = finals
-    env = envelope(probe, method)
-    rec = env.attrs["envelope"]
-    out = env[list(frame.columns)].reset_index(drop=True)
-    out.attrs.update(frame.attrs)
-    out.attrs["envelope"] = rec
-    what = ("the best run per (N, D) cell" if method == "best" else
-            "the vertex of a convex bowl in (log lr, log batch) per (N, D) cell")
-    note = (f"{info.message}: fitted to the envelope, {what} ({rec['n_runs_before']:,} runs "
-            f"-> {rec['n_runs_after']:,}), the best loss reachable at each size and budget")
-    return SweepChoice(out, True, True, note, tuple(rec["warnings"]), info.family)
-
-
-WHICH_N = "total"               # the parameter count N a law is fitted in (analysis.effective_params.CHOICES)
-
-
-def n_choices(frame: pd.DataFrame) -> list[str]:
-    """The parameter counts ``frame`` can be fitted in: ``total`` always, then non-embedding / active /
-    average where a column of :data:`analysis.effective_params.COLUMNS` holds a positive count for every row
-    (:func:`analysis.effective_params.attach_counts` adds them from the store's runs)."""
-    from analysis.effective_params import available
-    return ["total", *[c for c in available(frame) if c != "total"]]
-
-
-def with_which_n(frame: pd.DataFrame, choice: str = WHICH_N) -> pd.DataFrame:
-    """``frame`` with ``N`` replaced by the parameter count ``choice`` (``attrs["which_n"]`` records it; C is
-    the data's own and is not changed). Raises :class:`SettingsError` when the frame lacks that count."""
-    from analysis.effective_params import CHOICES, which_n
-    if choice == "total":
-        out = frame.copy() if frame.attrs.get("which_n") != "total" else frame
-        out.attrs.update(frame.attrs)
-        out.attrs["which_n"] = "total"
-        return out
-    if choice not in n_choices(frame):
-        raise SettingsError(f"these data have no {choice.replace('_', '-')} parameter count for every run "
-                            f"({CHOICES.get(choice, 'unknown choice')}); use N = total")
-    out = frame.copy()
-    out["N"] = which_n(frame, choice).to_numpy(float)
-    out.attrs.update(frame.attrs)
-    out.attrs["which_n"] = choice
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- targets (H9)

@@ -18,7 +18,7 @@ mixtures, seeds: ``colpret/bimix-*``) are counted (``n_shared_cells``) but not r
 between them may be what the user wants to compare.
 
 Public API: :class:`SweepInfo`, :func:`detect_sweep`, :func:`envelope`, :func:`sweep_warning`,
-:func:`attach_hparams`.
+:func:`attach_hparams`, :func:`run_cells` (one row per run) and :func:`final_rows` (each run's last checkpoint).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from analysis.hparams.data import SEQ_LEN, HparamsError
 from analysis.hparams.optimum import bowl_vertex
 from datasets.schema import parse_extra
 
-__all__ = ["SweepInfo", "detect_sweep", "envelope", "sweep_warning", "attach_hparams", "run_cells",
+__all__ = ["SweepInfo", "detect_sweep", "envelope", "sweep_warning", "attach_hparams", "run_cells", "final_rows",
            "ENVELOPE_METHODS", "MIN_SIZES_FOR_E"]
 
 ENVELOPE_METHODS = {"best": "the run with the lowest final loss in each (N, D) cell (all its checkpoints)",
@@ -89,14 +89,20 @@ def _key(values) -> np.ndarray:
     return np.where(np.isfinite(v) & (v > 0), np.round(np.log(np.where(v > 0, v, 1.0)), 5), np.nan)
 
 
+def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The last checkpoint of each run (largest ``D``, then ``step``), one row per run in order of first
+    appearance."""
+    sort = [c for c in ("run", "D", "step") if c in frame.columns]
+    return frame.sort_values(sort, kind="stable").groupby("run", sort=False).tail(1)
+
+
 def run_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run: ``run, N, D`` (the run's final tokens), ``U`` (unique tokens, NaN if not recorded),
     ``y`` (its final value), ``lr`` and ``batch`` (per-run maxima, NaN when not recorded; ``bs`` x 2048 when
     only ``bs`` is given) and ``cell`` (int)."""
     if "run" not in frame.columns or "N" not in frame.columns or "y" not in frame.columns:
         raise HparamsError("the fit frame has no run, N or y column", "build it with Store.fit_frame or the upload")
-    sort = [c for c in ("run", "D", "step") if c in frame.columns]
-    last = frame.sort_values(sort, kind="stable").groupby("run", sort=False).tail(1).set_index("run")
+    last = final_rows(frame).set_index("run")
     out = pd.DataFrame({"N": last["N"].astype(float),
                         "D": last["D"].astype(float) if "D" in last.columns else np.nan,
                         "U": last["U"].astype(float) if "U" in last.columns else np.nan,
@@ -156,8 +162,9 @@ def envelope(frame: pd.DataFrame, method: str = "best", *, higher_is_better: boo
     frame : DataFrame
         A fit frame (``run, N, D, y`` and the other columns of :func:`datasets.store.to_fit_frame`).
     method : {"best", "bowl"}
-        ``bowl`` needs ``lr`` and ``batch``/``bs`` and one row per run; a cell without a convex bowl keeps
-        its best run.
+        ``bowl`` needs ``lr`` and ``batch``/``bs``; it keeps one row per cell, the best run's final row, with
+        ``y`` at the vertex of a convex bowl over the runs' final values (run ``"<best run>#bowl"``); a cell
+        without a convex bowl keeps its best run's final row.
     higher_is_better : bool, optional
         Default ``frame.attrs["higher_is_better"]`` (False: the lowest loss is best).
 
@@ -171,7 +178,7 @@ def envelope(frame: pd.DataFrame, method: str = "best", *, higher_is_better: boo
     Raises
     ------
     HparamsError
-        Unknown method, or ``bowl`` without hyperparameter columns or with several rows per run.
+        Unknown method, or ``bowl`` without hyperparameter columns.
     """
     if method not in ENVELOPE_METHODS:
         raise HparamsError(f"unknown envelope method {method!r}", f"choose one of {', '.join(ENVELOPE_METHODS)}")
@@ -202,11 +209,8 @@ def _bowl_envelope(frame: pd.DataFrame, runs: pd.DataFrame, best: pd.DataFrame, 
     if runs["lr"].isna().any() or runs["batch"].isna().any():
         raise HparamsError("the bowl envelope needs every run's learning rate and batch (columns lr, batch or bs)",
                            "use method='best', or attach the hyperparameters (attach_hparams)")
-    if frame["run"].duplicated().any():
-        raise HparamsError("the bowl envelope needs one row (the final value) per run",
-                           "use method='best' for runs with several checkpoints")
     rows = []
-    by_run = frame.set_index("run")
+    by_run = final_rows(frame).set_index("run")       # the bowl is fitted over the runs' final values
     for cell, g in runs.groupby("cell"):
         keep = best.loc[best["cell"] == cell, "run"].iloc[0]
         row = by_run.loc[[keep]].reset_index()

@@ -1,14 +1,14 @@
 """Hyperparameters: the optimal learning rate and batch size from lr x batch sweeps, beside the published rules."""
 import io
 import math
-import shlex
 
 import pandas as pd
 import streamlit as st
 
 from analysis import hparams as hp
 from analysis.figures import hparams as figs
-from analysis.report.commands import is_default_store
+from analysis.report import cli_command
+from analysis.report.content import path_replacements, redact
 from analysis.settings import BOOTSTRAP, SEED
 from ui import compute, navigation, output, widgets
 from ui.data import example, sidebar
@@ -203,12 +203,11 @@ output.download_json(res.to_dict(), f"hparams_{name}", key="hp_json", label="Res
 output.download_text("Report (Markdown)", lambda: hp.to_markdown(res, comparison=comparison).encode("utf-8"),
                      f"hparams_{slug(name)}.md", "text/markdown", "hp_md", c2)
 if source == "family" and data.path:
-    cmd = ["python", "-m", "analysis", "hparams"] + ([] if is_default_store(data.path) else ["--store", str(data.path)])
-    for f in families:
-        cmd += ["--family", f]
-    cmd += ["--metric", str(frame.attrs["metric"]), "--cell-method", method, "--bootstrap", str(int(boot)),
-            "--seed", str(SEED), "--n-basis", basis if moe else "total", "--json"]
-    st.caption("Reproduce from the command line:")
-    st.code(shlex.join(cmd), language="bash", wrap_lines=True)
+    command = cli_command("hparams", data.describe(family=families) | {"metric": frame.attrs["metric"]},
+                          [("--cell-method", method), ("--bootstrap", int(boot)), ("--seed", SEED),
+                           ("--n-basis", basis if moe else "total"), ("--json", True)])
+    st.caption("Reproduce from the command line" + (" (`--store` names the store file: use your copy of it):"
+                                                     if "--store" in command else ":"))
+    st.code(redact(command, path_replacements(data.path)), language="bash", wrap_lines=True)
 else:
     st.caption("Reproduce with `python -m analysis hparams --data YOUR_TABLE.csv --json`.")

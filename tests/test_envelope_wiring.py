@@ -1,6 +1,6 @@
 """Sweep families are fitted through their envelope (issue 14 item 2), the same way in the CLI and on the pages.
 
-``analysis.settings.sweep_envelope`` is the one rule: a family with several runs per (N, D) cell that differ
+``analysis.settings.sweep_envelope`` (defined in ``analysis.data_settings``) is the one rule: a family with several runs per (N, D) cell that differ
 in learning rate or batch (StepLaw's ``steplaw/dense``: 1,911 runs in 17 cells) is reduced to the best run per
 cell, on the smoothed loss the paper fits (``analysis.settings.fit_metric``). The reference values are the
 issue's: Chinchilla on the envelope gives alpha in [0.10, 0.16] and beta in [0.25, 0.35], with a warning
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -88,20 +89,66 @@ def test_upload_frames_get_the_same_detection():
     assert settings.sweep_envelope(seeds, None).frame is seeds
 
 
+def test_the_bowl_envelope_reduces_checkpoints_to_final_rows_itself():
+    """:func:`analysis.sweep.envelope` takes each run's final row for the bowl: a frame with every checkpoint
+    gives the same rows as its final rows alone (the reduction is the sweep module's, not the caller's)."""
+    from analysis.sweep import envelope, final_rows
+
+    rows = []
+    for N in (1e8, 4e8):                # 2 sizes x 2 budgets x a 4 x 3 grid of (lr, batch) off-grid optimum
+        for D in (2e9, 8e9):
+            for lr in (1e-4, 3e-4, 1e-3, 3e-3):
+                for batch in (2.5e5, 5e5, 1e6):
+                    y = (1.7 + 400 / N ** 0.34 + 400 / D ** 0.28 + 0.004 * np.log(lr / 5e-4) ** 2
+                         + 0.003 * np.log(batch / 6e5) ** 2)
+                    rows.append({"run": f"n{N:g}-d{D:g}-lr{lr:g}-b{batch:g}", "N": N, "D": D, "C": 6 * N * D,
+                                 "step": 1.0, "y": y, "lr": lr, "batch": batch})
+    final = pd.DataFrame(rows)
+    early = final.assign(D=final["D"] / 2, C=final["C"] / 2, y=final["y"] + 0.1, step=0.5)
+    checkpoints = pd.concat([early, final], ignore_index=True).sample(frac=1.0, random_state=0)
+    assert final_rows(checkpoints).set_index("run").sort_index().equals(final.set_index("run").sort_index())
+    whole, finals = envelope(checkpoints, "bowl"), envelope(final, "bowl")
+    assert len(whole) == 4 and whole["run"].str.endswith("#bowl").all()       # each cell's vertex
+    pd.testing.assert_frame_equal(whole.sort_values("run").reset_index(drop=True),
+                                  finals.sort_values("run").reset_index(drop=True))
+    assert settings.sweep_envelope(checkpoints, None, method="bowl").frame["y"].sort_values().tolist() == \
+        finals["y"].sort_values().tolist()
+
+
+def test_data_choices_record_only_what_is_not_the_default():
+    """App and CLI record the data choices through one function; the default adds no flag to the command."""
+    from analysis.report.commands import fit_options
+
+    assert settings.data_choices() == {"which_n": "total", "no_envelope": False, "envelope": None}
+    assert settings.data_choices(None, True, None) == settings.data_choices()
+    assert settings.data_choices("active", True, "bowl") == {"which_n": "active", "no_envelope": False,
+                                                             "envelope": "bowl"}
+    assert settings.data_choices("total", False, "bowl")["envelope"] is None        # no method without it
+    flags = dict((f, v) for f, v in fit_options(settings.data_choices()) if v not in (None, False))
+    assert "--envelope" not in flags and "--no-envelope" not in flags
+    assert dict(fit_options(settings.data_choices(envelope=True, method="bowl")))["--envelope"] == "bowl"
+
+
 def test_fit_metric_prefers_the_smoothed_loss():
     assert settings.fit_metric(["train_loss", "train_loss_smoothed"], "train_loss") == "train_loss_smoothed"
     assert settings.fit_metric(["val_loss"], "val_loss") == "val_loss"
 
 
-def test_fit_page_says_so_and_warns_when_turned_off(steplaw_path, monkeypatch):
+@pytest.fixture
+def fit_page(steplaw_path, monkeypatch):
+    """The Fit page on the sweep family (Chinchilla, no bootstrap), run once, with the store as the app's."""
     from tests.test_app_pages import run_page
 
     monkeypatch.setenv("SCALING_STORE", str(steplaw_path))
     monkeypatch.setattr(settings, "BOOTSTRAP", 0)
     monkeypatch.setattr(settings, "TIME_BUDGET", 5.0)
-    params = {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"}
-    at = run_page("Fit", params)
+    at = run_page("Fit", {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"})
     assert not at.exception, at.exception
+    return at
+
+
+def test_fit_page_says_so_and_warns_when_turned_off(fit_page):
+    at = fit_page
     notes = [i.value for i in at.info if "Sweep envelope" in i.value]
     assert notes and FAMILY in notes[0] and "best run per (N, D) cell" in notes[0]
     assert at.toggle(key="envelope").value is True
@@ -125,14 +172,8 @@ def test_cli_bowl_envelope_fits_one_point_per_cell(steplaw_path, capsys):
     assert "--envelope bowl" in json.dumps(report)
 
 
-def test_fit_page_offers_the_bowl_envelope_and_keeps_it_in_the_url(steplaw_path, monkeypatch):
-    from tests.test_app_pages import run_page
-
-    monkeypatch.setenv("SCALING_STORE", str(steplaw_path))
-    monkeypatch.setattr(settings, "BOOTSTRAP", 0)
-    monkeypatch.setattr(settings, "TIME_BUDGET", 5.0)
-    params = {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"}
-    at = run_page("Fit", params)
+def test_fit_page_offers_the_bowl_envelope_and_keeps_it_in_the_url(fit_page):
+    at = fit_page
     assert at.selectbox(key="envelope_method").value == "best"
     at.selectbox(key="envelope_method").set_value("bowl").run()
     assert not at.exception, at.exception

@@ -112,11 +112,10 @@ def which_n(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
 
 
 def data_settings() -> dict:
-    """The data choices of :func:`which_n` and :func:`envelope` for a report's settings (and its command)."""
-    return {"which_n": st.session_state.get("which_n") or settings_api.WHICH_N,
-            "no_envelope": st.session_state.get("envelope") is False,
-            "envelope": st.session_state.get("envelope_method") if st.session_state.get("envelope") is not False
-            and st.session_state.get("envelope_method") not in (None, settings_api.ENVELOPE_METHOD) else None}
+    """The data choices of :func:`which_n` and :func:`envelope` for a report's settings (and its command),
+    recorded as the CLI records them (:func:`analysis.settings.data_choices`)."""
+    return settings_api.data_choices(st.session_state.get("which_n"), st.session_state.get("envelope") is not False,
+                                     st.session_state.get("envelope_method"))
 
 
 def law_label(name: str) -> str:

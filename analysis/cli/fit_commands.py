@@ -15,6 +15,7 @@ from analysis.cli.output import dump, emit
 from analysis.fit import FitResult
 from analysis.laws import LAWS
 from analysis.report import build_report
+from analysis.settings import data_choices
 
 DEFAULT_BUDGETS = (1e21, 1e22, 1e23, 1e24, 1e25)      # FLOPs of the report's allocation table
 
@@ -89,11 +90,10 @@ def cmd_report(args):
     if result.law.allocatable:
         allocation = [allocate(result, c) for c in (args.compute or DEFAULT_BUDGETS)]
     command = "python -m analysis " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    data = data_choices(args.which_n, not args.no_envelope, args.envelope)      # as the app records them
     report = build_report(result, frame, data_source=data_source, backtest=bt, allocation=allocation,
                           comparisons=fitting.comparison_fits(frame, result, kwargs),
-                          command=command, settings={**result.settings, "which_n": args.which_n,
-                                                     "no_envelope": args.no_envelope,
-                                                     "envelope": None if args.envelope == "best" else args.envelope})
+                          command=command, settings={**result.settings, **data})
     text = {"html": lambda: report.to_html(plotlyjs=args.plotlyjs), "json": report.to_json,
             "md": report.to_markdown}[args.format]()
     if args.out:
