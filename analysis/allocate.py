@@ -68,10 +68,13 @@ def _loss_rows(law: Law, theta: np.ndarray, X: dict) -> np.ndarray:
     return np.exp(L[:, 0])
 
 
-def _optimum(fit: FitResult, compute: float, k: float, unique_tokens: float | None):
-    """N*, D*, loss* for every parameter row (point first, then resamples), and the method in words."""
+def _optimum(fit: FitResult, compute: float, k: float, unique_tokens: float | None, *, point_only: bool = False):
+    """N*, D*, loss* for every parameter row (point first, then resamples; ``point_only``: the point fit's
+    row alone), and the method in words."""
     law = _require_allocatable(fit)
     P = _theta_public(fit)
+    if point_only:
+        P = P[:1]
     theta = law.to_internal(P)
     budget = compute / k
     if law.optimum is not None:
@@ -312,8 +315,11 @@ def plan_cost(fit: FitResult, N: float, D: float, *,
                               "U": np.array([np.nan])})[0])
     opt = allocate(fit, C, flops_per_param_token=k)
 
-    def gap(logc):
-        return allocate(fit, float(np.exp(logc)), flops_per_param_token=k).loss - loss
+    def gap(logc):                  # the point fit's optimal loss at compute e^logc, less the planned loss
+        c = float(np.exp(logc))
+        N_, D_, best, _ = _optimum(fit, c, k, None, point_only=True)
+        _refuse_outside_data(fit, c, float(N_[0]), float(D_[0]))
+        return float(best[0]) - loss
 
     lo, hi = np.log(C) - np.log(1e6), np.log(C)
     try:

@@ -52,7 +52,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from analysis.downstream_forms import (FORMS, N_PARAMS, PARAM_NAMES, DownstreamError, evaluate, evaluate_batch,  # noqa: F401
                                       fit_form, formula)
@@ -201,6 +200,7 @@ def map_downstream(loss, metric, *, runs=None, chance: float | None = None, high
     -------
     DownstreamResult
     """
+    from scipy import stats          # on use: scipy's submodules cost the app's start-up
     L = np.asarray(loss, dtype=float).reshape(-1)
     y = np.asarray(metric, dtype=float).reshape(-1)
     if L.shape != y.shape:
@@ -289,6 +289,7 @@ def map_downstream(loss, metric, *, runs=None, chance: float | None = None, high
 
 
 def _verdict(L, y, s, chance, fit_idx, ho_idx, tau, tau_p, r2, mre, chance_margin, max_rel_error, alpha, chosen):
+    from scipy import stats          # on use: scipy's submodules cost the app's start-up
     g = s * y
     if chance is not None:
         headroom = float(np.max(g) - s * chance)

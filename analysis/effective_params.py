@@ -35,7 +35,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import quad
 
 from datasets.errors import WorkbenchError
 from datasets.schema import parse_extra
@@ -129,6 +128,7 @@ def mean_sparsity(schedule: CubicSchedule | Callable | tuple) -> float:
     (adaptive quadrature), or a pair ``(fractions, sparsities)`` of a logged schedule, integrated by the
     trapezoid rule after sorting (held constant before the first and after the last logged point).
     """
+    from scipy.integrate import quad          # on use: scipy's submodules cost the app's start-up
     if isinstance(schedule, CubicSchedule):
         return schedule.mean()
     if callable(schedule):

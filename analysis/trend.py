@@ -66,7 +66,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.jsonable import number
 from analysis.two_lines import TwoLines, mann_kendall, turning_point, two_lines
@@ -198,6 +197,7 @@ def trend_shape(x, y, *, higher_is_better: bool, alpha: float = 0.05, n_boot: in
         "U-shaped"/"inverted-U"; else a significant Mann-Kendall trend gives "improving"/"inverse";
         else "flat".
     """
+    from scipy import stats          # on use: scipy's submodules cost the app's start-up
     x = np.asarray(x, dtype=float).reshape(-1)
     y = np.asarray(y, dtype=float).reshape(-1)
     if x.shape != y.shape:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
 EXACT_MAX_N = 8    # exact permutation Mann-Kendall up to 8! = 40,320 orderings
 
@@ -59,6 +58,7 @@ def mann_kendall(u: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     statistic ``S = sum_{i<j} sign(u_j - u_i) sign(g_j - g_i)`` is at least as extreme as observed;
     larger tied samples use the normal approximation with Kendall's tie-corrected variance.
     """
+    from scipy import stats          # on use: scipy's submodules cost the app's start-up
     u, g = np.asarray(u, float), np.asarray(g, float)
     n = len(u)
     tau = stats.kendalltau(u, g).statistic
@@ -184,6 +184,7 @@ def turning_point(u: np.ndarray, g: np.ndarray, want_min: bool) -> float:
 # ----------------------------------------------------------------------------------------------
 def _interrupted(u: np.ndarray, g: np.ndarray, uc: float, first_includes: bool):
     """OLS of g on [1, min(u-uc,0), max(u-uc,0), high]; returns (b1, b2, t1, t2, p1, p2, n1, n2) or None."""
+    from scipy import stats          # on use: scipy's submodules cost the app's start-up
     high = (u > uc) if first_includes else (u >= uc)
     low = ~high
     if len(np.unique(u[low])) < 2 or len(np.unique(u[high])) < 2:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import Delaunay
 
 from analysis.interval import Interval
 from analysis.jsonable import jsonable
@@ -28,6 +27,7 @@ __all__ = ["Recommendation", "recommend", "in_hull"]
 def in_hull(points: np.ndarray, query: np.ndarray, tol: float = 1e-6) -> bool:
     """Whether ``query`` (2,) lies in the convex hull of ``points`` (k, 2), degenerate hulls included
     (a segment when the points are collinear, a point when they coincide)."""
+    from scipy.spatial import Delaunay          # on use: scipy's submodules cost the app's start-up
     points = np.unique(np.asarray(points, float), axis=0)
     query = np.asarray(query, float)
     centre = points.mean(axis=0)

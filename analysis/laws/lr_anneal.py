@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from analysis.laws.base import DIMENSIONLESS, Y, Derived, Law, Param, rows
 from analysis.laws.maths import safe_log
@@ -34,6 +33,7 @@ def anneal_areas(step, lr, run=None, decay: float = DECAY):
 
     with :math:`\\lambda` = ``decay`` (0.999 in the paper). Returns (S1, S2) at the observed steps.
     """
+    from scipy.signal import lfilter          # on use: scipy's submodules cost the app's start-up
     step = np.asarray(step, float)
     lr = np.asarray(lr, float)
     run = np.zeros(len(step)) if run is None else np.asarray(run)
