@@ -1,0 +1,33 @@
+"""Start-up cost: the modules every page imports leave scipy's heavy submodules to the analyses that use them.
+
+scipy.stats, scipy.signal and scipy.integrate take about 0.8 s of CPU to import here (measured with
+``resource.getrusage`` around the import, 3 runs), and only Trends, Downstream, the lr-annealing law and
+the effective-parameter counts need them; they are imported inside those functions (issue 13: first start).
+"""
+import subprocess
+import sys
+
+HEAVY = ("scipy.stats", "scipy.signal", "scipy.integrate")
+PAGE_IMPORTS = ("app_modules = ['analysis.figures', 'analysis.laws', 'analysis.settings', 'datasets.store', "
+                "'ui.compute', 'ui.data', 'ui.navigation', 'ui.output', 'ui.store', 'ui.format', 'ui.field_views', "
+                "'ui.fit_controls', 'ui.widgets']")
+
+
+def _loaded_after(imports: str) -> set[str]:
+    code = (f"import importlib, sys\n{imports}\n"
+            "for m in app_modules: importlib.import_module(m)\n"
+            f"print('loaded:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("loaded:"))
+    return set(filter(None, line.removeprefix("loaded:").split(",")))
+
+
+def test_the_page_modules_do_not_import_scipy_stats_signal_or_integrate():
+    assert _loaded_after(PAGE_IMPORTS) == set()
+
+
+def test_the_analyses_that_need_them_still_import_them():
+    loaded = _loaded_after(PAGE_IMPORTS.replace("]\")", "]") + "\nimport numpy as np\n"
+                           "from analysis.two_lines import mann_kendall; mann_kendall(np.arange(5.), np.arange(5.))\n"
+                           "from analysis.laws.lr_anneal import anneal_areas; anneal_areas([1., 2.], [1e-3, 5e-4])")
+    assert {"scipy.stats", "scipy.signal"} <= loaded
