@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import auto_law
-from analysis.auto_law import choose_law, thin_runs, validation_folds
+from analysis.auto_law import choose_law, default_candidates, thin_runs, validation_folds
 from analysis.fit import fit_law
 from analysis.laws import get_law
 from tests._synthetic import sample
@@ -81,11 +81,28 @@ def test_auto_scores_the_geometric_mean_over_folds_and_picks_m4_on_a_plateaued_c
     choice = choose_law(df, bootstrap=0)
     t = choice.table
     assert choice.law == "m4_d" and t["law"].iloc[0] == "m4_d"
-    assert {"power_d", "kaplan_d", "bnsl1_d", "m4_d"} <= set(t["law"])
+    assert set(t["law"]) == {"power_d", "bnsl1_d", "m4_d"}          # kaplan_d (no floor) is left out, and says so
+    assert "left out kaplan_d (no irreducible term" in choice.reason
     gm = np.exp((np.log(t["fold 1"]) + np.log(t["fold 2"])) / 2)
     np.testing.assert_allclose(t["log_rmse"], gm)
     assert (np.diff(t["log_rmse"]) >= 0).all() and len(choice.folds) == 2
     assert t.set_index("law").loc["power_d", "log_rmse"] > 5 * t["log_rmse"].iloc[0]
+
+
+def test_default_candidates_leave_out_pure_power_laws_when_a_law_with_a_floor_applies():
+    """Pure power laws (Law.floor False: kaplan, kaplan_n/d/c) predict a loss falling to zero; auto offers
+    them only when no law with an irreducible term applies, and always when named."""
+    assert {n for n in ("kaplan", "kaplan_n", "kaplan_d", "kaplan_c") if not get_law(n).floor} == {
+        "kaplan", "kaplan_n", "kaplan_d", "kaplan_c"}
+    assert all(get_law(n).floor for n in ("chinchilla", "power_d", "bnsl1_d", "m4_d", "data_constrained"))
+    ladder = sample("chinchilla", np.random.default_rng(3))
+    laws = default_candidates(ladder)
+    assert "chinchilla" in laws and "kaplan" not in laws and all(get_law(n).floor for n in laws)
+    assert default_candidates(ladder, allocatable_only=True) == [n for n in laws if get_law(n).allocatable]
+    curve = _m4_curve(4)
+    assert "kaplan_d" not in default_candidates(curve)
+    named = choose_law(curve, ["kaplan_d", "power_d"], bootstrap=0)
+    assert set(named.table["law"]) == {"kaplan_d", "power_d"} and "left out" not in named.reason
 
 
 def test_auto_cuts_its_folds_from_the_rows_the_fit_keeps():

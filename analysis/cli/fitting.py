@@ -15,7 +15,8 @@ from dataclasses import replace
 import pandas as pd
 
 from analysis import settings
-from analysis.backtest import applicable_laws, choose_law
+from analysis.auto_law import choose_law
+from analysis.backtest import applicable_laws
 from analysis.cli.errors import CLIError
 from analysis.cli.filters import filters
 from analysis.cli.loading import load_frame
@@ -65,9 +66,9 @@ def choose(args, frame: pd.DataFrame, kwargs: dict, *, allocatable_only: bool = 
         return default_law_name(frame, allocatable_only=allocatable_only), None
     if args.law != "auto":
         return args.law, None
-    candidates = [n for n in applicable_laws(frame) if get_law(n).allocatable] if allocatable_only else None
     target = {"C": args.compute} if getattr(args, "compute", None) else None
-    choice = choose_law(frame, candidates, target=target, **dict(kwargs, bootstrap=0, time_budget=None))
+    choice = choose_law(frame, allocatable_only=allocatable_only, target=target,
+                        **dict(kwargs, bootstrap=0, time_budget=None))
     return choice.law, choice.to_dict()
 
 

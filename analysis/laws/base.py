@@ -112,6 +112,11 @@ class Law:
     extrapolates : bool
         False for a law that is only trusted inside its data's N and D range (Farseer): allocation refuses a
         compute optimum outside it (:func:`analysis.allocate.allocate`).
+    floor : bool
+        Whether the law has an irreducible term: the predicted loss tends to a positive floor as the scale
+        grows (E in ``E + A N^-alpha``). False for pure power laws (Kaplan's), which predict a loss that
+        falls to zero; ``auto`` leaves them out of its default candidates when a law with a floor applies
+        (:func:`analysis.auto_law.default_candidates`).
     """
 
     name: str
@@ -132,6 +137,7 @@ class Law:
     grid_edges: tuple[tuple[int, float, float], ...] = ()
     combined: Callable[[Array, dict], tuple[Array, Array]] | None = field(default=None, repr=False)
     extrapolates: bool = True
+    floor: bool = True
 
     def __post_init__(self):
         if not self.x_axis:

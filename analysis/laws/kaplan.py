@@ -62,4 +62,4 @@ KAPLAN = register(Law(
      Param("Dc", "critical token count", 1e-10, 1e40, log=True, unit="{D}"),
      Param("alphaN", "parameter exponent", 1e-3, 2.0, unit=DIMENSIONLESS),
      Param("alphaD", "data exponent", 1e-3, 2.0, unit=DIMENSIONLESS)),
-    _logpred, _jac, _init, reference="Kaplan et al. 2020, eq. 1.5"))
+    _logpred, _jac, _init, reference="Kaplan et al. 2020, eq. 1.5", floor=False))

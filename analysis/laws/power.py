@@ -59,7 +59,7 @@ def pure_power(var: str) -> Law:
                rf"L = \left(\frac{{{var}_c}}{{{var}}}\right)^{{\alpha}}", (var,),
                (Param(f"{var}c", f"critical scale ({AXES[var].unit})", 1e-30, 1e60, log=True, unit=f"{{{var}}}"),
                 Param("alpha", "exponent", 1e-4, 3.0, unit=DIMENSIONLESS)),
-               logpred, jac, init, reference="Kaplan et al. 2020")
+               logpred, jac, init, reference="Kaplan et al. 2020", floor=False)
 
 
 # power_c summarises a size ladder by compute, so it is offered beside the joint laws
