@@ -120,8 +120,8 @@ def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, com
                      extra_commands: Sequence[str | None] = (), **analyses) -> Callable[[], Any]:
     """The report of ``fit`` on ``data`` (a :class:`ui.data.Data`), plus ``analyses`` (backtest=,
     allocation=, crossover=, trend=, downstream=, settings=, title= of
-    :func:`analysis.report.build_report`), as HTML, Markdown and JSON downloads, and the command lines
-    that reproduce it (``command`` replaces the fit's own).
+    :func:`analysis.report.build_report`), as HTML, Markdown and JSON downloads, and (in a popover) the
+    command lines that reproduce it (``command`` replaces the fit's own).
 
     The report is built when a download is clicked, not on every rerun (its data summary and sections
     take longer than the rest of a page); returns the function that builds it (once)."""
@@ -143,8 +143,11 @@ def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, com
         download_text(f"Report ({label})", lambda m=method: getattr(report(), m)(), f"report_{slug(name)}.{ext}",
                       mime, f"{key}_{ext}", col)
     if lines:
-        st.caption("Reproduce from the command line (`--store` names the store file: use your copy of it):")
-        st.code("\n".join(lines), language="bash", wrap_lines=True)
+        # in a popover: st.code's syntax highlighter (a 1.5 MB script) loads only when it is opened, not
+        # with the page (measured: it delays a new tab's first chart)
+        with st.popover("Reproduce from the command line", icon=":material/terminal:"):
+            st.caption("`--store` names the store file: use your copy of it.")
+            st.code("\n".join(lines), language="bash", wrap_lines=True)
     else:
         st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "
                    "Settings section lists every choice.")

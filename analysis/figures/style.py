@@ -30,7 +30,7 @@ MAX_LEGEND = 25            # runs listed in a legend; more are coloured by size 
 DENSE_CURVE = 40           # a run with more checkpoints is drawn as a line without markers
 N_GRID = 120               # points on a fitted curve
 TEMPLATE = "plotly_white"  # every figure's plotly template (set once: see themed)
-WEBGL_POINTS = 2_000       # a trace with more points is drawn with WebGL (SVG makes one element per marker)
+WEBGL_POINTS = 2_000       # a trace with more points is drawn with WebGL (see scatter)
 MAX_POINTS = 20_000        # points of data one figure draws at most; more are thinned evenly (downloads keep all)
 
 
@@ -60,8 +60,13 @@ pio.templates.default = TEMPLATE
 
 
 def scatter(n_points: int, **kwargs):
-    """A scatter trace of ``n_points`` points: ``go.Scattergl`` (WebGL) past :data:`WEBGL_POINTS`, which the
-    browser draws in one canvas instead of one SVG element per point, else ``go.Scatter``."""
+    """A scatter trace of ``n_points`` points: ``go.Scattergl`` (WebGL, one canvas) past :data:`WEBGL_POINTS`,
+    else ``go.Scatter`` (SVG, one element per marker).
+
+    WebGL pays a fixed start-up (context, shaders) that software rendering makes large. Measured in a new
+    tab of chromium without a GPU (``bench/bench_first_chart.py``, 8 marker traces, load ~5): WebGL / SVG
+    time to the first chart 1.21 at 2,000 points in all, 0.75 at 5,000 and 0.76 at 10,000; break-even
+    between 2,000 and 5,000 points, where :data:`WEBGL_POINTS` is."""
     return (go.Scattergl if n_points > WEBGL_POINTS else go.Scatter)(**kwargs)
 
 
