@@ -27,8 +27,9 @@ simplest law and moves to one with more parameters only when it is better on eve
 loss has an entropy floor, so a pure power law bends the wrong way past the data; with few validation
 points its two parameters often win the tie rule all the same. On the 92 held-out curves of
 google-research/revisiting-neural-scaling-laws (``bench/bench_revisiting.py``) leaving them out moved
-auto's median held-out log-RMSE from 0.0239 to 0.0218 (paired difference -0.0025, 95% CI -0.0045 to
--0.0010). Named candidates are used as given.
+auto's median held-out log-RMSE, with the dashboard's default early cut, from 0.0239 to 0.0218 (paired
+difference -0.0025, 95% CI -0.0043 to -0.0009; with all rows -0.0014, CI -0.0036 to +0.0001). Named
+candidates are used as given.
 """
 from __future__ import annotations
 
@@ -170,13 +171,16 @@ def default_candidates(frame: pd.DataFrame, *, allocatable_only: bool = False) -
     """The laws ``auto`` chooses among by default: :func:`analysis.backtest.applicable_laws`, without the
     pure power laws (``Law.floor`` False) when a law with a floor applies (module docs); with
     ``allocatable_only`` only laws whose compute budget can be split into N and D."""
-    laws = _applicable(frame, allocatable_only)
-    with_floor = [n for n in laws if get_law(n).floor]
-    return with_floor or laws
+    return _with_floor(_applicable(frame, allocatable_only))
 
 
 def _applicable(frame: pd.DataFrame, allocatable_only: bool) -> list[str]:
     return [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+
+
+def _with_floor(laws: list[str]) -> list[str]:
+    """``laws`` without the pure power laws, unless no law with a floor is among them."""
+    return [n for n in laws if get_law(n).floor] or laws
 
 
 def _paired_se(units_i: dict, units_b: dict) -> float:
@@ -189,7 +193,8 @@ def _paired_se(units_i: dict, units_b: dict) -> float:
 
 
 def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None = None, rule: str = "one_se",
-               allocatable_only: bool = False, target: dict | None = None, max_points: int | None = CHOICE_MAX_POINTS, **fit_kwargs) -> LawChoice:
+               allocatable_only: bool = False, target: dict | None = None,
+               max_points: int | None = CHOICE_MAX_POINTS, **fit_kwargs) -> LawChoice:
     """Pick the law that extrapolates best inside the data, by held-out log-RMSE over validation folds.
 
     The data choices in ``fit_kwargs`` (``min_tokens``, ``min_fraction``, ``exclude_runs`` and the
@@ -210,8 +215,9 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
         raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     left_out = []
     if not candidates:
-        candidates = default_candidates(frame, allocatable_only=allocatable_only)
-        left_out = [n for n in _applicable(frame, allocatable_only) if n not in candidates]
+        applicable = _applicable(frame, allocatable_only)
+        candidates = _with_floor(applicable)                # default_candidates, keeping what it left out
+        left_out = [n for n in applicable if n not in candidates]
     candidates = list(candidates)          # names or Law objects
     cuts = {k: fit_kwargs.pop(k) for k in ("min_tokens", "min_fraction", "exclude_runs", *FILTERS) if k in fit_kwargs}
     fit_kwargs.setdefault("diagnostics", False)       # the choice ranks held-out error; diagnostics are for the fit
