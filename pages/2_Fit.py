@@ -90,7 +90,7 @@ if view == "fit":
     st.subheader("Parameters")
     output.table(parameter_table(fit, unit), "fit_params")
     if choice is not None:
-        with st.expander("How auto chose: held-out error of every applicable law"):
+        with st.expander("How auto chose: held-out error of every candidate law"):
             output.table(choice.table, "fit_auto_table")
 
 elif view == "residuals":

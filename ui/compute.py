@@ -147,7 +147,7 @@ def resolve_law(frame: pd.DataFrame, settings: FitSettings) -> tuple[FitSettings
     picks the law with the best held-out error (largest model left out)."""
     if not settings.auto:
         return settings, None
-    choice = _run(_choose_law, digest(frame), "Back-testing every applicable law ...",
+    choice = _run(_choose_law, digest(frame), "Back-testing the candidate laws ...",
                   tuple(sorted(settings.kwargs().items())), frame)
     return replace(settings, law=str(choice.law)), choice
 

@@ -138,8 +138,9 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     c1, c2, c3 = box.columns([2, 1, 1])
     law = select("Law", laws if allocatable_only else ["auto"] + laws, key="law", where=c1,
                  default=settings_api.default_law(laws), format_func=law_label,
-                 help="Laws whose variables these data provide. 'auto' back-tests each one (largest model held "
-                      "out) and keeps the best.")
+                 help="Laws whose variables these data provide. 'auto' back-tests each one on folds holding out "
+                      "the largest scales and keeps the simplest law within one standard error of the best; pure "
+                      "power laws (no irreducible term) take part only when no law with one applies.")
     objective = select("Objective", list(OBJECTIVES), key="objective", default=settings_api.OBJECTIVE, where=c2,
                        format_func=OBJECTIVE_LABELS.get,
                        help="Loss on log residuals: " + "; ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()))
