@@ -112,3 +112,16 @@ def test_bad_fixed_parameters_are_refused():
         frozen_law(LAW, TRUTH)
     with pytest.raises(FitError, match="data_constrained only"):
         fit_law(df, "chinchilla", fixed="published", bootstrap=0)
+
+
+def test_fix_with_cluster_is_refused_not_dropped(tmp_path):
+    """`fit --cluster` fits every parameter in its chunks: with --fix it must say so, not return a free fit."""
+    import subprocess
+    import sys
+    path = tmp_path / "runs.csv"
+    sample(np.random.default_rng(5), n_runs=30).drop(columns=["C", "step"]).rename(
+        columns={"N": "params", "D": "tokens", "U": "unique_tokens", "y": "loss"}).to_csv(path, index=False)
+    p = subprocess.run([sys.executable, "-m", "analysis", "fit", "--data", str(path), "--law", "data_constrained",
+                        "--fix", "E=1.9", "--cluster", "serial", "--bootstrap", "0", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "--fix does not work with --cluster" in p.stderr and "Traceback" not in p.stderr

@@ -287,6 +287,9 @@ def chunked_fit(frame: pd.DataFrame, law: str, kwargs: dict, *, chunk: int = DEF
 def cmd_fit(args):
     if args.cluster is None:
         return fit_commands.cmd_fit(args)
+    if getattr(args, "fix", None):      # the chunked bootstrap fits every parameter: refuse, never drop it silently
+        raise CLIError("--fix does not work with --cluster: the chunked bootstrap fits every parameter",
+                       "run the fit with --fix and without --cluster")
     frame, data_source = load_frame(args)
     kwargs = fitting.fit_kwargs(args, frame, data_source)
     law, choice = fitting.choose(args, frame, kwargs)
