@@ -206,9 +206,6 @@ if source == "family" and data.path:
     command = cli_command("hparams", data.describe(family=families) | {"metric": frame.attrs["metric"]},
                           [("--cell-method", method), ("--bootstrap", int(boot)), ("--seed", SEED),
                            ("--n-basis", basis if moe else "total"), ("--json", True)])
-    with st.popover("Reproduce from the command line", icon=":material/terminal:"):   # as ui.output's reports
-        if "--store" in command:
-            st.caption("`--store` names the store file: use your copy of it.")
-        st.code(redact(command, path_replacements(data.path)), language="bash", wrap_lines=True)
+    output.reproduce([redact(command, path_replacements(data.path))])
 else:
     st.caption("Reproduce with `python -m analysis hparams --data YOUR_TABLE.csv --json`.")

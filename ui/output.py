@@ -116,6 +116,16 @@ def download_json(obj: Any, name: str, key: str, label: str, where=None) -> None
                   f"{slug(name)}.json", "application/json", key, where)
 
 
+def reproduce(lines: Sequence[str]) -> None:
+    """The command lines that reproduce a view (paths already redacted), in a popover: st.code's syntax
+    highlighter (a 1.5 MB script) loads only when it is opened, not with the page (measured: it delays a
+    new tab's first chart)."""
+    with st.popover("Reproduce from the command line", icon=":material/terminal:"):
+        if any("--store" in line for line in lines):
+            st.caption("`--store` names the store file: use your copy of it.")
+        st.code("\n".join(lines), language="bash", wrap_lines=True)
+
+
 def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, command: str | None = None,
                      extra_commands: Sequence[str | None] = (), **analyses) -> Callable[[], Any]:
     """The report of ``fit`` on ``data`` (a :class:`ui.data.Data`), plus ``analyses`` (backtest=,
@@ -143,11 +153,7 @@ def report_downloads(fit, frame: pd.DataFrame, data, name: str, key: str, *, com
         download_text(f"Report ({label})", lambda m=method: getattr(report(), m)(), f"report_{slug(name)}.{ext}",
                       mime, f"{key}_{ext}", col)
     if lines:
-        # in a popover: st.code's syntax highlighter (a 1.5 MB script) loads only when it is opened, not
-        # with the page (measured: it delays a new tab's first chart)
-        with st.popover("Reproduce from the command line", icon=":material/terminal:"):
-            st.caption("`--store` names the store file: use your copy of it.")
-            st.code("\n".join(lines), language="bash", wrap_lines=True)
+        reproduce(lines)
     else:
         st.caption("Uploaded runs have no file on the server, so no command line reproduces this report; its "
                    "Settings section lists every choice.")
