@@ -171,11 +171,7 @@ def default_candidates(frame: pd.DataFrame, *, allocatable_only: bool = False) -
     """The laws ``auto`` chooses among by default: :func:`analysis.backtest.applicable_laws`, without the
     pure power laws (``Law.floor`` False) when a law with a floor applies (module docs); with
     ``allocatable_only`` only laws whose compute budget can be split into N and D."""
-    return _with_floor(_applicable(frame, allocatable_only))
-
-
-def _applicable(frame: pd.DataFrame, allocatable_only: bool) -> list[str]:
-    return [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+    return _with_floor(applicable_laws(frame, allocatable_only=allocatable_only))
 
 
 def _with_floor(laws: list[str]) -> list[str]:
@@ -215,7 +211,7 @@ def choose_law(frame: pd.DataFrame, candidates=None, *, mask: np.ndarray | None 
         raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     left_out = []
     if not candidates:
-        applicable = _applicable(frame, allocatable_only)
+        applicable = applicable_laws(frame, allocatable_only=allocatable_only)
         candidates = _with_floor(applicable)                # default_candidates, keeping what it left out
         left_out = [n for n in applicable if n not in candidates]
     candidates = list(candidates)          # names or Law objects

@@ -170,17 +170,18 @@ def available_columns(frame: pd.DataFrame, columns=None) -> set[str]:
     return out
 
 
-def applicable_laws(frame: pd.DataFrame) -> list[str]:
+def applicable_laws(frame: pd.DataFrame, *, allocatable_only: bool = False) -> list[str]:
     """Names of the registered laws whose required columns the frame provides (:func:`available_columns`).
 
     When the data vary both N and D, only laws with ``offered_with_nd`` are offered (the joint laws,
     and the 1-D laws in compute that summarise a size ladder): a 1-D law in N or D ignores half the data.
+    ``allocatable_only``: only the laws whose compute budget can be split into N and D.
     """
     have = available_columns(frame)
     out = [name for name, law in LAWS.items() if set(law.required) <= have]
     if {"N", "D"} <= have:
         out = [name for name in out if LAWS[name].offered_with_nd]
-    return out
+    return [name for name in out if LAWS[name].allocatable] if allocatable_only else out
 
 
 _AUTO_LAW = ("CHOICE_MAX_POINTS", "CURVE_TAILS", "LawChoice", "choose_law", "thin_runs", "validation_folds")

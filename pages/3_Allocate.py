@@ -8,7 +8,6 @@ from analysis.allocate import (DEFAULT_UTILISATION, H100_BF16_DENSE_FLOPS, alloc
                                gpu_hours_to_flops, optimum_exponents, plan_cost)
 from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
-from analysis.laws import get_law
 from ui import compute, field_views, fit_controls, navigation, output, widgets
 from ui.data import sidebar
 from ui.format import escape, interval, quantity
@@ -24,7 +23,7 @@ unit = data.unit()
 # ---- the fitted law
 with output.stop_on_error(""):
     frame = fit_controls.which_n(data, frame)       # total / non-embedding / active / average N
-if not any(get_law(n).allocatable for n in applicable_laws(frame)):
+if not applicable_laws(frame, allocatable_only=True):
     st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
                "choose a family with several model sizes trained on different token counts (e.g. an over-training "
                "or Chinchilla-style grid), or upload such runs.")

@@ -131,7 +131,7 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     Raises :class:`AnalysisError` when no law applies to ``frame``.
     """
     box = where or st
-    laws = [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+    laws = applicable_laws(frame, allocatable_only=allocatable_only)
     if not laws:
         raise AnalysisError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
                             "at least 3 positive, different values; choose another family or metric")

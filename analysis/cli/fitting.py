@@ -28,7 +28,7 @@ from analysis.laws import get_law
 
 def default_law_name(frame: pd.DataFrame, *, allocatable_only: bool = False) -> str:
     """The app's default law for ``frame`` (among the allocatable laws when ``allocatable_only``)."""
-    laws = [n for n in applicable_laws(frame) if get_law(n).allocatable or not allocatable_only]
+    laws = applicable_laws(frame, allocatable_only=allocatable_only)
     if not laws:
         raise CLIError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes at "
                        "least 3 positive, different values" + (" and, to allocate, both N and D" if allocatable_only
