@@ -114,12 +114,14 @@ def frozen_law(law: Law, fixed: dict) -> Law:
             cands = np.vstack([cands, np.array(list(itertools.product(*grids)))])
         return cands
 
-    return Law(f"{law.name} (fixed {', '.join(sorted(fixed))})", law.title, law.formula, law.latex, law.variables,
-               tuple(law.params[k] for k in free),
-               lambda theta, X: law.logpred(full(theta), X),
-               lambda theta, X: law.jac(full(theta), X)[..., free],
-               init, reference=law.reference, x_axis=law.x_axis, optional=law.optional, derived=law.derived,
-               offered_with_nd=law.offered_with_nd, extrapolates=law.extrapolates)
+    # Every other attribute (floor, extrapolates, derived, axis ...) is the base law's. What is cleared works on
+    # the full parameter vector: the closed-form optimum takes every public parameter, grid_edges index the full
+    # vector, and combined (logpred and jac in one pass) would bypass the frozen values.
+    return dataclasses.replace(
+        law, name=f"{law.name} (fixed {', '.join(sorted(fixed))})", params=tuple(law.params[k] for k in free),
+        logpred=lambda theta, X: law.logpred(full(theta), X),
+        jac=lambda theta, X: law.jac(full(theta), X)[..., free],
+        init=init, optimum=None, grid_edges=(), combined=None)
 
 
 def fit_with_fixed(fit, frame: pd.DataFrame, law, fixed, **kwargs):

@@ -1,6 +1,8 @@
 """The data-constrained law's U_N and Jacobian, and fits with frozen parameters (two-stage fits), on synthetic data."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +114,20 @@ def test_bad_fixed_parameters_are_refused():
         frozen_law(LAW, TRUTH)
     with pytest.raises(FitError, match="data_constrained only"):
         fit_law(df, "chinchilla", fixed="published", bootstrap=0)
+
+
+@pytest.mark.parametrize("name", ["kaplan", "data_constrained", "chinchilla"])
+def test_frozen_law_keeps_the_base_laws_other_attributes(name):
+    """Only name, parameters and the maths over them change; floor (False for Kaplan's) and the rest are kept."""
+    base = get_law(name)
+    p = base.params[0]
+    frozen = frozen_law(base, {p.name: (p.lower + p.upper) / 2})
+    changed = {"name", "params", "logpred", "jac", "init", "optimum", "grid_edges", "combined"}
+    for f in dataclasses.fields(base):
+        if f.name not in changed:
+            assert getattr(frozen, f.name) == getattr(base, f.name), f.name
+    assert frozen.floor is base.floor and frozen.param_names == base.param_names[1:]
+    assert frozen.optimum is None and frozen.grid_edges == () and frozen.combined is None
 
 
 def test_fix_with_cluster_is_refused_not_dropped(tmp_path):
