@@ -20,12 +20,15 @@ from typing import Sequence
 
 import pandas as pd
 
-__all__ = ["ENVELOPE", "ENVELOPE_METHOD", "WHICH_N", "SweepChoice", "fit_metric", "sweep_envelope", "n_choices",
-           "with_which_n", "data_choices"]
+from analysis.sweep import ENVELOPE_METHODS
+
+__all__ = ["ENVELOPE", "ENVELOPE_METHOD", "ENVELOPE_METHODS", "WHICH_N", "SweepChoice", "fit_metric", "sweep_envelope",
+           "n_choices", "with_which_n", "data_choices"]
 
 ENVELOPE = True                 # a sweep family is fitted through its envelope (best run per (N, D) cell)
 ENVELOPE_METHOD = "best"        # the best run's checkpoints per cell; "bowl": a convex bowl's vertex per cell
 WHICH_N = "total"               # the parameter count N a law is fitted in (analysis.effective_params.CHOICES)
+# the fit note's phrase per method of ENVELOPE_METHODS (analysis.sweep, the one list; a test checks the keys)
 ENVELOPE_WHAT = {"best": "the best run per (N, D) cell",
                  "bowl": "the vertex of a convex bowl in (log lr, log batch) per (N, D) cell"}
 

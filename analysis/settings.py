@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.backtest import applicable_laws
-from analysis.data_settings import (ENVELOPE, ENVELOPE_METHOD, WHICH_N, SweepChoice, data_choices, fit_metric,
-                                    n_choices, sweep_envelope, with_which_n)
+from analysis.data_settings import (ENVELOPE, ENVELOPE_METHOD, ENVELOPE_METHODS, WHICH_N, SweepChoice, data_choices,
+                                    fit_metric, n_choices, sweep_envelope, with_which_n)
 from datasets.vocabulary import LOSS_UNITS, to_nats
 
 __all__ = ["BOOTSTRAP", "TIME_BUDGET", "OBJECTIVE", "HUBER_DELTA", "SEED", "CUTS", "HITCHHIKER_TOKENS",
@@ -45,7 +45,7 @@ __all__ = ["BOOTSTRAP", "TIME_BUDGET", "OBJECTIVE", "HUBER_DELTA", "SEED", "CUTS
            "env_number", "bootstrap_for", "is_higher_better", "default_law", "default_cut", "cut_bounds",
            "flagged_exclusions", "default_y_transform", "fitted_unit", "loss_to_nats", "as_fitted", "default_settings",
            "final_values", "default_loss_metric", "downstream_pairs", "downstream_holdout", "TARGET_MULTIPLE",
-           "REFERENCE_COMPUTE", "default_target", "ENVELOPE", "ENVELOPE_METHOD", "SweepChoice",
+           "REFERENCE_COMPUTE", "default_target", "ENVELOPE", "ENVELOPE_METHOD", "ENVELOPE_METHODS", "SweepChoice",
            "fit_metric", "sweep_envelope", "WHICH_N", "n_choices", "with_which_n", "data_choices"]
 
 

@@ -35,6 +35,8 @@ from datasets.schema import parse_extra
 __all__ = ["SweepInfo", "detect_sweep", "envelope", "sweep_warning", "attach_hparams", "run_cells", "final_rows",
            "ENVELOPE_METHODS", "MIN_SIZES_FOR_E"]
 
+# The one list of envelope methods (analysis.settings re-exports it): the CLI's --envelope choices and the app's
+# options come from it; the app's labels and the fit notes' phrases are keyed by it (tests/test_envelope_wiring.py).
 ENVELOPE_METHODS = {"best": "the run with the lowest final loss in each (N, D) cell (all its checkpoints)",
                     "bowl": "the minimum of a convex bowl in (log lr, log batch) per cell (one row per cell)"}
 MIN_SIZES_FOR_E = 6         # fewer distinct N than this: E of a Chinchilla fit is poorly identified
@@ -161,7 +163,7 @@ def envelope(frame: pd.DataFrame, method: str = "best", *, higher_is_better: boo
     ----------
     frame : DataFrame
         A fit frame (``run, N, D, y`` and the other columns of :func:`datasets.store.to_fit_frame`).
-    method : {"best", "bowl"}
+    method : {"best", "bowl"} (:data:`ENVELOPE_METHODS`)
         ``bowl`` needs ``lr`` and ``batch``/``bs``; it keeps one row per cell, the best run's final row, with
         ``y`` at the vertex of a convex bowl over the runs' final values (run ``"<best run>#bowl"``); a cell
         without a convex bowl keeps its best run's final row.

@@ -115,6 +115,26 @@ def test_the_bowl_envelope_reduces_checkpoints_to_final_rows_itself():
         finals["y"].sort_values().tolist()
 
 
+def test_every_envelope_method_is_offered_and_worded_everywhere():
+    """``analysis.sweep.ENVELOPE_METHODS`` is the one list: the CLI's ``--envelope`` choices and the app's options
+    come from it, and every method (no other) has a fit-note phrase and an option label."""
+    import argparse
+
+    from analysis.cli.parser import build_parser
+    from analysis.data_settings import ENVELOPE_WHAT
+    from analysis.sweep import ENVELOPE_METHODS
+    from ui.fit_controls import ENVELOPE_LABELS
+
+    methods = list(ENVELOPE_METHODS)
+    assert settings.ENVELOPE_METHODS is ENVELOPE_METHODS and settings.ENVELOPE_METHOD in methods
+    for words in (ENVELOPE_WHAT, ENVELOPE_LABELS):
+        assert set(words) == set(methods) and all(words.values())
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    choices = {name: a.choices for name, p in commands.items() for a in p._actions if "--envelope" in a.option_strings}
+    assert {"fit", "report", "backtest", "allocate"} <= set(choices)
+    assert all(list(c) == methods for c in choices.values())
+
+
 def test_data_choices_record_only_what_is_not_the_default():
     """App and CLI record the data choices through one function; the default adds no flag to the command."""
     from analysis.report.commands import fit_options

@@ -30,6 +30,7 @@ def defaults(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> F
         raise AnalysisError(str(e)) from None
 
 
+# the option label per method of analysis.settings.ENVELOPE_METHODS (the one list; a test checks the keys)
 ENVELOPE_LABELS = {"best": "best run per cell", "bowl": "bowl vertex per cell"}
 
 
@@ -61,7 +62,7 @@ def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
         for w in choice.warnings:
             box.warning(w, icon=":material/warning:")
         return choice.frame
-    method = select("Envelope", list(ENVELOPE_LABELS), key="envelope_method", default=settings_api.ENVELOPE_METHOD,
+    method = select("Envelope", list(settings_api.ENVELOPE_METHODS), key="envelope_method", default=settings_api.ENVELOPE_METHOD,
                     where=box, format_func=ENVELOPE_LABELS.get,
                     help="best: every checkpoint of the run with the lowest final loss in each (N, D) cell. bowl: "
                          "one point per cell, the vertex of a quadratic in (log lr, log batch) over the runs within "

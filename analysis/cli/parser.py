@@ -98,7 +98,7 @@ def _fit_args(p):
     g.add_argument("--no-envelope", action="store_true",
                    help="fit every run of a hyperparameter sweep family (default, as in the app: the best run per "
                         "(N, D) cell, analysis.settings.sweep_envelope)")
-    g.add_argument("--envelope", default=settings.ENVELOPE_METHOD, choices=["best", "bowl"],
+    g.add_argument("--envelope", default=settings.ENVELOPE_METHOD, choices=list(settings.ENVELOPE_METHODS),
                    help="how a sweep family's envelope is taken: best = the best run per (N, D) cell (default); "
                         "bowl = the vertex of a convex bowl in (log lr, log batch) over each cell's final losses")
     add_filter_args(g, POSITIVE)
