@@ -207,6 +207,27 @@ def test_html_is_self_contained(html_text):
     assert "cdn.plot.ly" not in html_text
 
 
+def test_html_figures_are_each_figures_own_json_strict_and_inert():
+    """Each figure is embedded as plotly's JSON of it (serialised once): strict (NaN and infinities as null),
+    nothing in a string can close the script, and it parses back to the figure's own JSON."""
+    import plotly.graph_objects as go
+
+    from analysis.report.blocks import Figure
+    from analysis.report.render_html import _Figures
+
+    figs = [go.Figure(go.Scatter(x=[1, 2, np.nan], y=[3, np.inf, 5], name="</script><b>&amp;")),
+            go.Figure(go.Bar(x=["a", "b"], y=[1e300, -0.0]), layout={"height": 300, "title": {"text": "x<y"}})]
+    collected = _Figures()
+    for fig in figs:
+        collected.render(Figure("caption", lambda fig=fig: fig))
+    tags = _parse(collected.scripts("cdn"))
+    text = tags.scripts[[a.get("id") for t, a in tags.tags if t == "script"].index("report-figures")]
+    assert "<" not in text and ">" not in text and "&" not in text
+    specs = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert specs == {f"figure-{k}": json.loads(fig.to_json()) for k, fig in enumerate(figs)}
+    assert specs["figure-0"]["data"][0]["y"] == [3, None, 5]
+
+
 def test_html_size_bound(html_text, report):
     """4.9 MB before (plotly.js, 4.8 MB, inlined as is); now ~2.1 MB inline, ~0.2 MB with the CDN."""
     size = len(html_text.encode("utf-8"))

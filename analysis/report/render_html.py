@@ -57,9 +57,11 @@ def plotlyjs_gzip_base64() -> str:
     return base64.b64encode(gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1)
 def _cdn_script() -> str:
     """The script tag loading this plotly.py's own plotly.js version from its CDN, pinned by its
-    subresource-integrity hash (sha256 of the bundled file, as plotly.py's own ``include_plotlyjs="cdn"``)."""
+    subresource-integrity hash (sha256 of the bundled file, as plotly.py's own ``include_plotlyjs="cdn"``;
+    hashed once per process: the bundled file does not change)."""
     from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
     sri = "sha256-" + base64.b64encode(hashlib.sha256(get_plotlyjs().encode("utf-8")).digest()).decode("ascii")
@@ -82,7 +84,7 @@ class _Figures:
     """Collects the figures in order: a ``<div>`` each, their JSON in one script, plotly.js once."""
 
     def __init__(self):
-        self.specs: dict[str, object] = {}
+        self.specs: dict[str, str] = {}          # div id -> the figure's JSON text, serialised once by plotly
 
     def render(self, block: Figure) -> str:
         try:
@@ -92,7 +94,7 @@ class _Figures:
         if fig is None:
             return f'<p class="missing">{e(block.caption)}</p>'
         div_id = f"figure-{len(self.specs)}"
-        self.specs[div_id] = json.loads(fig.to_json())
+        self.specs[div_id] = fig.to_json()        # strict JSON: plotly writes NaN and infinities as null
         height = fig.layout.height or 450
         return (f'<figure><div id="{div_id}" class="plotly-graph-div" style="height:{int(height)}px;width:100%">'
                 f"</div><figcaption>{e(block.caption)}</figcaption></figure>")
@@ -101,7 +103,8 @@ class _Figures:
         """The figures' JSON, plotly.js (inline or from the CDN) and the script that draws them."""
         if not self.specs:
             return ""
-        data = f'<script type="application/json" id="report-figures">{_json_for_script(self.specs)}</script>'
+        specs = "{" + ",".join(f"{json.dumps(div_id)}:{spec}" for div_id, spec in self.specs.items()) + "}"
+        data = f'<script type="application/json" id="report-figures">{_json_for_script(specs)}</script>'
         if plotlyjs == "cdn":
             return data + _cdn_script() + f"<script>{_DRAW}drawFigures();</script>"
         return (data + f'<script type="application/octet-stream" id="plotlyjs-gzip">{plotlyjs_gzip_base64()}'
