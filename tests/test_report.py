@@ -271,6 +271,21 @@ def test_a_shared_report_names_the_store_not_its_path(chinchilla_fit, chinchilla
     assert d["data"]["path"] == Path(absolute).name and d["data"]["store_digest"] == digest[:16]
 
 
+def test_a_url_is_named_as_is_and_a_local_path_by_its_file_name(monkeypatch):
+    """URLs (``datasets.store.is_url``: ``scheme://`` first) are public and kept; a local path is redacted even
+    when ``://`` occurs inside it."""
+    from analysis.report.commands import is_default_store
+    from analysis.report.content import path_replacements, public_source
+
+    assert public_source({"kind": "store", "path": "s3://bucket/store/"}) == ({"kind": "store",
+                                                                             "path": "s3://bucket/store/"}, {})
+    assert path_replacements("https://example.org/runs.csv") == {}
+    source, replacements = public_source({"kind": "csv", "path": "/tmp/odd://runs.csv"})
+    assert source["path"] == "runs.csv" and replacements["/tmp/odd://runs.csv"] == "runs.csv"
+    monkeypatch.setenv("SCALING_STORE", "https://example.org/store/")
+    assert is_default_store("https://example.org/store") and not is_default_store("https://example.org/other/")
+
+
 def test_html_escapes_every_string_from_data(html_text):
     assert HOSTILE_RUN not in html_text and HOSTILE_FAMILY not in html_text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text

@@ -49,10 +49,10 @@ def cli_command(subcommand: str, data_source: dict, options=()) -> str | None:
 def is_default_store(path) -> bool:
     """Whether ``path`` is the store the command line reads without ``--store`` ($SCALING_STORE, else the
     project's store.duckdb): a command for it names no path, so it runs from any folder on any machine."""
-    from datasets.store import locate_store
+    from datasets.store import is_url, locate_store
 
     default = locate_store()
-    if "://" in str(path) or "://" in str(default):
+    if is_url(str(path)) or is_url(str(default)):
         return str(path).rstrip("/") == str(default).rstrip("/")
     try:
         return Path(path).expanduser().resolve() == Path(default).resolve()

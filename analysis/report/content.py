@@ -20,6 +20,7 @@ import pandas as pd
 from analysis.allocate import Allocation, flops_to_gpu_hours
 from analysis.fit_result import OBJECTIVES, FitResult
 from analysis.jsonable import jsonable, number
+from datasets.store import is_url
 
 PACKAGES = ("streamlit", "plotly", "pandas", "numpy", "scipy", "duckdb", "pyarrow")
 MAX_RUN_ROWS = 1000           # runs listed in the JSON data summary
@@ -47,7 +48,7 @@ def public_source(data_source: dict) -> tuple[dict, dict[str, str]]:
     each spelling of the path (as given, absolute, resolved) to the file name."""
     source = dict(data_source)
     path = source.get("path")
-    if not path or "://" in str(path):           # nothing, or a URL (public by nature)
+    if not path or is_url(str(path)):            # nothing, or a URL (public by nature)
         return source, {}
     name = Path(str(path).rstrip("/")).name or str(path)
     if source.get("kind") == "store" and not source.get("store_digest"):
@@ -61,7 +62,7 @@ def public_source(data_source: dict) -> tuple[dict, dict[str, str]]:
 def path_replacements(path) -> dict[str, str]:
     """Each spelling of a local file's ``path`` (as given, absolute, resolved) -> its file name ({} for none
     or a URL), for :func:`redact`."""
-    if not path or "://" in str(path):
+    if not path or is_url(str(path)):
         return {}
     name = Path(str(path).rstrip("/")).name or str(path)
     forms = {str(path), os.path.abspath(str(path))}
