@@ -52,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.streamlit_client import PageRun, ProtocolError, Session  # noqa: E402
+from bench.streamlit_client import CHARTS, PageRun, ProtocolError, Session  # noqa: E402
 from tests.test_browser import start_app, stop_app  # noqa: E402
 from ui.format import quantity  # noqa: E402
 
@@ -144,7 +144,7 @@ async def browse(tab: Session, exp: Expected, k: int, session: int) -> PageRun:
     shown = (_count(run.metric("Runs shown")), _count(run.metric("Points shown")))
     if shown != (runs, points):
         raise WrongAnswer(f"browse {fam}: runs, points shown {shown}; the store has {(runs, points)}")
-    if not run.of("plotly_chart"):
+    if not run.of(*CHARTS):
         raise ProtocolError(f"browse {fam}: no chart")
     return run
 

@@ -25,11 +25,14 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import connect
 
-__all__ = ["ProtocolError", "PageRun", "Session", "http"]
+__all__ = ["CHARTS", "ProtocolError", "PageRun", "Session", "http"]
 
 XSRF_COOKIE = "_streamlit_xsrf"
 ALERT_ERROR = Alert.Format.Value("ERROR")
 FINISHED_EARLY = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
+# Element types of a chart on the wire: st.vega_lite_chart (every chart ui.output.chart draws) and
+# st.plotly_chart (its fallback for a figure analysis.figures.vega does not translate)
+CHARTS = ("vega_lite_chart", "plotly_chart")
 
 
 class ProtocolError(Exception):
@@ -68,8 +71,10 @@ class PageRun:
     first_chart: float | None = None
     received: int = 0
 
-    def of(self, kind: str) -> list:
-        return [getattr(e, kind) for _, e in sorted(self.elements.items()) if e.WhichOneof("type") == kind]
+    def of(self, *kinds: str) -> list:
+        """The page's elements of any of ``kinds`` (``Element`` oneof names, e.g. ``"metric"``), in page order."""
+        return [getattr(e, e.WhichOneof("type")) for _, e in sorted(self.elements.items())
+                if e.WhichOneof("type") in kinds]
 
     def metric(self, label: str) -> str:
         for m in self.of("metric"):
@@ -189,7 +194,7 @@ class Session:
                 raise ProtocolError(f"page not found: {fm.page_not_found.page_name!r}")
             elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
                 run.elements[tuple(fm.metadata.delta_path)] = fm.delta.new_element
-                if run.first_chart is None and fm.delta.new_element.WhichOneof("type") == "plotly_chart":
+                if run.first_chart is None and fm.delta.new_element.WhichOneof("type") in CHARTS:
                     run.first_chart = time.perf_counter() - t0
             elif kind == "script_finished":
                 finished = fm.script_finished != FINISHED_EARLY

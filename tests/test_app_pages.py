@@ -54,12 +54,37 @@ def run_page(page: str, params: dict | None = None, session: dict | None = None)
 
 
 def charts(at) -> list:
-    return at.get("plotly_chart")
+    """The page's charts: ui.output.chart draws them with Vega-Lite (analysis.figures.vega)."""
+    return at.get("vega_lite_chart")
 
 
-def png_names(at) -> list[str]:
-    """The file name of each chart's modebar PNG download."""
-    return [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in charts(at)]
+def spec(at, i: int = 0) -> dict:
+    """The Vega-Lite specification of chart ``i`` (its data inline, in each layer's ``data.values``)."""
+    return json.loads(charts(at)[i].proto.spec)
+
+
+def assert_charts_are_vega_lite(at) -> None:
+    """Every chart of the page is Vega-Lite (no plotly.js bundle to load), draws data, and every quantitative
+    axis can be read: it names what it shows (a title, or the title of its small-multiple panel), and an axis
+    drawn without labels shares its scale with one that has them."""
+    from analysis.figures.vega import series
+
+    assert not at.get("plotly_chart"), "a chart fell back to plotly: analysis.figures.vega does not translate it"
+    for i in range(len(charts(at))):
+        s = spec(at, i)
+        assert any(t["x"] for t in series(s)), f"chart {i} draws no data"
+        for view in s.get("concat", [s]):
+            for layer in view.get("layer", []):
+                for ch in ("x", "y"):
+                    enc = layer.get("encoding", {}).get(ch, {})
+                    if enc.get("type") != "quantitative":
+                        continue
+                    what = f"chart {i} ({s.get('title')}): the {ch} axis of {layer.get('description')!r}"
+                    if enc.get("axis", {}).get("labels") is False:
+                        assert s.get("resolve", {}).get("scale", {}).get(ch) == "shared", \
+                            f"{what} has no labels and a scale of its own: its values cannot be read"
+                    else:
+                        assert enc.get("title") or view.get("title"), f"{what} has no title"
 
 
 @pytest.fixture
@@ -132,9 +157,8 @@ def test_every_page_runs_for_every_source(app_env, page, family):
         assert int(metric(at, "Runs shown").replace(",", "")) >= 1
     # every page either shows a result or says why not (and what to do)
     assert charts(at) or at.warning or at.info or at.error, f"{page} {family} showed nothing"
-    # every chart saves a PNG named after what it shows; the sidebar lists the pages by name
-    for name in png_names(at):
-        assert name and name != "figure" and re.fullmatch(r"[A-Za-z0-9_.-]+", name), png_names(at)
+    # every chart is Vega-Lite, draws data and names its axes; the sidebar lists the pages by name
+    assert_charts_are_vega_lite(at)
     assert [link.proto.label for link in at.get("page_link")][:len(PAGES)] == list(PAGES)
 
 
@@ -154,6 +178,7 @@ def test_home_shows_corpus_and_reference_fit(app_env):
     params = table(at, "Epoch (2024)")
     assert list(params["Epoch (2024)"]) == [1.817, 482.0, 2085.4, 0.348, 0.366]
     assert len(charts(at)) >= 2
+    assert_charts_are_vega_lite(at)
 
 
 def test_fit_widgets_change_the_result(app_env):
@@ -413,6 +438,7 @@ def _uploads() -> dict:
 def test_pages_run_on_uploaded_runs(app_env, page):
     at = run_page(page, {"data": "upload"}, {"uploads": _uploads()})
     assert at.sidebar.radio(key="data").value == "upload"
+    assert_charts_are_vega_lite(at)
     assert at.sidebar.selectbox(key="ufamily").value == "upload/chinchilla-like"
     if page == "Fit":
         assert metric(at, "Runs used") == "5"
@@ -470,23 +496,12 @@ def test_default_early_checkpoint_cut():
 
 
 # ---------------------------------------------------------------------------------------------- tester fixes
-def _array(v) -> list:
-    """A trace array from a chart's JSON spec: a list, or a typed array {"dtype", "bdata" (base64)}."""
-    import base64
-
-    import numpy as np
-
-    if v is None:
-        return []
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
-    return list(v)
-
-
 def _traces(at, i: int = 0) -> list[dict]:
-    """The traces of chart ``i``: name and decoded x and y arrays."""
-    return [{"name": t.get("name", ""), "x": _array(t.get("x")), "y": _array(t.get("y"))}
-            for t in json.loads(charts(at)[i].proto.spec)["data"]]
+    """The drawn series of chart ``i`` (:func:`analysis.figures.vega.series`): name, mark, x and y (bands:
+    ``y`` the upper edge, ``y2`` the lower one). A lines+markers trace is one series (its line)."""
+    from analysis.figures.vega import series
+
+    return series(spec(at, i))
 
 
 def test_backtest_figure_shows_excluded_runs_as_left_out(app_env):
@@ -508,7 +523,8 @@ def test_crossover_error_curves_stay_in_the_unit_interval(app_env):
                                 "metric": "imagenet1k/acc1",
                                 "groups": ["laion-clip-mammut/clip", "laion-clip-mammut/mammut"]})
     traces = _traces(at)
-    ys = np.concatenate([np.asarray(t["y"], float) for t in traces if t["y"]])
+    ys = np.concatenate([np.asarray(t[k], float) for t in traces for k in ("y", "y2") if t.get(k)])
+    assert {"line", "area"} <= {t["mark"] for t in traces}           # the curves and their bands
     assert len(ys) > 100 and np.nanmin(ys) >= 0.0 and np.nanmax(ys) <= 1.0, (np.nanmin(ys), np.nanmax(ys))
     assert any("[0, 1]" in c.value for c in at.caption)
 

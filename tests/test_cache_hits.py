@@ -1,9 +1,9 @@
 """Every page's unchanged rerun is a cache hit, and moving Crossover's target refits nothing.
 
 Each page runs in AppTest (inside the multipage app, as the server runs it) with the analyses, the
-figure builders and the store queries wrapped by counters; a second run with nothing changed must call
-none of them: every cache is keyed on the content of its inputs, never on an object's address (a pandas
-object array of run ids hashed by address misses on every rerun). On Crossover, a new target must
+figure builders, their translation to Vega-Lite and the store queries wrapped by counters; a second run
+with nothing changed must call none of them: every cache is keyed on the content of its inputs, never on
+an object's address (a pandas object array of run ids hashed by address misses on every rerun). On Crossover, a new target must
 reuse both groups' fits (the comparison alone is redone).
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ FIGURES = ["fit_figure", "residual_figure", "backtest_figure", "comparison_figur
            "crossover_data_figure", "trend_figure", "downstream_figure"]
 HPARAM_FIGURES = ["heatmap_figure", "slices_figure", "law_figure", "law_residual_figure", "rules_figure",
                   "sensitivity_figure"]
+TRANSLATION = ("analysis.figures.vega", "to_vega_lite")     # a figure to the Vega-Lite spec the page draws
 STORE_QUERIES = ["families", "sources", "metrics", "runs", "points", "fit_frame", "flagged_runs",
                  "metric_across_families", "default_metric", "chance_level"]
 
@@ -65,7 +66,7 @@ def calls(app_env, monkeypatch):
             return real(*args, **kwargs)
         return wrapped
 
-    for module, name in ANALYSES:
+    for module, name in [*ANALYSES, TRANSLATION]:
         mod = importlib.import_module(module)
         monkeypatch.setattr(mod, name, spy(name, getattr(mod, name)))
     figures = importlib.import_module("analysis.figures")
@@ -90,6 +91,7 @@ def test_an_unchanged_rerun_is_a_cache_hit(calls, page, params):
         assert set(first) & {"fit_law", "fit_group", "trend_shape", "analyse_sweep"}, first
     if page not in ("Upload",):
         assert set(first) & set(FIGURES + HPARAM_FIGURES), f"{page}: no figure was built ({first})"
+        assert TRANSLATION[1] in first, f"{page}: no figure was translated to Vega-Lite ({first})"
     at.run()
     assert not at.exception, [str(e.value) for e in at.exception]
     assert calls[len(first):] == [], f"{page}: recomputed on an unchanged rerun: {calls[len(first):]}"

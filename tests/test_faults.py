@@ -105,7 +105,7 @@ def test_missing_store_without_data(app, tmp_path):
     assert_says_what_and_how(at, store, "not available", "holds none of the source folders")
     fit = app(store, "pages/2_Fit.py")
     assert fit.error and str(store) in plain(fit.error[0].value)
-    assert not fit.get("plotly_chart")
+    assert not fit.get("vega_lite_chart") and not fit.get("plotly_chart")
     upload_works(app(store, "pages/4_Upload.py", upload=True))
     assert not store.exists(), "a failed build must not leave a store behind"
     no_temporary_files(tmp_path)

@@ -534,7 +534,7 @@ def test_page_dense_sweep(page_env):
     assert float(re.search(r"procedure on these runs gives ([0-9.]+)", said[0]).group(1)) == pytest.approx(0.197,
                                                                                                              abs=0.005)
     assert any("inside the swept cells" in s.value for s in at.success)
-    assert len(at.get("plotly_chart")) >= 8
+    assert len(at.get("vega_lite_chart")) >= 8 and not at.get("plotly_chart")      # every chart in Vega-Lite
     assert any("python -m analysis hparams" in c.value and "--family steplaw/dense" in c.value for c in at.code)
 
 

@@ -106,22 +106,25 @@ def test_crossover_shows_points_bands_and_its_crossing_as_one_number(app_env):
     import numpy as np
 
     at = run_page("Crossover")          # cold: CLIP against MaMMUT on ImageNet accuracy
-    spec = json.loads(charts(at)[0].proto.spec)
-    names = [t.get("name", "") for t in spec["data"]]
-    for g in ("laion-clip-mammut/clip", "laion-clip-mammut/mammut"):
-        assert f"{g}: runs" in names and f"{g}: 95% band" in names and f"{g}: data range (shaded)" in names, names
-    from tests.test_app_pages import _traces
+    from tests.test_app_pages import _traces, spec
+    chart = spec(at)
     traces = {t["name"]: t for t in _traces(at)}
+    layers = [lyr for view in chart.get("concat", [chart]) for lyr in view.get("layer", [])]
+    legend = {d for lyr in layers for d in lyr["encoding"].get("color", {}).get("scale", {}).get("domain", [])}
+    for g in ("laion-clip-mammut/clip", "laion-clip-mammut/mammut"):
+        assert f"{g}: runs" in traces and f"{g}: 95% band" in traces, list(traces)
+        assert f"{g}: data range (shaded)" in legend, legend        # the shading explained in the legend
     runs = traces["laion-clip-mammut/clip: runs"]
     assert len(runs["x"]) > 10
-    band = np.asarray(traces["laion-clip-mammut/clip: 95% band"]["y"], float)
-    half = len(band) // 2
-    assert np.nanmax(band[:half] - band[half:][::-1]) > 0            # the band has a width
+    band = traces["laion-clip-mammut/clip: 95% band"]
+    assert band["mark"] == "area"
+    assert np.nanmax(np.asarray(band["y"], float) - np.asarray(band["y2"], float)) > 0     # the band has a width
     shown = metric(at, "Crossing (FLOPs)")
     x = float(shown)
-    lo, hi = spec["layout"]["xaxis"]["range"]
-    assert lo < np.log10(x) < hi, "the crossing lies outside the drawn range"
-    texts = [a.get("text", "") for a in spec["layout"].get("annotations", [])]
+    (scale,) = {json.dumps(lyr["encoding"]["x"]["scale"]) for lyr in layers if "scale" in lyr["encoding"].get("x", {})}
+    lo, hi = json.loads(scale)["domain"]
+    assert lo < x < hi, "the crossing lies outside the drawn range"
+    texts = [lyr["encoding"]["text"].get("value", "") for lyr in layers if lyr["mark"]["type"] == "text"]
     assert any(f"crossing {shown} FLOPs" in t for t in texts), texts
     verdict = " ".join(m.value for m in at.markdown)
     assert f"{shown} FLOPs" in verdict.replace("\\", "")
