@@ -7,7 +7,7 @@ launcher as ``tests/test_browser.py``):
 
 * server start -> ``/_stcore/health``; baseline: ``python -c "import streamlit"`` (interpreter and
   import, the floor of any start);
-* server start -> first plotly chart drawn on the home page (the reference Chinchilla fit); baseline:
+* server start -> first chart drawn on the home page (the reference Chinchilla fit); baseline:
   server start -> health;
 * navigation -> first chart drawn, in a new session with cold caches (first visit) and warm caches
   (second visit); baseline: navigation -> the heading of the Upload page (a page without analysis).
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import store_path  # noqa: E402
-from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, start_app, stop_app  # noqa: E402
+from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, start_app, stop_app  # noqa: E402
 from ui.navigation import BY_NAME  # noqa: E402
 
 SLIDER_TARGET_MS = 200.0
@@ -41,9 +41,7 @@ TIMEOUT_MS = 180_000
 
 def _first_chart(page) -> None:
     page.locator(CHART).locator("visible=true").first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function("sel => Array.from(document.querySelectorAll(sel)).some(d => d.offsetParent !== null "
-                           "&& d._fullData && d._fullData.length > 0 && d.querySelector('svg.main-svg'))",
-                           arg=CHART, timeout=TIMEOUT_MS)
+    page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT_MS)
 
 
 def browser_timings(store: Path) -> list[tuple[str, float, float, str]]:

@@ -19,14 +19,13 @@ them) and the median is printed with the load average.
    should be for a software-rendered browser.
 3. **The app** (with ``--baseline-tree DIR``, e.g. ``git archive HEAD | tar -x -C DIR``): each page of
    ``bench/bench_pages.CASES`` in a new tab on a warm server of this tree and of DIR, interleaved:
-   seconds to the first plotly chart drawn, ratio this tree / baseline.
+   seconds to the first chart drawn (either library), ratio this tree / baseline.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -37,12 +36,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pages import CASES, FIRST_CHART_JS  # noqa: E402
-from tests.test_browser import (CHART, CHROMIUM, CHROMIUM_ARGS, _free_port, _healthy, start_app,  # noqa: E402
-                                stop_app)
+from bench.bench_pages import CASES  # noqa: E402
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, start_app, stop_app  # noqa: E402
 
 TIMEOUT_MS = 180_000
 FIRST_CHART_TARGET = 2.0
+# the app's charts in either library, so that a baseline tree drawing plotly charts is measured the same way
+APP_CHART = '[data-testid="stVegaLiteChart"], [data-testid="stPlotlyChart"] .js-plotly-plot'
+APP_DRAWN_JS = DRAWN_JS.replace("d.querySelector('canvas') ||",
+                                "d.querySelector('canvas') || (d._fullData && d.querySelector('svg.main-svg')) ||")
 
 APP = textwrap.dedent('''
     import numpy as np, pandas as pd, streamlit as st
@@ -97,35 +99,19 @@ WATCH = """sel => new Promise(resolve => { const painted = () => requestAnimatio
   const o = new MutationObserver(f); o.observe(document, {subtree: true, childList: true, attributes: true}); f(); })"""
 
 
-def _serve(script_dir: Path, log: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` in ``script_dir`` on a free port (env added to ours); (process, URL)."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=script_dir, env={**os.environ, **(env or {})}, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
-    while not _healthy(url):
-        if proc.poll() is not None or time.perf_counter() - t0 > 90:
-            stop_app(proc)
-            raise RuntimeError(f"streamlit did not start:\n{log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    return proc, url
-
-
 def _load() -> str:
     return "load %.1f %.1f %.1f" % os.getloadavg()
 
 
 def _new_tab(context, url: str, selector: str) -> float:
     """Seconds from navigation to ``selector`` present (a mark drawn), in a new tab of ``context``; for
-    the app's :data:`CHART`, to the first chart drawn as ``bench_pages`` and the browser tests define it."""
+    the app's :data:`APP_CHART`, to its first chart drawn (a Vega chart as ``bench_pages`` and the browser
+    tests define it, or a baseline tree's plotly chart with its traces drawn)."""
     page = context.new_page()
     t = time.perf_counter()
     page.goto(url, timeout=TIMEOUT_MS)
-    if selector == CHART:
-        page.wait_for_function(FIRST_CHART_JS, arg=CHART, timeout=TIMEOUT_MS)
+    if selector == APP_CHART:
+        page.wait_for_function(APP_DRAWN_JS, arg=APP_CHART, timeout=TIMEOUT_MS)
     else:
         page.evaluate(WATCH, selector)
     s = time.perf_counter() - t
@@ -181,14 +167,14 @@ def app_pages(context, store: Path, baseline: Path, repeats: int, pages: list[st
         after, url_a, _ = start_app(store, Path(tmp) / "after.log", env)
         before = None
         try:
-            before, url_b = _serve(baseline, Path(tmp) / "before.log", {"SCALING_STORE": str(store), **env})
-            print(f"3. the app, new tab -> first plotly chart drawn (s; this tree / {baseline}; {_load()})")
+            before, url_b, _ = start_app(store, Path(tmp) / "before.log", env, cwd=baseline)
+            print(f"3. the app, new tab -> first chart drawn (s; this tree / {baseline}; {_load()})")
             print(f"  {'page':<28}{'this':>8}{'before':>8}{'ratio':>8}{'x target':>10}")
             for case in CASES:
                 if case.page == "Upload" or (pages and case.page not in pages):
                     continue
                 path = f"{BY_NAME[case.page].url_path or '/'}?{urllib.parse.urlencode(case.query, doseq=True)}"
-                times = _interleaved(context, {"after": (url_a + path, CHART), "before": (url_b + path, CHART)},
+                times = _interleaved(context, {"after": (url_a + path, APP_CHART), "before": (url_b + path, APP_CHART)},
                                      repeats)
                 a, b = (statistics.median(times[k]) for k in ("after", "before"))
                 print(f"  {case.name[:28]:<28}{a:8.2f}{b:8.2f}{a / b:8.2f}{a / FIRST_CHART_TARGET:10.2f}", flush=True)
@@ -218,7 +204,8 @@ def main(argv=None) -> int:
         try:
             if not args.no_libraries or args.webgl:
                 (Path(tmp) / "app.py").write_text(APP)
-                proc, url = _serve(Path(tmp), Path(tmp) / "server.log")
+                # the one-chart app reads no store (start_app's store variable goes unused there)
+                proc, url, _ = start_app(Path(tmp) / "no-store", Path(tmp) / "server.log", cwd=Path(tmp))
                 try:
                     if not args.no_libraries:
                         libraries(context, url, args.repeats, args.points)

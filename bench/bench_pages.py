@@ -14,7 +14,7 @@ process as the server runs them): per page, a view chosen by its URL parameters,
 Browser side (Debian's chromium driven by playwright against ``streamlit run app.py``, the launcher of
 ``tests/test_browser.py``): **first start**, from launching the server (store already built) to the home
 page's first chart drawn; then, the server warm, each page in a **new tab** (a new session): navigation
-to the first chart drawn (plotly has drawn its SVG), and the bytes the server sent on the websocket;
+to the first chart drawn (its marks in the SVG), and the bytes the server sent on the websocket;
 the baseline is a new tab of the Upload page to its heading (no chart: the browser's own floor).
 
 Every time is printed beside its target as a ratio (<= 1 meets it): 200 ms for a warm change, 300 ms
@@ -181,16 +181,12 @@ def server_side_in(tree: Path, store: Path, repeats: int, pages: list[str] | Non
 
 
 # ---------------------------------------------------------------------------------------------- browser side
-FIRST_CHART_JS = ("sel => Array.from(document.querySelectorAll(sel)).some(d => d.offsetParent !== null "
-                  "&& d._fullData && d._fullData.length > 0 && d.querySelector('svg.main-svg'))")
-
-
 def browser_side(store: Path, pages: list[str] | None = None) -> list[dict]:
     """First start, then each page in a new tab on the warm server: seconds to the first chart drawn."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
-    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, start_app, stop_app
+    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, start_app, stop_app
     from ui.navigation import BY_NAME
 
     rows = []
@@ -212,7 +208,7 @@ def browser_side(store: Path, pages: list[str] | None = None) -> list[dict]:
                 page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
                 if chart:
                     page.locator(CHART).first.wait_for(timeout=TIMEOUT * 1000)
-                    page.wait_for_function(FIRST_CHART_JS, arg=CHART, timeout=TIMEOUT * 1000)
+                    page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
                 else:
                     page.locator("h1").first.wait_for(timeout=TIMEOUT * 1000)
                 s = time.perf_counter() - t

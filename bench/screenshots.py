@@ -40,7 +40,7 @@ def _settle(page, heading: str, want_chart: bool) -> None:
                                                                                       timeout=TIMEOUT_MS)
     if want_chart:
         page.locator(CHART).locator("visible=true").first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_timeout(1500)          # plotly's and the data grids' first paint
+    page.wait_for_timeout(1500)          # the charts' and the data grids' first paint
 
 
 def _shrink(png: bytes, max_bytes: int) -> bytes:

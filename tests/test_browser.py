@@ -36,7 +36,21 @@ START_TIMEOUT = 90.0        # s for the server to answer /_stcore/health
 PAGE_TIMEOUT = 120_000      # ms for any single wait in a page (a cold fit, a first chart)
 PAGES = {p.name: p.title for p in PAGE_LIST[1:]}          # page name (and URL path) -> its heading
 HOME_HEADING = PAGE_LIST[0].title
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+CHART = '[data-testid="stVegaLiteChart"]'      # every page chart is Vega-Lite (analysis.figures.vega)
+# a visible chart has drawn: marks in its SVG, or its canvas (Vega draws many points on a canvas)
+DRAWN_JS = ("sel => Array.from(document.querySelectorAll(sel)).some(d => d.offsetParent !== null && "
+            "(d.querySelector('canvas') || Array.from(d.querySelectorAll('g.role-mark')).some(g => g.children.length)))")
+# per visible chart, per layer of marks: the trace's name (each mark's aria-label), the mark type (symbol, line,
+# area, rect, rule, text) and its size: items for symbols and rects, path vertices for lines and areas
+TRACES_JS = """sel => Array.from(document.querySelectorAll(sel)).filter(d => d.offsetParent !== null).map(d =>
+  Array.from(d.querySelectorAll('g.role-mark')).map(g => {
+    const mark = (g.getAttribute('class').match(/mark-(\\w+)/) || [])[1] || '';
+    const named = g.querySelector('[aria-label]');
+    const paths = (mark === 'line' || mark === 'area') ? Array.from(g.querySelectorAll('path')) : [];
+    const n = paths.length ? paths.reduce((k, p) => k + ((p.getAttribute('d') || '').match(/[ML]/g) || []).length, 0)
+                           : g.children.length;
+    return {name: named ? named.getAttribute('aria-label') : '', mark, n};
+  }))"""
 
 
 def _missing() -> str | None:
@@ -68,15 +82,17 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_app(store: Path, log: Path, env_extra: dict | None = None) -> tuple[subprocess.Popen, str, float]:
-    """Start ``streamlit run app.py`` on a free port; returns (process, base URL, seconds to healthy)."""
+def start_app(store: Path, log: Path, env_extra: dict | None = None,
+              cwd: Path = PROJECT_ROOT) -> tuple[subprocess.Popen, str, float]:
+    """Start ``streamlit run app.py`` in ``cwd`` (this project; a benchmark passes another tree) on a free
+    port; returns (process, base URL, seconds to healthy)."""
     port = _free_port()
     env = {**os.environ, "SCALING_STORE": str(store), "SCALING_BOOTSTRAP": "50", "SCALING_TIME_BUDGET": "20",
            **(env_extra or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     while time.perf_counter() - t0 < START_TIMEOUT:
@@ -114,20 +130,16 @@ def heading(pg, text: str):
 
 
 def first_chart(pg):
-    """Wait until a visible plotly chart has drawn its traces; returns its locator."""
+    """Wait until a visible chart has drawn its marks; returns its locator."""
     loc = pg.locator(CHART).locator("visible=true").first
     loc.wait_for()
-    pg.wait_for_function("sel => Array.from(document.querySelectorAll(sel)).some("
-                         "d => d.offsetParent !== null && d._fullData && d._fullData.length > 0 && d.querySelector('svg.main-svg'))",
-                         arg=CHART)
+    pg.wait_for_function(DRAWN_JS, arg=CHART)
     return loc
 
 
 def chart_traces(pg) -> list[list[dict]]:
-    """(name, fill, number of x values) of every trace of every drawn chart."""
-    return pg.evaluate("sel => Array.from(document.querySelectorAll(sel)).map(d => (d._fullData || []).map("
-                       "t => ({name: t.name || '', fill: t.fill || '', n: t._length ?? (t.x || []).length ?? 0})))",
-                       CHART)
+    """Per visible chart, per layer of marks: ``{name, mark, n}`` (see :data:`TRACES_JS`)."""
+    return pg.evaluate(TRACES_JS, CHART)
 
 
 def settled(pg) -> None:
@@ -188,8 +200,8 @@ def test_home_page_renders_summary_and_fitted_law(page, app_url, store_path):
     # the reference fit (Epoch's Chinchilla points): data, the compute-optimal frontier and its band
     page.get_by_role("heading", name="A fitted law with its uncertainty").wait_for()
     traces = [t for fig in chart_traces(page) for t in fig]
-    assert any(t["name"] == "compute-optimal L*(C)" and t["n"] > 10 for t in traces), traces
-    assert any(t["fill"] == "toself" for t in traces), traces
+    assert any(t["name"] == "compute-optimal L*(C)" and t["mark"] == "line" and t["n"] > 10 for t in traces), traces
+    assert any(t["mark"] == "area" and t["n"] > 10 for t in traces), traces        # the 95% band
     alpha = page.get_by_test_id("stMetric").filter(has_text="alpha").first.get_by_test_id("stMetricValue")
     assert 0.3 < float(alpha.inner_text()) < 0.4       # Epoch: 0.348 (0.317 to 0.373)
     # the sidebar lists the pages by name (Home, not the script's name) and its links lead to clean URLs
@@ -229,7 +241,7 @@ def test_upload_example_then_fit_draws_the_band(page, app_url):
     assert widget(page, "stRadio", "Data").get_by_role("radio", name="My uploads").is_checked()
     first_chart(page)
     traces = chart_traces(page)[0]
-    band = [t for t in traces if t["fill"] in ("toself", "tonexty")]
+    band = [t for t in traces if t["mark"] == "area"]
     assert band and all(t["n"] > 10 for t in band), traces
     assert any(t["name"] == "data used in the fit" for t in traces)
     no_exception(page)

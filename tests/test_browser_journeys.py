@@ -1,5 +1,5 @@
 """A first visitor's journeys in a real browser (Debian's chromium via playwright, a real Streamlit server):
-what AppTest cannot see -- whether a chart has drawn marks, the address bar, widgets driven by hand.
+what AppTest cannot see -- whether a chart (Vega-Lite, SVG) has drawn marks, the address bar, widgets driven by hand.
 
 * Browse: change the family in the sidebar and see every run (and no size range pinned in the URL).
 * Allocate: change the budget and the planned run follows it.
@@ -8,7 +8,6 @@ what AppTest cannot see -- whether a chart has drawn marks, the address bar, wid
 """
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import parse_qs, urlparse
 
@@ -18,12 +17,12 @@ from tests.test_browser import CHART, MISSING, PAGES, REQUIRED, first_chart, hea
 
 pytestmark = pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=f"real-browser tests: {MISSING}")
 
-# marks a plotly chart has drawn: scatter points and line paths, filled bands, bars with a width
+# marks a chart has drawn (per visible chart): points, line and band paths, bars with a width
 MARKS_JS = """sel => Array.from(document.querySelectorAll(sel)).filter(d => d.offsetParent !== null).map(d => {
-  const pts = d.querySelectorAll('.scatterlayer .point, .scatterlayer path.js-line, .scatterlayer path.js-fill').length;
-  const bars = Array.from(d.querySelectorAll('.barlayer .point path')).filter(p => {
-      const b = p.getBBox(); return b.width > 0.5 && b.height > 0.5; }).length;
-  return pts + bars;
+  const marks = sel => Array.from(d.querySelectorAll(sel));
+  const sized = p => { const b = p.getBBox(); return b.width > 0.5 && b.height > 0.5; };
+  return marks('g.role-mark.mark-symbol > path').length + marks('g.role-mark.mark-line path').length
+       + marks('g.role-mark.mark-area path').length + marks('g.role-mark.mark-rect > path').filter(sized).length;
 })"""
 
 
@@ -58,7 +57,7 @@ def wait_metric(pg, label: str, predicate: str) -> None:
 
 
 BARS_JS = """sel => { const d = Array.from(document.querySelectorAll(sel)).pop();
-    return Array.from(d.querySelectorAll('.barlayer .point path')).filter(p => {
+    return Array.from(d.querySelectorAll('g.role-mark.mark-rect > path')).filter(p => {
         const b = p.getBBox(); return b.width > 0.5 && b.height > 0.5; }).length; }"""
 
 
@@ -124,13 +123,17 @@ def test_crossover_cold_shows_points_bands_and_the_crossing_in_range(app_url, pa
     shown = metric_value(page, "Crossing (FLOPs)")
     x = float(shown)
     info = page.evaluate("""sel => { const d = document.querySelector(sel);
-        return {names: d._fullData.map(t => t.name), fills: d._fullData.filter(t => t.fill === 'toself').length,
-                points: d.querySelectorAll('.scatterlayer .point').length, range: d._fullLayout.xaxis.range,
-                notes: (d._fullLayout.annotations || []).map(a => a.text)}; }""", CHART)
+        const axis = d.querySelector('g.role-axis[aria-label^="X-axis"]').getAttribute('aria-label');
+        return {names: Array.from(d.querySelectorAll('g.role-legend-label text')).map(t => t.textContent),
+                fills: d.querySelectorAll('g.role-mark.mark-area path').length,
+                points: d.querySelectorAll('g.role-mark.mark-symbol > path').length,
+                range: axis.match(/values from (\\S+) to (\\S+)$/).slice(1).map(Number),
+                notes: Array.from(d.querySelectorAll('g.role-mark.mark-text text')).map(t => t.textContent)}; }""",
+                         CHART)
     assert info["points"] > 50, info["points"]
     assert info["fills"] >= 2, "no bands"
     assert any("data range" in n for n in info["names"]), info["names"]
-    lo, hi = info["range"]
-    assert lo < math.log10(x) < hi, (x, info["range"])
+    lo, hi = info["range"]                   # the drawn x domain (Vega's axis description, FLOPs)
+    assert lo < x < hi, (x, info["range"])
     assert any(f"crossing {shown} FLOPs" in n for n in info["notes"]), info["notes"]
     assert f"{shown} FLOPs" in page.get_by_test_id("stMarkdown").all_inner_texts().__str__()

@@ -100,7 +100,7 @@ def test_uploads_survive_a_reload_and_stay_with_their_token(browser, app_url, va
         assert selected(a, "Uploaded family").startswith("upload/chinchilla-like")
         used = lambda traces: [t["n"] for t in traces if t["name"] == "data used in the fit"]   # noqa: E731
         assert used(after) == used(before) and used(after)[0] > 10
-        assert any(t["fill"] in ("toself", "tonexty") for t in after)   # the band is drawn again
+        assert any(t["mark"] == "area" for t in after)   # the band is drawn again
         assert token_of(a) == token
         no_exception(a)
 

@@ -28,6 +28,7 @@ from analysis import fit as fit_api
 from analysis import hparams as hparams_api
 from analysis import settings as settings_api
 from analysis import trend as trend_api
+from analysis.figures import vega
 from analysis.laws import Law
 from analysis.settings import FitSettings
 from datasets.errors import WorkbenchError
@@ -309,3 +310,19 @@ def figure(build: Callable, *args, **kwargs):
     except TypeError:
         return build(*args, **kwargs)
     return _figure(key, name, build, args, kwargs)
+
+
+_SPECS: dict = {}      # id(figure) -> (figure, Vega-Lite spec); the figure kept so that its id stays its own
+
+
+def chart_spec(fig) -> dict | None:
+    """:func:`analysis.figures.vega.to_vega_lite` of ``fig`` (``None``: draw it with plotly), made once per
+    figure object: the figures of :func:`figure` are shared and read-only, so their translation is too."""
+    hit = _SPECS.get(id(fig))
+    if hit is not None and hit[0] is fig:
+        return hit[1]
+    spec = vega.to_vega_lite(fig)
+    if len(_SPECS) >= 256:
+        _SPECS.pop(next(iter(_SPECS)))
+    _SPECS[id(fig)] = (fig, spec)
+    return spec

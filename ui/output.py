@@ -30,6 +30,7 @@ from analysis.report.content import path_replacements, redact
 from analysis.settings import SettingsError
 from datasets.errors import WorkbenchError
 from datasets.vocabulary import AXES
+from ui import compute
 from ui.format import SCIENTIFIC, escape, number_format, slug
 
 # column -> header of scale columns in tables (CI bounds "<col>_lo" / "<col>_hi" get the same header)
@@ -60,8 +61,18 @@ def warn(messages: Sequence[str]) -> None:
 
 
 def chart(fig, name: str, key: str | None = None) -> None:
-    """Draw a plotly figure; its modebar camera saves ``<name>.png``."""
-    st.plotly_chart(fig, config=figures.plot_config(name), key=key)
+    """Draw a figure of :mod:`analysis.figures` with Vega-Lite (:mod:`analysis.figures.vega`; its toolbar
+    downloads a PNG); a figure it does not translate is drawn with plotly, whose modebar camera saves
+    ``<name>.png``.
+
+    Vega-Lite, because a plotly chart makes a new tab evaluate Streamlit's 4.7 MB plotly.js before it
+    draws anything (``bench/bench_first_chart.py``)."""
+    spec = compute.chart_spec(fig)
+    if spec is None:
+        st.plotly_chart(fig, config=figures.plot_config(name), key=key)
+    else:
+        # small multiples (a concatenation) keep their panels' widths: Vega fits only a single view to the page
+        st.vega_lite_chart(spec, width="content" if "concat" in spec else "stretch", key=key)
 
 
 def table(df: pd.DataFrame, key: str, **column_config) -> None:

@@ -108,8 +108,8 @@ def coverage_figure(families: pd.DataFrame, *, title: str | None = None) -> go.F
         fig.add_trace(go.Bar(y=sub["family"], x=np.log10(hi) - np.log10(lo), base=np.log10(lo),
                              orientation="h", name=str(s), marker_color=colour[s],
                              customdata=hover_data(sub["n_runs"], sub["min_params"], sub["max_params"]),
-                             hovertemplate="%{y}<br>%{customdata[0]} runs<br>N %{customdata[1]:.3s} to "
-                                           "%{customdata[2]:.3s} params<extra></extra>"))
+                             hovertemplate="%{y}<br>%{customdata[0]} runs<br>smallest N %{customdata[1]:.3s} params"
+                                           "<br>largest N %{customdata[2]:.3s} params<extra></extra>"))
     height = max(320, 18 * len(df) + 120)
     fig = layout(fig, title=title, x="log10 parameters N", y="", log_x=False, height=height, legend_below=False)
     fig.update_layout(barmode="overlay", legend_title_text="source")

@@ -238,7 +238,7 @@ def sensitivity_figure(sens, *, title: str | None = None) -> go.Figure:
         ks = sorted(values)
         fig.add_trace(go.Scatter(x=ks, y=[100 * values[k] for k in ks], mode="lines+markers", name=param,
                                  line=dict(color=colour), text=[factor_label(k) if k != 1 else "x1" for k in ks],
-                                 hovertemplate="%{text}: +%{y:.3f}% (median over cells)<extra></extra>"))
+                                 hovertemplate="factor %{text}<br>loss penalty +%{y:.3f}% (median over cells)<extra></extra>"))
     layout(fig, title=title or "Cost of mistuning (the other hyperparameter re-optimised)",
            x="factor applied to the optimum", y="loss penalty (% of the cell minimum)", log_x=True, log_y=False,
            height=380)
