@@ -15,11 +15,13 @@ chart (the HTML report still draws them with plotly); :func:`to_vega_lite` trans
 
 Hover templates become tooltips: ``"N %{customdata[1]:.3s} params"`` is a tooltip row titled
 ``N (params)`` whose value Vega formats with the same d3 format plotly used. Every layer carries its
-trace's name as its ``description`` (see :func:`series`). A figure using anything else gives ``None``:
-draw it with plotly.
+trace's name as its ``description`` (see :func:`series`) and on each of its marks (their ARIA label).
+Legend entries are one shared colour scale over the traces' names (a ``series`` field each layer
+computes). A figure using anything else gives ``None``: draw it with plotly.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -29,16 +31,16 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 PANEL_WIDTH = 120       # px, one panel of a row of subplots ...
 PANEL_COLUMNS = 2       # ... drawn two to a row (fits the narrow columns the dashboard puts them in)
 LEGEND_WIDTH = 400      # px a legend below a chart may take (the narrowest column the pages draw charts in)
-SVG_POINTS = 5_000
-TRACES = ("scatter", "scattergl", "bar", "heatmap", "contour")      # more points than this are drawn on a canvas (one element per mark is slow)
+SVG_POINTS = 5_000      # more points than this are drawn on a canvas (one SVG element per mark is slow)
+TRACES = ("scatter", "scattergl", "bar", "heatmap", "contour")      # the trace types translated
 DASHES = {"solid": None, "dash": [6, 4], "dot": [2, 3], "dashdot": [6, 3, 2, 3], "longdash": [10, 4],
           "longdashdot": [10, 3, 2, 3]}
 SHAPES = {"circle": "circle", "square": "square", "diamond": "diamond", "cross": "cross", "x": "cross",
           "triangle-up": "triangle-up", "triangle-down": "triangle-down", "star": "M0,-1L0.24,-0.33L0.95,-0.31L0.39,"
           "0.12L0.59,0.81L0,0.4L-0.59,0.81L-0.39,0.12L-0.95,-0.31L-0.24,-0.33Z"}
 SCHEMES = {"viridis": ("viridis", False), "viridis_r": ("viridis", True)}
-SERIES = "_series"         # (in a colour channel while a chart is made) the legend entry a layer draws
-ONE_ROW = {"values": [{}]}   # the data of a layer drawn from constants (a rule, a label)
+SERIES = "_series"      # (in a colour channel while a chart is made) the legend entry a layer draws
+ONE_ROW = {"values": [{}]}      # the data of a layer drawn from constants (a rule, a label)
 _FIELD = re.compile(r"%\{(x|y|z|text|customdata(?:\[(\d+)\])?)(?::([^}]*))?\}")
 
 
@@ -226,7 +228,7 @@ class _Scale:
             return None
         return v
 
-    def fraction(self, v: float, fig=None) -> float:
+    def fraction(self, v: float) -> float:
         """Where ``v`` lies across the axis, 0 (left) to 1 (right): on the explicit range, else on the data."""
         r = self.axis.range
         if r is not None and None not in r:
@@ -305,7 +307,9 @@ def _label_lookup(vals, texts) -> str:
 
 
 def _js(s) -> str:
-    return "'" + str(s).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``s`` as a string literal of Vega's expression language: JSON's quoting (quotes, backslashes, line
+    breaks and every non-ASCII character escaped), so that no name from data can end the literal."""
+    return json.dumps(str(s))
 
 
 # ---------------------------------------------------------------------------------------------- traces
@@ -792,7 +796,7 @@ def _annotations(fig, xa, ya, xs: _Scale, ys: _Scale) -> list[dict]:
             if xs.value(x) is None:
                 continue
             side = {"right": "right", "left": "left"}.get(a.xanchor, "center")
-            if side == "left" and xs.fraction(xs.value(x), fig) > 0.6:
+            if side == "left" and xs.fraction(xs.value(x)) > 0.6:
                 side = "right"          # a label to the right of a mark near the right edge would be cut off
             mark.update(align=side, baseline="top", dx=-3 if side == "right" else 3 if side == "left" else 0,
                         dy=3 + 14 * row)
