@@ -104,8 +104,10 @@ if res.better_at_target:
 st.markdown(escape(res.verdict))
 for note in res.notes:
     st.caption(escape(note))
-with st.expander(f"Diagnostics of the group fits ({len(res.warnings)} warnings)", expanded=False):
-    output.warn(res.warnings)     # each group fit's checks (analysis.diagnostics), prefixed with its group
+with st.expander(f"Diagnostics of the group fits ({len(res.warnings)} warnings)", key="cross_diag_open",
+                 on_change="rerun") as box:
+    if box.open:                  # drawn when opened (lazy: tens of warnings would delay a new tab's first chart)
+        output.warn(res.warnings)     # each group fit's checks (analysis.diagnostics), prefixed with its group
 
 # ---- figures and tables
 name = slug("_vs_".join(groups))

@@ -121,8 +121,9 @@ for row in comparison[comparison["agrees"].eq(False) & comparison["constant"].is
                + (f"; the authors' own procedure on these runs gives {authors:.3g}" if authors is not None
                   and math.isfinite(authors) else "")
                + ").", icon=":material/warning:")
-with st.expander(f"Warnings ({len(res.warnings)})", expanded=False):
-    output.warn(res.warnings)
+with st.expander(f"Warnings ({len(res.warnings)})", key="hp_warnings_open", on_change="rerun") as box:
+    if box.open:                  # drawn when opened (lazy, as Crossover's diagnostics)
+        output.warn(res.warnings)
 
 laws, cells, rules, calc, moe_tab = st.tabs(["Laws", "Cells", "Published rules", "Calculator", "MoE"])
 with laws:

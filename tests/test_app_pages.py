@@ -548,3 +548,16 @@ def test_downstream_chance_defaults_to_the_published_baseline(app_env):
     at = run_page("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "task": "hellaswag/acc",
                                  "chance": "0.1"})
     assert at.number_input(key="chance").value == 0.1                          # the URL still wins
+
+
+def test_diagnostics_are_drawn_when_their_expander_opens(app_env):
+    """Crossover's and Hyperparameters' warning lists are drawn only when opened (tens of warnings delay a new
+    tab's first chart); opened, every warning the analysis gave is there."""
+    closed = run_page("Crossover")
+    opened = run_page("Crossover", session={"cross_diag_open": True})
+    label = next(e.label for e in opened.expander if e.label.startswith("Diagnostics of the group fits"))
+    n = int(re.search(r"\((\d+) warnings\)", label).group(1))
+    assert n > 0 and len(opened.warning) - len(closed.warning) == n, (n, len(opened.warning), len(closed.warning))
+    hp_closed = run_page("Hyperparameters")
+    hp_opened = run_page("Hyperparameters", session={"hp_warnings_open": True})
+    assert len(hp_opened.warning) > len(hp_closed.warning)
