@@ -1,6 +1,6 @@
 """What a page shows and hands out: charts, tables, warnings, downloads and reports.
 
-* :func:`chart` draws a plotly figure whose modebar camera saves ``<name>.png``;
+* :func:`chart` draws a figure of :mod:`analysis.figures` with Vega-Lite (its toolbar saves a PNG);
 * :func:`table` shows scale columns (parameters, tokens, FLOPs and their CI bounds) with units, and
   every other number readably (:func:`ui.format.number_format`);
 * :func:`download_text`, :func:`download_table`, :func:`download_json` make files only when clicked;
@@ -61,9 +61,9 @@ def warn(messages: Sequence[str]) -> None:
 
 
 def chart(fig, name: str, key: str | None = None) -> None:
-    """Draw a figure of :mod:`analysis.figures` with Vega-Lite (:mod:`analysis.figures.vega`; its toolbar
-    downloads a PNG); a figure it does not translate is drawn with plotly, whose modebar camera saves
-    ``<name>.png``.
+    """Draw a figure of :mod:`analysis.figures` with Vega-Lite (:mod:`analysis.figures.vega`). Its toolbar's
+    "Download as PNG" saves ``<date>_chart.png`` (Streamlit names it; a spec cannot). A figure the
+    translation cannot draw is drawn with plotly, whose modebar camera saves ``<name>.png``.
 
     Vega-Lite, because a plotly chart makes a new tab evaluate Streamlit's 4.7 MB plotly.js before it
     draws anything (``bench/bench_first_chart.py``)."""

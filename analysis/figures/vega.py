@@ -41,7 +41,6 @@ SHAPES = {"circle": "circle", "square": "square", "diamond": "diamond", "cross":
           "0.12L0.59,0.81L0,0.4L-0.59,0.81L-0.39,0.12L-0.95,-0.31L-0.24,-0.33Z"}
 SCHEMES = {"viridis": ("viridis", False), "viridis_r": ("viridis", True)}
 SERIES = "_series"      # (in a colour channel while a chart is made) the legend entry a layer draws
-ONE_ROW = {"values": [{}]}      # the data of a layer drawn from constants (a rule, a label)
 _FIELD = re.compile(r"%\{(x|y|z|text|customdata(?:\[(\d+)\])?)(?::([^}]*))?\}")
 
 
@@ -51,12 +50,14 @@ class Unsupported(ValueError):
 
 # ---------------------------------------------------------------------------------------------- the API
 def to_vega_lite(fig) -> dict | None:
-    """The Vega-Lite specification of plotly figure ``fig`` (``None`` when it uses something not
-    translated: draw that one with plotly)."""
+    """The Vega-Lite specification of plotly figure ``fig``, or ``None`` when the figure uses something not
+    translated or a value the translation cannot place (then draw it with plotly): never an exception."""
     try:
-        return _figure(_Figure(fig.to_dict()))
-    except Unsupported:
-        return None
+        spec = _figure(_Figure(fig.to_dict()))
+        json.dumps(spec, allow_nan=False)          # strict JSON, as the browser parses it
+        return spec
+    except (Unsupported, ValueError, TypeError, ArithmeticError, IndexError, KeyError, AttributeError):
+        return None         # what this translation cannot draw (odd values included), plotly can
 
 
 class _Props:
@@ -66,11 +67,14 @@ class _Props:
 
     __slots__ = ("_d",)
     NESTED = {"marker", "line", "title", "font", "error_x", "error_y", "colorbar", "contours", "textfont", "legend",
-              "template", "layout"}
+              "template", "layout", "labelfont"}
     LISTS = {"annotations", "shapes"}
 
     def __init__(self, d: dict | None):
         self._d = d or {}
+
+    def __bool__(self) -> bool:
+        return bool(self._d)
 
     def __getattr__(self, key: str):
         return self._get(key, key in self.NESTED)
@@ -131,19 +135,19 @@ def series(spec: dict) -> list[dict]:
 def _figure(fig) -> dict:
     lay = fig.layout
     panels = _panels(fig)
-    legend = _Legend()
+    legend = _Legend(_text(lay.legend.title.text) if lay.legend.title.text else None)
     views = []
     n_points = 0
     titles = _subplot_titles(fig, panels) if len(panels) > 1 else {}
     for (xa, ya), traces in panels.items():
         xaxis, yaxis = lay[_axis_name(xa)], lay[_axis_name(ya)]
         x_scale, y_scale = _Scale(xaxis, [t for _, t in traces], "x"), _Scale(yaxis, [t for _, t in traces], "y")
-        layers = []
+        layers = _shapes(fig, xa, ya, x_scale, y_scale, below=True)       # plotly's layer="below": under the data
         for index, t in traces:
             new = _trace_layers(t, x_scale, y_scale, legend, fig, index)
             n_points += sum(len(lyr.get("data", {}).get("values", [])) for lyr in new)
             layers += new
-        layers += _shapes(fig, xa, ya, x_scale, y_scale)
+        layers += _shapes(fig, xa, ya, x_scale, y_scale, below=False)
         layers += _annotations(fig, xa, ya, x_scale, y_scale)
         if not layers:
             continue
@@ -311,6 +315,8 @@ class _Scale:
             if axis.showticklabels is False:
                 ax.update(labels=False, ticks=False)
             ch["sort"] = None
+            if self.which == "y":
+                scale["reverse"] = True        # plotly draws the first category at the bottom
         else:
             if self.log:
                 scale["type"] = "log"
@@ -330,7 +336,7 @@ class _Scale:
             if axis.showticklabels is False:
                 ax.update(labels=False, ticks=False)
         if axis.autorange == "reversed":
-            scale["reverse"] = True
+            scale["reverse"] = not scale.get("reverse", False)
         if scale:
             ch["scale"] = scale
         ch["axis"] = ax
@@ -356,6 +362,11 @@ def _label_lookup(vals, texts) -> str:
     return expr
 
 
+def _one_row() -> dict:
+    """The data of a layer drawn from constants (a rule, a label): one empty row."""
+    return {"values": [{}]}
+
+
 def _js(s) -> str:
     """``s`` as a string literal of Vega's expression language: JSON's quoting (quotes, backslashes, line
     breaks and every non-ASCII character escaped), so that no name from data can end the literal."""
@@ -375,9 +386,10 @@ def _raw(t, which: str) -> list:
 class _Legend:
     """The one colour legend of a chart: trace names and their colours."""
 
-    def __init__(self):
+    def __init__(self, title: str | None = None):
         self.domain: list[str] = []
         self.range: list[str] = []
+        self.title = title
 
     def entry(self, name: str, colour: str) -> str:
         while name in self.domain:
@@ -392,7 +404,7 @@ class _Legend:
         """The colour channel of a layer that is legend entry ``name`` (:func:`_figure` adds the calculate
         transform that makes its ``series`` field)."""
         return {"field": "series", "type": "nominal", "scale": {"domain": self.domain, "range": self.range},
-                "legend": {"title": None}, SERIES: self.entry(name, colour)}
+                "legend": {"title": self.title}, SERIES: self.entry(name, colour)}
 
 
 def _trace_layers(t, xs: _Scale, ys: _Scale, legend: _Legend, fig, index: int) -> list[dict]:
@@ -427,10 +439,10 @@ def _shows_legend(t, fig) -> bool:
     return bool(t.name) and t.showlegend is not False
 
 
-def _rows(t, xs: _Scale, ys: _Scale, n: int | None = None):
-    """(row index, x, y) of each drawable point."""
+def _rows(t, xs: _Scale, ys: _Scale):
+    """(index, x, y) of each point of trace ``t`` (x or y None where it cannot be drawn)."""
     x, y = np.asarray(t.x, dtype=object), np.asarray(t.y, dtype=object)
-    for i in range(min(len(x), len(y)) if n is None else n):
+    for i in range(min(len(x), len(y))):
         xv, yv = xs.value(x[i]), ys.value(y[i])
         yield i, xv, yv
 
@@ -438,7 +450,7 @@ def _rows(t, xs: _Scale, ys: _Scale, n: int | None = None):
 def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
     if t.x is None or t.y is None:
         return []
-    mode = t.mode or ("lines+markers" if len(t.x) < 20 else "markers")     # plotly's default
+    mode = t.mode or ("lines+markers" if len(t.x) < 20 else "lines")     # plotly's default
     if t.fill not in (None, "none"):
         return [_band(t, xs, ys, legend, fig)]
     tip, tip_fields = _tooltip(t, xs, ys)
@@ -446,11 +458,12 @@ def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
     per_point = marker.color is not None and not isinstance(marker.color, str) and "markers" in mode
     cvals = np.asarray(marker.color, dtype=object).ravel() if per_point else None
     numeric = per_point and len(cvals) > 0 and not any(isinstance(v, str) for v in cvals[:20])
-    values, seg = [], 0
+    values, kept, seg = [], [], 0        # kept: the trace's index of each row (for its text and error bars)
     for i, xv, yv in _rows(t, xs, ys):
         if xv is None or yv is None:
             seg += 1            # plotly breaks a line at a missing point
             continue
+        kept.append(i)
         row = {"x": xv, "y": yv, "seg": seg}
         for f, get in tip_fields:
             row[f] = get(i)
@@ -469,14 +482,17 @@ def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
     out = []
     enc_colour = legend.colour(t.name, colour) if _shows_legend(t, fig) else {"value": colour}
     if "lines" in mode:
+        if (line.shape or "linear") != "linear":
+            raise Unsupported(f"line shape {line.shape}")
         mark = {"type": "line", "strokeWidth": float(line.width) if line.width is not None else 2.0, "clip": True}
         if DASHES.get(line.dash or "solid"):
-            mark["strokeDash"] = DASHES[line.dash]
+            mark["strokeDash"] = list(DASHES[line.dash])
         if t.opacity is not None and t.opacity < 1:
             mark["opacity"] = float(t.opacity)
         enc = {**_xy(xs, ys), "color": enc_colour, "detail": {"field": "seg", "type": "nominal"}}
-        if tip:
+        if tip:     # a line is one path, whose tooltip would show its first row: transparent points carry them
             enc["tooltip"] = tip
+            mark["point"] = "transparent"
         out.append({"description": t.name or "", "data": {"values": values}, "mark": mark, "encoding": enc})
         enc_colour = {"value": colour}       # markers of a line trace: no second legend entry
     if "markers" in mode:
@@ -491,23 +507,23 @@ def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
         pos = t.textposition or "middle center"
         font = t.textfont
         above, below = pos.startswith("top"), pos.startswith("bottom")
-        out.append({"data": {"values": [dict(r, label=str(texts[k]) if k < len(texts) else "")
-                                        for k, r in enumerate(values)]},
+        out.append({"data": {"values": [dict(r, label=str(texts[i]) if i < len(texts) else "")
+                                        for i, r in zip(kept, values)]},
                     "mark": {"type": "text", "clip": True, "fontSize": float(font.size or 11),
                              "baseline": "bottom" if above else "top" if below else "middle",
                              "dy": -7 if above else 7 if below else 0, "color": _colour(font.color) or "#333"},
                     "encoding": {**_xy(xs, ys), "text": {"field": "label", "type": "nominal"}}})
     for axis in ("x", "y"):
         err = getattr(t, f"error_{axis}")
-        if err is not None and err.array is not None and err.visible is not False:
-            out.append(_error_bars(values, axis, err, colour, xs, ys))
+        if err and err.visible is not False:
+            out.append(_error_bars(values, kept, axis, err, colour, xs, ys))
     return out
 
 
 def _legend_only(colour: dict, symbol=None) -> dict:
     """A mark drawn off the chart whose only effect is the legend entry of ``colour`` (a legend datum)."""
     shape = SHAPES.get(str(symbol or "circle").removesuffix("-open"), "circle")
-    return {"data": ONE_ROW, "mark": {"type": "point", "filled": True, "shape": shape, "clip": True},
+    return {"data": _one_row(), "mark": {"type": "point", "filled": True, "shape": shape, "clip": True},
             "encoding": {"x": {"value": -100}, "y": {"value": -100}, "color": colour}}
 
 
@@ -520,7 +536,10 @@ def _points(t, values, xs, ys, colour, enc_colour, tip, per_point, described: bo
     symbol = symbol.removesuffix("-open")
     if symbol not in SHAPES:
         raise Unsupported(f"marker symbol {symbol}")
-    size = float(marker.size) if isinstance(marker.size, (int, float)) else 6.0
+    if marker.size is not None and not isinstance(marker.size, (int, float)) or \
+            marker.opacity is not None and not isinstance(marker.opacity, (int, float)):
+        raise Unsupported("a marker size or opacity per point")
+    size = float(marker.size) if marker.size is not None else 6.0
     mark = {"type": "point", "filled": not open_, "shape": SHAPES[symbol], "clip": True,
             "size": round(size * size * (0.6 if symbol == "star" else 0.85), 1),
             "opacity": float(marker.opacity) if isinstance(marker.opacity, (int, float)) else 1.0}
@@ -599,13 +618,18 @@ def _band(t, xs, ys, legend, fig) -> dict:
             "mark": {"type": "area", "clip": True, "opacity": 1, "tooltip": False}, "encoding": enc}
 
 
-def _error_bars(values, axis: str, err, colour, xs, ys) -> dict:
+def _error_bars(values, kept, axis: str, err, colour, xs, ys) -> dict:
+    """``error_x`` / ``error_y`` of type ``data`` (``array`` and ``arrayminus`` per point) as rules."""
+    if (err.type or "data") != "data" or err.array is None or (xs if axis == "x" else ys).category:
+        raise Unsupported(f"error bars of type {err.type}")
     plus = np.asarray(err.array, float).ravel()
     minus = np.asarray(err.arrayminus if err.arrayminus is not None else err.array, float).ravel()
     scale = xs if axis == "x" else ys
     rows = []
-    for r, p, m in zip(values, plus, minus):
-        lo, hi = scale.value(r[axis] - m), scale.value(r[axis] + p)
+    for r, i in zip(values, kept):
+        if i >= min(len(plus), len(minus)):
+            continue
+        lo, hi = scale.value(r[axis] - minus[i]), scale.value(r[axis] + plus[i])
         if None not in (lo, hi):
             rows.append({"x": r["x"], "y": r["y"], "lo": lo, "hi": hi})
     enc = _xy(xs, ys)
@@ -693,14 +717,23 @@ def _contour(t, xs, ys) -> list[dict]:
     c = t.contours
     if c is None or c.start is None or c.end is None or c.start != c.end:
         raise Unsupported("a contour with several levels")
-    segs = iso_segments(np.asarray(t.x, float), np.asarray(t.y, float), np.asarray(t.z, float), float(c.start))
+    level = float(c.start)
+    segs = iso_segments(np.asarray(t.x, float), np.asarray(t.y, float), np.asarray(t.z, float), level)
     values = [{"x": a, "y": b, "x2": p, "y2": q} for a, b, p, q in segs]
     mark = {"type": "rule", "clip": True, "strokeWidth": float(t.line.width or 1.3),
             "color": _colour(t.line.color) or "#fff"}
     if DASHES.get(t.line.dash or "solid"):
-        mark["strokeDash"] = DASHES[t.line.dash]
-    return [{"description": t.name or "", "data": {"values": values}, "mark": mark,
-             "encoding": {**_xy(xs, ys), "x2": {"field": "x2"}, "y2": {"field": "y2"}}}]
+        mark["strokeDash"] = list(DASHES[t.line.dash])
+    layers = [{"description": t.name or "", "data": {"values": values}, "mark": mark,
+               "encoding": {**_xy(xs, ys), "x2": {"field": "x2"}, "y2": {"field": "y2"}}}]
+    if c.showlabels and segs:       # the level, at the middle of its longest segment (plotly's contour label)
+        a, b, p, q = max(segs, key=lambda g: math.hypot(g[2] - g[0], g[3] - g[1]))
+        font = c.labelfont
+        layers.append({"data": {"values": [{"x": (a + p) / 2, "y": (b + q) / 2}]},
+                       "mark": {"type": "text", "clip": True, "fontSize": float(font.size or 10), "dy": -6,
+                                "color": _colour(font.color) or mark["color"]},
+                       "encoding": {**_xy(xs, ys), "text": {"value": f"{level:g}"}}})
+    return layers
 
 
 def iso_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, level: float) -> list[tuple]:
@@ -745,6 +778,8 @@ def _tooltip(t, xs, ys, bar: dict | None = None):
     for k, line in enumerate(template.split("<br>")):
         found = list(_FIELD.finditer(line))
         if not found:
+            if "%{" in line:
+                raise Unsupported(f"a hover placeholder in {line!r}")
             heading.append(_text(line).strip())
             continue
         for n, m in enumerate(found):
@@ -804,26 +839,30 @@ def _jsonable(v):
 
 
 # ---------------------------------------------------------------------------------------------- shapes
-def _shapes(fig, xa, ya, xs: _Scale, ys: _Scale) -> list[dict]:
-    """``add_vline`` / ``add_hline`` rules and ``add_vrect`` spans of the panel on axes (xa, ya)."""
+def _shapes(fig, xa, ya, xs: _Scale, ys: _Scale, below: bool) -> list[dict]:
+    """``add_vline`` / ``add_hline`` rules and ``add_vrect`` spans of the panel on axes (xa, ya): those
+    drawn below the data (``layer="below"``) or the others."""
     out = []
     for s in fig.layout.shapes:
+        if (s.layer == "below") != below:
+            continue
         xref, yref = s.xref or "x", s.yref or "y"
         if xref.split(" ")[0] not in (xa, "paper") or yref.split(" ")[0] not in (ya, "paper"):
             continue
         line = s.line
-        mark: dict = {"color": _colour(line.color) or "#555", "strokeWidth": float(line.width or 1.5)}
+        mark: dict = {"color": _colour(line.color) or "#555", "strokeWidth": float(line.width or 1.5), "clip": True}
         if DASHES.get(line.dash or "solid"):
-            mark["strokeDash"] = DASHES[line.dash]
+            mark["strokeDash"] = list(DASHES[line.dash])
         x_data, y_data = xref == xa, yref == ya
         if s.type == "line" and x_data and not y_data and s.x0 == s.x1 and xs.value(s.x0) is not None:
-            out.append({"data": ONE_ROW, "mark": {"type": "rule", **mark},
+            out.append({"data": _one_row(), "mark": {"type": "rule", **mark},
                         "encoding": {"x": {"datum": xs.value(s.x0), **xs.channel()}}})
         elif s.type == "line" and y_data and not x_data and s.y0 == s.y1 and ys.value(s.y0) is not None:
-            out.append({"data": ONE_ROW, "mark": {"type": "rule", **mark},
+            out.append({"data": _one_row(), "mark": {"type": "rule", **mark},
                         "encoding": {"y": {"datum": ys.value(s.y0), **ys.channel()}}})
         elif s.type == "rect" and x_data and not y_data and None not in (xs.value(s.x0), xs.value(s.x1)):
-            out.append({"data": ONE_ROW, "mark": {"type": "rect", "color": _colour(s.fillcolor) or "rgba(0,0,0,0.07)"},
+            out.append({"data": _one_row(), "mark": {"type": "rect", "clip": True,
+                                                  "color": _colour(s.fillcolor) or "rgba(0,0,0,0.07)"},
                         "encoding": {"x": {"datum": xs.value(s.x0), **xs.channel()},
                                      "x2": {"datum": xs.value(s.x1)}}})
         else:
@@ -838,10 +877,11 @@ def _annotations(fig, xa, ya, xs: _Scale, ys: _Scale) -> list[dict]:
     for a in fig.layout.annotations:
         if not a.text:
             continue
+        xref, yref = a.xref or "x", a.yref or "y"       # plotly's defaults
         font = a.font
         mark = {"type": "text", "fontSize": float(font.size) if font and font.size else 11,
                 "color": _colour(font.color) if font and font.color else "#555"}
-        if a.xref == xa and (a.yref or "").split(" ")[0] in ("paper", ya) and a.yref != ya:
+        if xref == xa and yref.split(" ")[0] in ("paper", ya) and yref != ya:
             x = 10 ** float(a.x) if xs.log else a.x
             if xs.value(x) is None:
                 continue
@@ -851,13 +891,15 @@ def _annotations(fig, xa, ya, xs: _Scale, ys: _Scale) -> list[dict]:
             mark.update(align=side, baseline="top", dx=-3 if side == "right" else 3 if side == "left" else 0,
                         dy=3 + 14 * row)
             row += 1
-            out.append({"data": ONE_ROW, "mark": mark, "encoding": {"x": {"datum": xs.value(x), **xs.channel()},
+            out.append({"data": _one_row(), "mark": mark, "encoding": {"x": {"datum": xs.value(x), **xs.channel()},
                                                    "y": {"value": 0}, "text": {"value": _text(a.text)}}})
-        elif a.yref == ya and (a.xref or "").split(" ")[0] in ("paper", xa) and a.xref != xa:
+        elif xref == xa and yref == ya:
+            raise Unsupported("an annotation at a data point")
+        elif yref == ya and xref.split(" ")[0] in ("paper", xa) and xref != xa:
             if ys.value(a.y) is None:
                 continue
             mark.update(align="right", baseline="bottom", dy=-2)
-            out.append({"data": ONE_ROW, "mark": mark, "encoding": {"y": {"datum": ys.value(a.y), **ys.channel()},
+            out.append({"data": _one_row(), "mark": mark, "encoding": {"y": {"datum": ys.value(a.y), **ys.channel()},
                                                    "x": {"value": "width"}, "text": {"value": _text(a.text)}}})
     return out
 
