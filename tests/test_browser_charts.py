@@ -4,6 +4,7 @@ from data nobody here chose: what only a browser shows.
 * A legend entry whose name holds quotes, a backslash, a line break, markup and non-ASCII text draws
   with that exact label and its own colour; no script runs and Vega reports no error.
 * A tooltip shows a run's name as text and a number in the hover template's d3 format.
+* Hovering a line shows the row under the pointer (a line is one path: its own tooltip shows its first row).
 
 The app is a one-chart script (written to a temporary folder) that draws a figure through
 ``ui.output.chart``, the function every page uses.
@@ -37,6 +38,11 @@ APP = textwrap.dedent(f'''
     fig.update_yaxes(title_text="loss (nats)")
     fig.update_layout(legend=dict(orientation="h"))
     output.chart(fig, "hostile", key="hostile")
+    line = go.Figure(go.Scatter(x=[1e18, 1e19, 1e20, 1e21], y=[4.0, 3.0, 2.5, 2.2], mode="lines", name="frontier",
+                                hovertemplate="C %{{x:.3s}} FLOPs<br>L* %{{y:.4g}}<extra></extra>"))
+    line.update_xaxes(type="log", title_text="compute C (FLOPs)")
+    line.update_yaxes(title_text="loss (nats)")
+    output.chart(line, "line", key="line")
 ''')
 
 
@@ -62,7 +68,7 @@ def test_hostile_names_draw_as_their_own_legend_entries(chart_url, page):
     colours = page.evaluate("sel => Array.from(document.querySelector(sel).querySelectorAll("
                             "'g.role-legend-symbol path')).map(p => p.getAttribute('fill'))", CHART)
     assert len(set(colours)) == len(HOSTILE), colours
-    points = page.locator(f"{CHART} g.role-mark.mark-symbol > path")
+    points = page.locator(CHART).first.locator("g.role-mark.mark-symbol > path")
     assert points.count() == 2 * len(HOSTILE)
     assert not errors and not [c for c in console if "vega" in c.lower() or "expression" in c.lower()], \
         (errors, console)
@@ -79,3 +85,16 @@ def test_tooltip_shows_the_name_and_the_formatted_number(chart_url, page):
     text = tip.inner_text()
     assert HOSTILE[0] in text, text
     assert "57.0M" in text and "N (params)" in text, text          # d3's ".3s" of 5.7e7, as plotly showed it
+
+
+def test_a_line_tooltip_shows_the_point_under_the_pointer(chart_url, page):
+    page.goto(chart_url)
+    page.wait_for_function(DRAWN_JS, arg=CHART)
+    line = page.locator(CHART).nth(1)
+    points = line.locator("g.role-mark.mark-symbol > path")
+    points.first.wait_for(state="attached")
+    assert points.count() == 4
+    points.nth(2).hover(force=True)                # the third row: C = 1e20
+    tip = page.locator("#vg-tooltip-element")
+    tip.wait_for(state="visible")
+    assert "100E" in tip.inner_text() and "2.5" in tip.inner_text(), tip.inner_text()
