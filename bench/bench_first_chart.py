@@ -45,6 +45,7 @@ FIRST_CHART_TARGET = 2.0
 APP_CHART = '[data-testid="stVegaLiteChart"], [data-testid="stPlotlyChart"] .js-plotly-plot'
 APP_DRAWN_JS = DRAWN_JS.replace("d.querySelector('canvas') ||",
                                 "d.querySelector('canvas') || (d._fullData && d.querySelector('svg.main-svg')) ||")
+assert APP_DRAWN_JS != DRAWN_JS, "tests.test_browser.DRAWN_JS changed: update APP_DRAWN_JS"
 
 APP = textwrap.dedent('''
     import numpy as np, pandas as pd, streamlit as st

@@ -14,7 +14,9 @@ from analysis.figures.vega.traces import _trace_layers
 
 PANEL_WIDTH = 120       # px, one panel of a row of subplots ...
 PANEL_COLUMNS = 2       # ... drawn two to a row (fits the narrow columns the dashboard puts them in)
-SVG_POINTS = 5_000      # more points than this are drawn on a canvas (one SVG element per mark is slow)
+SVG_POINTS = 5_000      # rows past which a chart is drawn on a canvas (one SVG element per point is slow); set in
+#                         the spec, so it replaces Streamlit's own switch at 2,000 (SVG keeps marks in the DOM,
+#                         which the browser tests read)
 
 
 def to_vega_lite(fig) -> dict | None:
