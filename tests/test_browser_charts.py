@@ -98,3 +98,22 @@ def test_a_line_tooltip_shows_the_point_under_the_pointer(chart_url, page):
     tip = page.locator("#vg-tooltip-element")
     tip.wait_for(state="visible")
     assert "100E" in tip.inner_text() and "2.5" in tip.inner_text(), tip.inner_text()
+
+
+def test_the_wheel_zooms_a_chart(chart_url, page):
+    """Zoom and pan as plotly's charts had: the wheel over the plot changes the axes' ticks."""
+    page.goto(chart_url)
+    page.wait_for_function(DRAWN_JS, arg=CHART)
+    line = page.locator(CHART).nth(1)
+    line.locator("g.role-mark.mark-symbol > path").first.wait_for(state="attached")
+    ticks = lambda: line.locator("g.role-axis-label text").all_text_contents()   # noqa: E731
+    before = ticks()
+    box = line.locator("g.role-mark.mark-line").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(100)
+    page.wait_for_function("([sel, old]) => JSON.stringify(Array.from(document.querySelectorAll(sel)[1]"
+                           ".querySelectorAll('g.role-axis-label text')).map(t => t.textContent))"
+                           " !== JSON.stringify(old)", arg=[CHART, before])
+    assert ticks() != before

@@ -10,14 +10,18 @@ chart (the HTML report still draws them with plotly); :func:`to_vega_lite` trans
   colour bar), ``Bar`` traces (horizontal with ``base``, grouped), ``Heatmap`` and ``Contour`` traces
   (iso-lines by marching squares);
 * log / linear / category axes, reversed axes, explicit ranges, ``tickvals`` / ``ticktext``;
-* ``add_vline`` / ``add_hline`` / ``add_vrect`` shapes and annotations (data or paper positioned);
+* ``add_vline`` / ``add_hline`` / ``add_vrect`` shapes and their labels; notes placed on the paper;
 * one row of subplots (``make_subplots(rows=1, cols=k)``) as small multiples, two to a row.
 
+A single-panel chart zooms (wheel) and pans (drag) as plotly's did; double-click resets it.
+
 Hover templates become tooltips: ``"N %{customdata[1]:.3s} params"`` is a tooltip row titled
-``N (params)`` whose value Vega formats with the same d3 format plotly used. Every layer carries its
-trace's name as its ``description`` (see :func:`series`) and on each of its marks (their ARIA label).
-Legend entries are one shared colour scale over the traces' names (a ``series`` field each layer
-computes). A figure using anything else gives ``None``: draw it with plotly.
+``N (params)`` whose value Vega formats with the same d3 format plotly used (a line's tooltips sit on
+transparent points: a line is one path). Each trace's layer carries the trace's name as its
+``description`` (see :func:`series`) and on each of its marks (their ARIA label). Legend entries are one
+shared colour scale over the traces' names (a ``series`` field each layer computes). A figure using
+anything else, or holding a value the translation cannot place, gives ``None`` (never an exception):
+draw it with plotly.
 
 Modules: :mod:`.chart` (the whole chart), :mod:`.traces`, :mod:`.grids`, :mod:`.decorations`,
 :mod:`.axes`, :mod:`.legend`, :mod:`.tooltips`, :mod:`.props` and :mod:`.common`.

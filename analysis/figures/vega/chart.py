@@ -94,6 +94,7 @@ def _figure(fig) -> dict:
         spec["title"].update(subtitleColor="#777", subtitleFontSize=11)
     if len(views) == 1:
         spec.update(views[0], width="container", height=height)
+        _zoomable(spec["layer"])
     else:           # small multiples
         wide = len(views) <= PANEL_COLUMNS       # one row: panels as wide as a half-width chart
         for v in views:
@@ -158,3 +159,14 @@ def _notes(fig) -> list[str]:
                 continue
             out.append(_text(a.text))
     return out
+
+
+def _zoomable(layers: list[dict]) -> None:
+    """Zoom (wheel) and pan (drag) on quantitative axes, as plotly's charts had: an interval selection bound
+    to the scales, on the first layer that draws data fields on both axes (double-click resets)."""
+    for lyr in layers:
+        enc = lyr.get("encoding", {})
+        if all(enc.get(c, {}).get("field") and enc[c].get("type") == "quantitative" for c in ("x", "y")):
+            lyr["params"] = [{"name": "zoom", "select": {"type": "interval", "encodings": ["x", "y"]},
+                              "bind": "scales"}]
+            return
