@@ -1,13 +1,10 @@
 """Shared pieces of the translation: the error it raises for what it does not draw, plotly's dash and
-symbol names in Vega terms, and small conversions (plain text, CSS colours, JSON values, string literals
-of Vega's expression language)."""
+symbol names in Vega terms, and small conversions (plain text, CSS colours, string literals of Vega's
+expression language); data values go through :func:`analysis.jsonable.jsonable`."""
 from __future__ import annotations
 
 import json
-import math
 import re
-
-import numpy as np
 
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -42,14 +39,3 @@ def _text(s) -> str:
 
 def _colour(c) -> str | None:
     return c if isinstance(c, str) and c else None
-
-
-def _jsonable(v):
-    if v is None:
-        return None
-    if isinstance(v, (np.floating, float)):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
-        return int(v)
-    return str(v)

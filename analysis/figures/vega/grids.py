@@ -7,9 +7,10 @@ import math
 import numpy as np
 
 from analysis.figures.vega.axes import _xy
-from analysis.figures.vega.common import DASHES, Unsupported, _colour, _jsonable, _text
+from analysis.figures.vega.common import DASHES, Unsupported, _colour, _text
 from analysis.figures.vega.legend import _scheme
 from analysis.figures.vega.tooltips import _tooltip
+from analysis.jsonable import jsonable
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -36,7 +37,7 @@ def _heatmap(t, xs, ys) -> list[dict]:
             row = {"x": float(x[j]), "y": float(y[i]), "x0": float(ex[j]), "x1": float(ex[j + 1]),
                    "y0": float(ey[i]), "y1": float(ey[i + 1]), "z": float(z[i, j])}
             if cd is not None:
-                row["cd"] = _jsonable(cd[i, j])
+                row["cd"] = jsonable(cd[i, j])
             values.append(row)
     scheme, reverse = _scheme(t.colorscale)
     scale: dict = {"scheme": scheme, "reverse": reverse}

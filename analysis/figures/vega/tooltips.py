@@ -6,7 +6,8 @@ import re
 
 import numpy as np
 
-from analysis.figures.vega.common import Unsupported, _jsonable, _text
+from analysis.figures.vega.common import Unsupported, _text
+from analysis.jsonable import jsonable
 
 
 _FIELD = re.compile(r"%\{(x|y|z|text|customdata(?:\[(\d+)\])?)(?::([^}]*))?\}")
@@ -57,7 +58,7 @@ def _tooltip(t, xs, ys, bar: dict | None = None):
                     col = col[:, int(idx)] if col.ndim == 2 else col
                 elif var != "text" and col.ndim == 2:
                     col = col[:, 0]
-                fields.append((name, lambda i, col=col: _jsonable(col[i]) if i < len(col) else None))
+                fields.append((name, lambda i, col=col: jsonable(col[i]) if i < len(col) else None))
                 sample = next((v for v in col[:50] if v is not None), None)
                 nominal = fmt is None and not isinstance(sample, (int, float, np.number))
             else:

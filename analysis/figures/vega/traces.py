@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.figures.vega.axes import _Scale, _xy
-from analysis.figures.vega.common import DASHES, SHAPES, Unsupported, _colour, _jsonable
+from analysis.figures.vega.common import DASHES, SHAPES, Unsupported, _colour
 from analysis.figures.vega.grids import _contour, _heatmap
 from analysis.figures.vega.legend import SERIES, _Legend, _colour_bar, _colour_scale, _legend_only
 from analysis.figures.vega.tooltips import _tooltip
+from analysis.jsonable import jsonable
 
 
 def _trace_layers(t, xs: _Scale, ys: _Scale, legend: _Legend, fig, index: int) -> list[dict]:
@@ -69,7 +70,7 @@ def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
         for f, get in tip_fields:
             row[f] = get(i)
         if per_point and i < len(cvals):
-            row["c"] = _jsonable(cvals[i]) if numeric else _colour(cvals[i])
+            row["c"] = jsonable(cvals[i]) if numeric else _colour(cvals[i])
         values.append(row)
     if not values:       # a trace that only makes a legend entry or a colour bar (x=[None])
         if numeric:
