@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
 import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -313,23 +312,14 @@ def figure(build: Callable, *args, **kwargs):
     return _figure(key, name, build, args, kwargs)
 
 
-_SPECS: dict = {}      # id(figure) -> (figure, Vega-Lite spec); the figure kept so that its id stays its own
-_SPECS_LOCK = threading.Lock()     # sessions run in threads
-MAX_SPECS = 128
+_UNSET = object()
 
 
 def chart_spec(fig) -> dict | None:
     """:func:`analysis.figures.vega.to_vega_lite` of ``fig`` (``None``: draw it with plotly), made once per
-    figure object and kept for the :data:`MAX_SPECS` figures drawn last: the figures of :func:`figure` are
-    shared and read-only, so their translation is too (Streamlit copies a spec before changing it)."""
-    with _SPECS_LOCK:
-        hit = _SPECS.pop(id(fig), None)
-        if hit is not None and hit[0] is fig:
-            _SPECS[id(fig)] = hit                      # most recently used last
-            return hit[1]
-    spec = vega.to_vega_lite(fig)
-    with _SPECS_LOCK:
-        while len(_SPECS) >= MAX_SPECS:
-            _SPECS.pop(next(iter(_SPECS)))
-        _SPECS[id(fig)] = (fig, spec)
+    figure and kept on it: a figure of :func:`figure` is cached and shared read-only, so its translation is
+    shared with it and leaves the cache with it (Streamlit copies a spec before changing it)."""
+    spec = getattr(fig, "_vega_lite", _UNSET)
+    if spec is _UNSET:
+        spec = fig._vega_lite = vega.to_vega_lite(fig)
     return spec
