@@ -62,8 +62,8 @@ def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
         for w in choice.warnings:
             box.warning(w, icon=":material/warning:")
         return choice.frame
-    method = select("Envelope", list(settings_api.ENVELOPE_METHODS), key="envelope_method", default=settings_api.ENVELOPE_METHOD,
-                    where=box, format_func=ENVELOPE_LABELS.get,
+    method = select("Envelope", list(settings_api.ENVELOPE_METHODS), key="envelope_method",
+                    default=settings_api.ENVELOPE_METHOD, where=box, format_func=ENVELOPE_LABELS.get,
                     help="best: every checkpoint of the run with the lowest final loss in each (N, D) cell. bowl: "
                          "one point per cell, the vertex of a quadratic in (log lr, log batch) over the runs within "
                          "2% of the cell's minimum (a cell without a convex bowl keeps its best run).")
