@@ -25,7 +25,7 @@ class _Scale:
         self.which = which
         self.log = axis.type == "log"
         values = [v for t in traces for v in _raw(t, which) if v is not None]
-        self.category = axis.type == "category" or (values and all(isinstance(v, str) for v in values[:50]))
+        self.category = axis.type == "category" or bool(values and all(isinstance(v, str) for v in values[:50]))
         self.axis = axis
         nums = np.asarray([v for v in values if isinstance(v, (int, float, np.floating, np.integer))], float)
         self.data = nums[np.isfinite(nums) & ((nums > 0) if self.log else True)]

@@ -2,7 +2,6 @@
 (``fill="toself"``), error bars and bars."""
 from __future__ import annotations
 
-
 import numpy as np
 
 from analysis.figures.vega.axes import _Scale, _xy
@@ -29,15 +28,12 @@ def _trace_layers(t, xs: _Scale, ys: _Scale, legend: _Legend, fig, index: int) -
 
 def _default_colour(fig, index: int) -> str:
     """Plotly's colour for trace ``index`` when the trace sets none (the template's colour way)."""
-    try:
-        way = fig.layout.template.layout.colorway
-    except AttributeError:
-        way = None
-    way = way or ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880")
+    way = fig.layout.template.layout.colorway or ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3",
+                                                   "#FF6692", "#B6E880")
     return way[index % len(way)]
 
 
-def _shows_legend(t, fig) -> bool:
+def _shows_legend(t) -> bool:
     return bool(t.name) and t.showlegend is not False
 
 
@@ -76,13 +72,13 @@ def _scatter(t, xs, ys, legend, fig, default: str) -> list[dict]:
         if numeric:
             return _colour_bar(marker)
         colour = _colour(marker.color) or _colour(line.color) or default
-        if not _shows_legend(t, fig):
+        if not _shows_legend(t):
             return []
         return [_legend_only(legend.colour(t.name, colour), marker.symbol)]
     colour = (_colour(marker.color) if "markers" in mode else None) or _colour(line.color) \
         or _colour(marker.color) or ("#21918c" if numeric else default)
     out = []
-    enc_colour = legend.colour(t.name, colour) if _shows_legend(t, fig) else {"value": colour}
+    enc_colour = legend.colour(t.name, colour) if _shows_legend(t) else {"value": colour}
     if "lines" in mode:
         if (line.shape or "linear") != "linear":
             raise Unsupported(f"line shape {line.shape}")
@@ -172,7 +168,7 @@ def _band(t, xs, ys, legend, fig) -> dict:
             values.append({"x": xv, "y": hi, "y2": lo})
     colour = _colour(t.fillcolor) or "rgba(31, 119, 180, 0.18)"
     enc = {**_xy(xs, ys), "y2": {"field": "y2"},
-           "color": legend.colour(t.name, colour) if _shows_legend(t, fig) else {"value": colour}}
+           "color": legend.colour(t.name, colour) if _shows_legend(t) else {"value": colour}}
     return {"description": t.name or "", "data": {"values": values},
             "mark": {"type": "area", "clip": True, "opacity": 1, "tooltip": False}, "encoding": enc}
 
@@ -220,7 +216,7 @@ def _bar(t, xs, ys, legend, fig) -> list[dict]:
     c_scale, n_scale = (ys, xs) if horizontal else (xs, ys)
     enc = {c_axis: {"field": "cat", **c_scale.channel()}, n_axis: {"field": "lo", **n_scale.channel()},
            f"{n_axis}2": {"field": "hi"},
-           "color": legend.colour(t.name, colour) if _shows_legend(t, fig) else {"value": colour}}
+           "color": legend.colour(t.name, colour) if _shows_legend(t) else {"value": colour}}
     bars = [b.name for b in fig.data if b.type == "bar"]
     if fig.layout.barmode == "group" and len(bars) > 1:
         enc[f"{c_axis}Offset"] = {"datum": t.name, "scale": {"domain": bars}}
