@@ -27,7 +27,7 @@ ANALYSES = [("analysis.fit", "fit_law"), ("analysis.backtest", "backtest"), ("an
             ("analysis.emergence", "classify_emergence"), ("datasets.formats", "read_any"),
             ("datasets.upload", "read_upload")]
 FIGURES = ["fit_figure", "residual_figure", "backtest_figure", "comparison_figure", "parameter_comparison_figure",
-           "curves_figure", "coverage_figure", "frontier_figure", "isoflop_figure", "crossover_figure",
+           "curves_figure", "corpus_figure", "coverage_figure", "frontier_figure", "isoflop_figure", "crossover_figure",
            "crossover_data_figure", "trend_figure", "downstream_figure"]
 HPARAM_FIGURES = ["heatmap_figure", "slices_figure", "law_figure", "law_residual_figure", "rules_figure",
                   "sensitivity_figure"]
@@ -142,3 +142,16 @@ def test_content_keys_ignore_addresses_and_see_content():
     assert digest(frame) == digest(frame.copy()) != digest(frame.assign(y=[1.0, 2.5]))
     assert digest(Interval(1.0, 2.0)) == digest(Interval(1.0, 2.0)) != digest(Interval(1.0, 2.1))
     assert digest(np.float32(1.5), np.bool_(True)) == digest(np.float32(1.5), np.bool_(True))
+
+
+def test_the_server_skips_the_per_run_module_walk_and_full_collection():
+    """.streamlit/config.toml (the server the README starts, and the browser tests and benchmarks with it):
+    Streamlit's file watcher walks every loaded module on each script run, in the event loop that sends the
+    page to the browser, and a full garbage collection follows each run; together they took a new session of
+    the Fit page from ~0.15 s to 0.6-1.1 s of server time here (``bench/bench_pages.py``)."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text("utf-8"))
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
