@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from analysis.diagnostics import extrapolation, split_uncertainty
 from datasets.errors import WorkbenchError
@@ -320,6 +319,8 @@ def plan_cost(fit: FitResult, N: float, D: float, *,
         N_, D_, best, _ = _optimum(fit, c, k, None, point_only=True)
         _refuse_outside_data(fit, c, float(N_[0]), float(D_[0]))
         return float(best[0]) - loss
+
+    from scipy.optimize import brentq
 
     lo, hi = np.log(C) - np.log(1e6), np.log(C)
     try:

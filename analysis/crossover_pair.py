@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 from analysis.crossover_text import outside_data, pair_verdict
 from analysis.jsonable import number
@@ -59,6 +58,8 @@ class PairCrossing:
 # ----------------------------------------------------------------------------------------------
 def _roots(diff, u_grid: np.ndarray, d_grid: np.ndarray) -> list[float]:
     """Roots of ``diff(u)`` bracketed by sign changes of ``d_grid`` on ``u_grid``, refined by brentq."""
+    from scipy.optimize import brentq
+
     out = []
     s = np.sign(d_grid)
     for i in np.flatnonzero(s[:-1] * s[1:] < 0):

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.special import expit
+
+from analysis.laws.maths import expit
 
 
 class DownstreamError(ValueError):
@@ -87,6 +87,8 @@ def _fit_exponential(L, y, w, s, start=None):
             r = sw * (t[0] + s * np.exp(t[1] - np.exp(t[2]) * L) - y)
         return np.nan_to_num(r, nan=1e6, posinf=1e6, neginf=-1e6)
 
+    from scipy.optimize import least_squares
+
     res = least_squares(resid, start, method="lm" if len(L) > 3 else "trf", xtol=1e-12, ftol=1e-12)
     c, lk, lg = res.x
     return {"c": float(c), "k": float(np.exp(lk)), "gamma": float(np.exp(lg))}, res.x
@@ -141,6 +143,8 @@ def _fit_sigmoid(L, y, w, s, chance, unit_bounded, start=None):
     def resid(t):
         f, h, k, L0 = unpack(t)
         return sw * (f + (h - f) * expit(-k * (L - L0)) - y)
+
+    from scipy.optimize import least_squares
 
     res = least_squares(resid, start, bounds=(lo, hi), xtol=1e-12, ftol=1e-12)
     f, h, k, L0 = unpack(res.x)

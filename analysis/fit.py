@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
 from analysis.bootstrap import MAX_ITER, refine, refit_resamples
@@ -101,6 +100,8 @@ def _polish(law: Law, theta0, X, ly, w, objective, delta):
         psi = irls_weight(r, objective, delta) * r
         g = (w * psi) @ law.jac(t, X)[0] * scale
         return val, g
+
+    from scipy.optimize import minimize
 
     # L-BFGS-B can stall on the Huber kinks: a warm restart (fresh curvature memory) finishes the job.
     opts = {"maxiter": 3000, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 10}

@@ -10,9 +10,9 @@ times ``[x]^c0``; exponents and sharpnesses are dimensionless.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from analysis.laws.base import DIMENSIONLESS, Y, Law, Param, rows
+from analysis.laws.maths import expit
 from analysis.laws.registry import register
 from analysis.laws.varpro import saturating_inits
 from datasets.vocabulary import AXES

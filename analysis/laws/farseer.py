@@ -28,7 +28,6 @@ inside the fitted N and D range.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 
 from analysis.laws.base import DIMENSIONLESS, Law, Param, log_rows
 from analysis.laws.chinchilla import CHINCHILLA
@@ -83,6 +82,8 @@ def _jac(theta, X):
 
 def chinchilla_start(X, y) -> np.ndarray:
     """Public Chinchilla parameters (E, A, B, alpha, beta): variable projection polished in log least squares."""
+    from scipy.optimize import minimize
+
     th0 = CHINCHILLA.init(X, y)[0]
     ly = np.log(y)
 

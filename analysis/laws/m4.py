@@ -14,10 +14,9 @@ theorem.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from analysis.laws.base import DIMENSIONLESS, Y, Law, Param, rows
-from analysis.laws.maths import softplus
+from analysis.laws.maths import expit, softplus
 from analysis.laws.registry import register
 from analysis.laws.varpro import saturating_inits
 

@@ -1,4 +1,4 @@
-"""Maths shared by the laws: a lean logsumexp, softplus, and sums of power terms.
+"""Maths shared by the laws: a lean logsumexp, softplus, the logistic function, and sums of power terms.
 
 Chinchilla, the saturating 1-D laws and (after its effective N', D') the data-constrained law are
 sums of power terms,
@@ -26,6 +26,14 @@ def logsumexp(a: Array, axis: int, keepdims: bool = False) -> Array:
 def softplus(t: Array) -> Array:
     """log(1 + exp(t)), stable."""
     return np.logaddexp(0.0, t)
+
+
+def expit(t: Array) -> Array:
+    """The logistic function 1 / (1 + exp(-t)): ``scipy.special.expit``, imported at the first call, as every
+    scipy import of the analyses is: not when a page starts (``tests/test_startup_imports.py``)."""
+    from scipy.special import expit as logistic
+
+    return logistic(t)
 
 
 def safe_log(c) -> Array:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import nnls
 
 from analysis.laws.base import Array
 from analysis.laws.maths import safe_log
@@ -137,6 +136,8 @@ def _result(mesh: Array, best) -> tuple[Array, Array]:
 
 def saturating_inits(x, y) -> list[tuple[float, float, float]]:
     """(log a, log b, c0) starts from a variable-projection fit of y = a + b x^-c0 (the best two)."""
+    from scipy.optimize import nnls
+
     grid = np.linspace(-0.5, 1.5, 41)
     grid = grid[np.abs(grid) > 1e-3]
     best = []
