@@ -36,6 +36,10 @@ def corpus_summary(corpus: Store) -> None:
     c[1].metric("Scaling families", f"{summary['n_families']:,}")
     c[2].metric("Training runs", f"{summary['n_runs']:,}")
     c[3].metric("Measurements", f"{summary['n_points']:,}", help="Points: one metric of one run at one checkpoint.")
+    families = store.query(corpus, "families")
+    if (families["min_params"] > 0).any():   # drawn before the reference fit: a chart from a query, not from a fit
+        output.chart(compute.figure(figures.corpus_figure, families, title="Model sizes N (params) each source covers"),
+                     "corpus_sources", key="home_corpus")
 
 
 def reference_fit(corpus: Store) -> None:

@@ -100,6 +100,30 @@ def test_home_coverage_chart_draws_its_bars_on_a_category_axis(app_env):
     assert sum(len(t.y) for t in fig.data) == int((fams["min_params"] > 0).sum())
 
 
+def test_home_corpus_chart_spans_each_sources_model_sizes(app_env):
+    """One bar per source with sized families, from its smallest to its largest N (log10), decades labelled."""
+    import numpy as np
+
+    from analysis import figures
+    from datasets.store import Store
+
+    fams = Store(app_env).families()
+    fig = figures.corpus_figure(fams)
+    sized = fams[fams["min_params"] > 0]
+    bars = {t.y[0]: t for t in fig.data}
+    assert set(bars) == set(sized["source"])
+    for source, g in sized.groupby("source"):
+        bar = bars[source]
+        lo, hi = g["min_params"].min(), max(g["max_params"].max(), g["min_params"].min() * 1.08)
+        assert np.isclose(bar.base[0], np.log10(lo)) and np.isclose(bar.base[0] + bar.x[0], np.log10(hi))
+        assert bar.customdata[0][1] == f"{int(fams.loc[fams['source'] == source, 'n_runs'].sum()):,}"
+    assert "1B" in fig.layout.xaxis.ticktext and "params" in fig.data[0].hovertemplate
+    at = run_page("Home")
+    assert not at.exception
+    first = at.get("vega_lite_chart")[0]                     # the page's first chart: drawn before the fit
+    assert "Model sizes N" in first.proto.spec
+
+
 def test_crossover_shows_points_bands_and_its_crossing_as_one_number(app_env):
     import json
 

@@ -20,13 +20,13 @@ Conventions
   figure the dashboard draws with plotly because :mod:`~analysis.figures.vega` does not translate it.
 """
 from analysis.figures.allocate import frontier_figure, isoflop_figure
-from analysis.figures.browse import coverage_figure, curves_figure
+from analysis.figures.browse import corpus_figure, coverage_figure, curves_figure
 from analysis.figures.compare import crossover_data_figure, crossover_figure, downstream_figure, trend_figure
 from analysis.figures.fit import (backtest_figure, comparison_figure, fit_figure, fit_rows,
                                   parameter_comparison_figure, residual_figure)
 from analysis.figures.style import CLIPPED_NOTE, axis_title, metric_title, plot_config, sci, si, vmark
 
-__all__ = ["frontier_figure", "isoflop_figure", "coverage_figure", "curves_figure", "crossover_data_figure",
-           "crossover_figure", "downstream_figure", "trend_figure", "backtest_figure", "comparison_figure",
+__all__ = ["frontier_figure", "isoflop_figure", "corpus_figure", "coverage_figure", "curves_figure",
+           "crossover_data_figure", "crossover_figure", "downstream_figure", "trend_figure", "backtest_figure", "comparison_figure",
            "fit_figure", "fit_rows", "parameter_comparison_figure", "residual_figure",
            "CLIPPED_NOTE", "axis_title", "metric_title", "plot_config", "sci", "si", "vmark"]

@@ -1,4 +1,4 @@
-"""Browse page figures: metric curves of a family's runs and the corpus coverage chart."""
+"""Browse figures: metric curves of a family's runs, and the corpus at a glance (per source and per family)."""
 from __future__ import annotations
 
 import numpy as np
@@ -114,4 +114,44 @@ def coverage_figure(families: pd.DataFrame, *, title: str | None = None) -> go.F
     fig = layout(fig, title=title, x="log10 parameters N", y="", log_x=False, height=height, legend_below=False)
     fig.update_layout(barmode="overlay", legend_title_text="source")
     fig.update_yaxes(type="category", automargin=True)   # family names: a linear y axis would draw nothing
+    return fig
+
+
+def corpus_figure(families: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """The corpus at a glance: each source as a bar over the model sizes N (params) of its families.
+
+    One bar per source, from its smallest to its largest N on a log10 scale, so that the scale range each
+    source covers reads at a glance; the hover gives its families, runs, points and token range D.
+    ``families`` is the ``family_summary`` view (source, n_runs, n_points, min_params, max_params,
+    min_tokens, max_tokens); families without a parameter count are counted but draw no bar.
+    """
+    df = families.assign(sized=np.isfinite(families["min_params"]) & (families["min_params"] > 0))
+    agg = (df.groupby("source", sort=True)
+           .agg(n_families=("source", "size"), n_runs=("n_runs", "sum"), n_points=("n_points", "sum"),
+                lo=("min_params", "min"), hi=("max_params", "max"), d_lo=("min_tokens", "min"),
+                d_hi=("max_tokens", "max"), sized=("sized", "any"))
+           .reset_index())
+    agg = agg[agg["sized"]]
+    colour = {s: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, s in enumerate(agg["source"])}  # as coverage_figure
+    agg = agg.sort_values("lo", ascending=False)
+    fig = go.Figure()
+    for row in agg.itertuples(index=False):
+        lo, hi = float(row.lo), max(float(row.hi), float(row.lo) * 1.08)     # one size stays visible
+        tokens = (f"{si(row.d_lo)} to {si(row.d_hi)}" if np.isfinite(row.d_lo) and np.isfinite(row.d_hi)
+                  else "n/a")
+        custom = hover_data([row.n_families], [f"{row.n_runs:,}"], [f"{row.n_points:,}"], [si(row.lo)],
+                            [si(row.hi)], [tokens])
+        fig.add_trace(go.Bar(y=[row.source], x=[np.log10(hi) - np.log10(lo)], base=[np.log10(lo)],
+                             orientation="h", name=str(row.source), showlegend=False,
+                             marker_color=colour[row.source], customdata=custom,
+                             hovertemplate="%{y}<br>%{customdata[0]} families, %{customdata[1]} runs, "
+                                           "%{customdata[2]} points<br>N %{customdata[3]} to %{customdata[4]} "
+                                           "params<br>tokens D %{customdata[5]}<extra></extra>"))
+    fig = layout(fig, title=title, x="parameters N (log scale)", y="", log_x=False,
+                 height=max(240, 30 * len(agg) + 90), legend=False)
+    fig.update_layout(barmode="overlay")
+    if len(agg):            # decades labelled as counts (10M, 1B): the bars are drawn in log10 N
+        decades = np.arange(np.floor(np.log10(agg["lo"].min())), np.ceil(np.log10(agg["hi"].max())) + 1)
+        fig.update_xaxes(tickvals=decades, ticktext=[si(10.0 ** d) for d in decades])
+    fig.update_yaxes(type="category", automargin=True)
     return fig
