@@ -66,7 +66,8 @@ def reference_fit(corpus: Store) -> None:
     for col, name in zip(st.columns(5), EPOCH):
         unit = CHINCHILLA.param_unit(name, "nats")
         shown = "nats" if unit == "nats" else None
-        col.metric(name, quantity(fit.params[name], shown),
+        # a unit in the label, not after the value: five columns are too narrow for "1.817 nats"
+        col.metric(f"{name} ({shown})" if shown else name, quantity(fit.params[name]),
                    help=f"Unit: {unit}. Epoch: {EPOCH[name][0]:g} (95% CI {EPOCH[name][1]:g} to {EPOCH[name][2]:g}).")
         col.caption(interval(fit.ci.get(name), shown)
                     + ("" if unit in ("nats", "dimensionless") else f"; unit {escape(unit)}"))
