@@ -225,12 +225,12 @@ def browser_side(store: Path, pages: list[str] | None = None) -> list[dict]:
             page = tabs.new_page()
             page.goto(f"{url}/", timeout=TIMEOUT * 1000)
             page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
-            rows.append({"page": "first start (server start -> home chart)", "seconds": time.perf_counter() - t0,
+            rows.append({"page": "first start -> home's first chart (the corpus)", "seconds": time.perf_counter() - t0,
                          "target": FIRST_START_TARGET, "health": health})
             # Home draws the corpus chart first (a cached query), then the reference fit (imports, a fit, its
             # bootstrap): the second chart drawn is the fit's
             page.wait_for_function(DRAWN_COUNT_JS, arg=[CHART, 2], timeout=TIMEOUT * 1000)
-            rows.append({"page": "first start -> the reference fit drawn", "seconds": time.perf_counter() - t0,
+            rows.append({"page": "first start -> home's reference fit drawn", "seconds": time.perf_counter() - t0,
                          "target": FIRST_START_TARGET, "health": health})
             page.close()
             visit(BY_NAME["Upload"].url_path, {}, chart=False)

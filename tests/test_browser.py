@@ -85,14 +85,14 @@ def _healthy(url: str) -> bool:
 
 def start_app(store: Path, log: Path, env_extra: dict | None = None,
               cwd: Path = PROJECT_ROOT) -> tuple[subprocess.Popen, str, float]:
-    """Start ``streamlit run app.py`` in ``cwd`` (this project; a benchmark passes another tree) on a free
-    port, configured as the README runs it (``.streamlit/config.toml``); returns (process, base URL,
-    seconds to healthy)."""
+    """Start ``streamlit run app.py`` in ``cwd`` (this project; a benchmark passes another tree, a test a
+    folder of its own) on a free port; returns (process, base URL, seconds to healthy). Without the file
+    watcher, as ``.streamlit/config.toml`` runs the project, also where ``cwd`` has no such file."""
     port = _free_port()
     env = {**os.environ, "SCALING_STORE": str(store), "SCALING_BOOTSTRAP": "50", "SCALING_TIME_BUDGET": "20",
            **(env_extra or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -108,6 +108,7 @@ def test_every_page_opened_cold_draws_a_chart(app_url, page, name):
     assert drawn and drawn[0] > 0, f"{name}: the first chart drew no marks ({drawn})"
     if name == "Home":      # the sources' and the families' size ranges: a bar each, on a categorical axis
         first = BARS_JS.replace("Array.from(document.querySelectorAll(sel)).pop()", "document.querySelector(sel)")
+        assert first != BARS_JS, "BARS_JS changed: count the first chart's bars another way"
         page.wait_for_function(f"sel => ({first})(sel) >= 9", arg=CHART)     # the page's first: a bar per source
         page.get_by_text("Families and their model-size ranges").click()
         page.wait_for_function("sel => document.querySelectorAll(sel).length >= 4", arg=CHART)

@@ -145,10 +145,10 @@ def test_content_keys_ignore_addresses_and_see_content():
 
 
 def test_the_server_skips_the_per_run_module_walk_and_full_collection():
-    """.streamlit/config.toml (the server the README starts, and the browser tests and benchmarks with it):
-    Streamlit's file watcher walks every loaded module on each script run, in the event loop that sends the
-    page to the browser, and a full garbage collection follows each run; together they took a new session of
-    the Fit page from ~0.15 s to 0.6-1.1 s of server time here (``bench/bench_pages.py``)."""
+    """.streamlit/config.toml (the server the README starts): Streamlit's file watcher walks every loaded
+    module on a new session's first run, in the event loop that sends the page to the browser, and a full
+    garbage collection follows each run; together they took a new session of the Fit page from ~0.15 s to
+    0.6-1.1 s of server time here (``bench.streamlit_client``, one session at a time)."""
     import tomllib
     from pathlib import Path
 

@@ -118,6 +118,14 @@ def test_home_corpus_chart_spans_each_sources_model_sizes(app_env):
         assert np.isclose(bar.base[0], np.log10(lo)) and np.isclose(bar.base[0] + bar.x[0], np.log10(hi))
         assert bar.customdata[0][1] == f"{int(fams.loc[fams['source'] == source, 'n_runs'].sum()):,}"
     assert "1B" in fig.layout.xaxis.ticktext and "params" in fig.data[0].hovertemplate
+    # a family without a size (0 or NaN params) is counted, and leaves its source's bar where the sizes are
+    odd = fams.copy()
+    i = odd.index[odd["source"] == "colpret"][0]
+    odd.loc[i, ["min_params", "max_params"]] = 0.0
+    bar = {t.y[0]: t for t in figures.corpus_figure(odd).data}["colpret"]
+    sized_colpret = odd[(odd["source"] == "colpret") & (odd["min_params"] > 0)]
+    assert np.isclose(bar.base[0], np.log10(sized_colpret["min_params"].min()))
+    assert bar.customdata[0][0] == f"{int((odd['source'] == 'colpret').sum())} families"
     at = run_page("Home")
     assert not at.exception
     first = at.get("vega_lite_chart")[0]                     # the page's first chart: drawn before the fit

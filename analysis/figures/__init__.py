@@ -27,6 +27,6 @@ from analysis.figures.fit import (backtest_figure, comparison_figure, fit_figure
 from analysis.figures.style import CLIPPED_NOTE, axis_title, metric_title, plot_config, sci, si, vmark
 
 __all__ = ["frontier_figure", "isoflop_figure", "corpus_figure", "coverage_figure", "curves_figure",
-           "crossover_data_figure", "crossover_figure", "downstream_figure", "trend_figure", "backtest_figure", "comparison_figure",
-           "fit_figure", "fit_rows", "parameter_comparison_figure", "residual_figure",
+           "crossover_data_figure", "crossover_figure", "downstream_figure", "trend_figure", "backtest_figure",
+           "comparison_figure", "fit_figure", "fit_rows", "parameter_comparison_figure", "residual_figure",
            "CLIPPED_NOTE", "axis_title", "metric_title", "plot_config", "sci", "si", "vmark"]

@@ -111,8 +111,10 @@ def coverage_figure(families: pd.DataFrame, *, title: str | None = None) -> go.F
                              hovertemplate="%{y}<br>%{customdata[0]} runs<br>smallest N %{customdata[1]:.3s} params"
                                            "<br>largest N %{customdata[2]:.3s} params<extra></extra>"))
     height = max(320, 18 * len(df) + 120)
-    fig = layout(fig, title=title, x="log10 parameters N", y="", log_x=False, height=height, legend_below=False)
+    fig = layout(fig, title=title, x="parameters N (log scale)", y="", log_x=False, height=height,
+                 legend_below=False)
     fig.update_layout(barmode="overlay", legend_title_text="source")
+    _decade_ticks(fig, df["min_params"], df["max_params"])
     fig.update_yaxes(type="category", automargin=True)   # family names: a linear y axis would draw nothing
     return fig
 
@@ -125,11 +127,14 @@ def corpus_figure(families: pd.DataFrame, *, title: str | None = None) -> go.Fig
     ``families`` is the ``family_summary`` view (source, n_runs, n_points, min_params, max_params,
     min_tokens, max_tokens); families without a parameter count are counted but draw no bar.
     """
-    df = families.assign(sized=np.isfinite(families["min_params"]) & (families["min_params"] > 0))
+    lo_n = pd.to_numeric(families["min_params"], errors="coerce")
+    sized = np.isfinite(lo_n) & (lo_n > 0)
+    df = families.assign(sized=sized, lo=lo_n.where(sized),         # sizes of the sized families only
+                         hi=pd.to_numeric(families["max_params"], errors="coerce").where(sized))
     agg = (df.groupby("source", sort=True)
            .agg(n_families=("source", "size"), n_runs=("n_runs", "sum"), n_points=("n_points", "sum"),
-                lo=("min_params", "min"), hi=("max_params", "max"), d_lo=("min_tokens", "min"),
-                d_hi=("max_tokens", "max"), sized=("sized", "any"))
+                lo=("lo", "min"), hi=("hi", "max"), d_lo=("min_tokens", "min"), d_hi=("max_tokens", "max"),
+                sized=("sized", "any"))
            .reset_index())
     agg = agg[agg["sized"]]
     colour = {s: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, s in enumerate(agg["source"])}  # as coverage_figure
@@ -139,19 +144,26 @@ def corpus_figure(families: pd.DataFrame, *, title: str | None = None) -> go.Fig
         lo, hi = float(row.lo), max(float(row.hi), float(row.lo) * 1.08)     # one size stays visible
         tokens = (f"{si(row.d_lo)} to {si(row.d_hi)}" if np.isfinite(row.d_lo) and np.isfinite(row.d_hi)
                   else "n/a")
-        custom = hover_data([row.n_families], [f"{row.n_runs:,}"], [f"{row.n_points:,}"], [si(row.lo)],
+        families_ = f"{row.n_families} famil{'y' if row.n_families == 1 else 'ies'}"
+        custom = hover_data([families_], [f"{row.n_runs:,}"], [f"{row.n_points:,}"], [si(row.lo)],
                             [si(row.hi)], [tokens])
         fig.add_trace(go.Bar(y=[row.source], x=[np.log10(hi) - np.log10(lo)], base=[np.log10(lo)],
                              orientation="h", name=str(row.source), showlegend=False,
                              marker_color=colour[row.source], customdata=custom,
-                             hovertemplate="%{y}<br>%{customdata[0]} families, %{customdata[1]} runs, "
+                             hovertemplate="%{y}<br>%{customdata[0]}, %{customdata[1]} runs, "
                                            "%{customdata[2]} points<br>N %{customdata[3]} to %{customdata[4]} "
                                            "params<br>tokens D %{customdata[5]}<extra></extra>"))
     fig = layout(fig, title=title, x="parameters N (log scale)", y="", log_x=False,
                  height=max(240, 30 * len(agg) + 90), legend=False)
     fig.update_layout(barmode="overlay")
-    if len(agg):            # decades labelled as counts (10M, 1B): the bars are drawn in log10 N
-        decades = np.arange(np.floor(np.log10(agg["lo"].min())), np.ceil(np.log10(agg["hi"].max())) + 1)
-        fig.update_xaxes(tickvals=decades, ticktext=[si(10.0 ** d) for d in decades])
+    _decade_ticks(fig, agg["lo"], agg["hi"])
     fig.update_yaxes(type="category", automargin=True)
     return fig
+
+
+def _decade_ticks(fig: go.Figure, lo: pd.Series, hi: pd.Series) -> None:
+    """Label the decades of a log10 N axis as counts (10M, 1B): the range bars are drawn in log10 N."""
+    lo, hi = pd.to_numeric(lo, errors="coerce").min(), pd.to_numeric(hi, errors="coerce").max()   # NaN: none
+    if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
+        decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+        fig.update_xaxes(tickvals=decades, ticktext=[si(10.0 ** d) for d in decades])
