@@ -90,8 +90,10 @@ if view == "fit":
     st.subheader("Parameters")
     output.table(parameter_table(fit, unit), "fit_params")
     if choice is not None:
-        with st.expander("How auto chose: held-out error of every candidate law"):
-            output.table(choice.table, "fit_auto_table")
+        with st.expander("How auto chose: held-out error of every candidate law", key="fit_auto_open",
+                         on_change="rerun") as box:
+            if box.open:              # drawn when opened (lazy)
+                output.table(choice.table, "fit_auto_table")
 
 elif view == "residuals":
     output.chart(compute.figure(figures.residual_figure, fit, frame), f"residuals_{name}", key="fit_residuals")

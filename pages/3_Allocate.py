@@ -144,10 +144,12 @@ else:
     e2.caption(f"{escape(a2.method)}; {a2.n_used} of {len(a2.minima)} budgets used; {a2.n_boot} resamples.")
     with e2:
         output.warn(a2.warnings)
-with st.expander("Frontier table" + (" and Approach 2's IsoFLOP minima" if a2 is not None else "")):
-    output.table(front, "alloc_front_table")
-    output.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
-    if a2 is not None:
-        for note in a2.notes:
-            st.caption(escape(note))
-        output.table(a2.minima, "alloc_approach2")
+with st.expander("Frontier table" + (" and Approach 2's IsoFLOP minima" if a2 is not None else ""),
+                 key="alloc_table_open", on_change="rerun") as box:
+    if box.open:                  # drawn when opened (lazy: a closed expander still draws its tables)
+        output.table(front, "alloc_front_table")
+        output.download_table(front, f"frontier_{data.family}", key="alloc_front_dl", label="frontier")
+        if a2 is not None:
+            for note in a2.notes:
+                st.caption(escape(note))
+            output.table(a2.minima, "alloc_approach2")

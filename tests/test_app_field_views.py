@@ -8,9 +8,11 @@ EPOCH = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
 
 def test_allocate_inference_row_shrinks_the_model(app_env):  # noqa: F811
     base = {**EPOCH, "budget": "1e23"}
-    idle = run_page("Allocate", base)
+    closed = run_page("Allocate", base)           # drawn only when opened
+    assert not any("Enter the tokens the model will generate" in c.value for c in closed.caption)
+    idle = run_page("Allocate", base, session={"inf_open": True})
     assert any("Enter the tokens the model will generate" in c.value for c in idle.caption)
-    at = run_page("Allocate", {**base, "inf_tokens": "1e12"})
+    at = run_page("Allocate", {**base, "inf_tokens": "1e12"})          # a link that sets it opens it
     n_train = number_of(metric(at, "N* (parameters)"))
     n_serve = number_of(metric(at, "N* with serving (parameters)"))
     assert n_serve < n_train
@@ -32,6 +34,7 @@ def test_fit_bakeoff_ranks_farseer_first_on_epoch(app_env):  # noqa: F811
 
 
 def test_downstream_emergence_verdict(app_env):  # noqa: F811
-    at = run_page("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "metric": "hellaswag/acc"})
+    at = run_page("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "metric": "hellaswag/acc"},
+                  session={"emergence_open": True})
     shape = metric(at, "Shape")
     assert shape in ("linear", "accelerated", "sub-scaling", "no improvement", "too few sizes")

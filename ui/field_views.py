@@ -27,7 +27,10 @@ def _bakeoff(key: str, kwargs: tuple, include: tuple, _frame):
 
 def bakeoff_view(frame: pd.DataFrame, settings) -> None:
     """An expander that back-tests every applicable law on one split (largest model held out) on request."""
-    with st.expander("Law bake-off: every applicable law on the same held-out split, ranked"):
+    with st.expander("Law bake-off: every applicable law on the same held-out split, ranked", key="bakeoff_open",
+                     on_change="rerun", expanded="bakeoff" in st.query_params) as box:
+        if not box.open:          # drawn when opened (lazy), or at once for a link that ran it
+            return
         st.caption("Each law is fitted without the largest model size and scored on it: held-out log-RMSE and "
                    "mean absolute percentage error first, AICc of the training fit second (lower is better; a "
                    "difference above 2 is meaningful). Farseer (9 parameters) is included when the data vary N "
@@ -53,9 +56,15 @@ def bakeoff_view(frame: pd.DataFrame, settings) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- Allocate
+INFERENCE_KEYS = ("inf_tokens", "inf_in", "inf_out", "inf_n")     # the inference row's widgets (URL parameters)
+
+
 def inference_view(fit, budget: float) -> None:
     """The Allocate row for a model that will also be served: total budget = training + inference eFLOPs."""
-    with st.expander("Inference demand: size the model for training plus serving (Kinetics cost)"):
+    with st.expander("Inference demand: size the model for training plus serving (Kinetics cost)", key="inf_open",
+                     on_change="rerun", expanded=any(k in st.query_params for k in INFERENCE_KEYS)) as box:
+        if not box.open:          # drawn when opened (lazy), or at once for a link that sets it
+            return
         st.caption("The budget above then pays for training (6 N D) and for generating the served tokens, priced "
                    "as compute plus KV-cache traffic (Sadhukhan et al. 2025: eFLOPs = C_comp + 562.5 C_mem, "
                    "Llama-3-like shapes). The more tokens served, the smaller the optimal model.")
@@ -97,7 +106,10 @@ def _emergence(key: str, chance: float, _N, _p, _runs):
 
 def emergence_view(joined: pd.DataFrame, chance: float, higher_is_better: bool) -> None:
     """PassUntil's F(N) = log(-log p) test on the final checkpoint of each run (``params``, ``value``, ``run_id``)."""
-    with st.expander("Emergence: standard scaling, accelerated emergence or sub-scaling (PassUntil)"):
+    with st.expander("Emergence: standard scaling, accelerated emergence or sub-scaling (PassUntil)",
+                     key="emergence_open", on_change="rerun") as box:
+        if not box.open:          # computed and drawn when opened (lazy)
+            return
         st.caption("The pass rate above chance p follows p = exp(-c N^-alpha) under the task scaling law (Hu et al. "
                    "2024), i.e. F = log(-log p) falls linearly in log N. A significant bend (run-level wild "
                    "bootstrap of the curvature) says accelerated emergence (improvement speeds up) or sub-scaling.")
