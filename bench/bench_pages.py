@@ -79,7 +79,7 @@ CASES = (
     Case("Downstream", {"source": "overtrain", "family": "overtrain/rpj", "metric": "hellaswag/acc"},
          "select_slider", "dtarget"),
     Case("Hyperparameters", {"data": "corpus", "source": "steplaw", "family": "steplaw/dense", "hsweep": "family"},
-         "selectbox", "hcell"),
+         "radio", "hmethod", ("bowl", "filter")),       # (its cell selector is in the Cells tab, drawn when opened)
 )
 
 

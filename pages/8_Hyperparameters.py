@@ -18,6 +18,8 @@ DENSE = {"data": "corpus", "source": "steplaw", "family": "steplaw/dense", "hswe
 MOE_FAMILIES = ["steplaw/moe-1in8", "steplaw/moe-1in89", "steplaw/moe-2in88", "steplaw/moe-3in8"]
 MOE = {**DENSE, "family": MOE_FAMILIES[0], "hpool": MOE_FAMILIES[1:]}
 METHODS = {"bowl": "convex bowl (vertex)", "filter": "authors' 0.25% filter", "argmin": "best run"}
+HP_TABS = ["Laws", "Cells", "Published rules", "Calculator", "MoE"]
+CALC_KEYS = ("hN", "hD", "hL", "hNa")              # the calculator's widgets (URL parameters)
 
 navigation.page("Hyperparameters")
 st.caption("Which peak learning rate and batch size at a model size N and a token budget D? Each (N, D) cell of a "
@@ -125,78 +127,88 @@ with st.expander(f"Warnings ({len(res.warnings)})", key="hp_warnings_open", on_c
     if box.open:                  # drawn when opened (lazy, as Crossover's diagnostics)
         output.warn(res.warnings)
 
-laws, cells, rules, calc, moe_tab = st.tabs(["Laws", "Cells", "Published rules", "Calculator", "MoE"])
+# lazy tabs: only the selected tab runs and is drawn (its charts were drawn hidden, delaying a new tab's first
+# chart); the selected tab is in the URL (htab), and a link that sets the calculator opens it
+laws, cells, rules, calc, moe_tab = st.tabs(HP_TABS, key="htab", on_change="rerun", bind="query-params",
+                                            default="Calculator" if any(k in st.query_params for k in CALC_KEYS)
+                                            else None)
 with laws:
-    c1, c2 = st.columns(2)
-    with c1:
-        output.chart(compute.figure(figs.law_figure, res, "lr"), f"hp_lr_law_{name}", key="hp_lr_law")
-        if res.lr_law:
-            output.chart(compute.figure(figs.law_residual_figure, res.lr_law, res.cells), f"hp_lr_resid_{name}",
-                         key="hp_lr_res")
-    with c2:
-        output.chart(compute.figure(figs.law_figure, res, "batch"), f"hp_batch_law_{name}", key="hp_b_law")
-        if res.batch_law:
-            output.chart(compute.figure(figs.law_residual_figure, res.batch_law, res.cells), f"hp_b_resid_{name}",
-                         key="hp_b_res")
-    st.subheader("Published vs refit")
-    output.table(comparison, "hp_comparison")
+    if laws.open:
+        c1, c2 = st.columns(2)
+        with c1:
+            output.chart(compute.figure(figs.law_figure, res, "lr"), f"hp_lr_law_{name}", key="hp_lr_law")
+            if res.lr_law:
+                output.chart(compute.figure(figs.law_residual_figure, res.lr_law, res.cells), f"hp_lr_resid_{name}",
+                             key="hp_lr_res")
+        with c2:
+            output.chart(compute.figure(figs.law_figure, res, "batch"), f"hp_batch_law_{name}", key="hp_b_law")
+            if res.batch_law:
+                output.chart(compute.figure(figs.law_residual_figure, res.batch_law, res.cells), f"hp_b_resid_{name}",
+                             key="hp_b_res")
+        st.subheader("Published vs refit")
+        output.table(comparison, "hp_comparison")
 with cells:
-    ids = {c.cell: c for c in res.cells}
-    cell = widgets.select("Cell", list(ids), key="hcell",
-                          format_func=lambda i: figs.cell_label(ids[i].N, ids[i].D))
-    score_at = [(s.name, *next(((r[2], r[3], r[6]) for r in s.cells if r[0] == ids[cell].N and r[1] == ids[cell].D),
-                               (math.nan, math.nan, math.nan))) for s in res.rules]
-    output.chart(compute.figure(figs.heatmap_figure, frame, cell, optimum=ids[cell], rules=score_at),
-                 f"hp_heatmap_{name}_{cell}", key="hp_heat")
-    output.chart(compute.figure(figs.slices_figure, frame, cell, optimum=ids[cell], unit=res.unit),
-                 f"hp_slices_{name}_{cell}", key="hp_slices")
-    output.table(res.table(), "hp_cells")
-    output.download_table(res.table(), f"hp_cells_{name}", key="hp_cells_dl", label="cell optima")
+    if cells.open:
+        ids = {c.cell: c for c in res.cells}
+        cell = widgets.select("Cell", list(ids), key="hcell",
+                              format_func=lambda i: figs.cell_label(ids[i].N, ids[i].D))
+        score_at = [(s.name, *next(((r[2], r[3], r[6]) for r in s.cells if r[0] == ids[cell].N and r[1] == ids[cell].D),
+                                   (math.nan, math.nan, math.nan))) for s in res.rules]
+        output.chart(compute.figure(figs.heatmap_figure, frame, cell, optimum=ids[cell], rules=score_at),
+                     f"hp_heatmap_{name}_{cell}", key="hp_heat")
+        output.chart(compute.figure(figs.slices_figure, frame, cell, optimum=ids[cell], unit=res.unit),
+                     f"hp_slices_{name}_{cell}", key="hp_slices")
+        output.table(res.table(), "hp_cells")
+        output.download_table(res.table(), f"hp_cells_{name}", key="hp_cells_dl", label="cell optima")
 with rules:
-    output.chart(compute.figure(figs.rules_figure, res.rules), f"hp_rules_{name}", key="hp_rules")
-    output.table(pd.DataFrame([{"rule": s.name, "mean gap (%)": 100 * s.mean_penalty, "worst cell (%)":
-                                100 * s.max_penalty, "cells": s.n_cells, "lr": r.lr_formula, "batch": r.batch_formula}
-                               for s, r in zip(res.rules, hp.RULES)]), "hp_rule_table")
-    output.chart(compute.figure(figs.sensitivity_figure, res.sensitivity), f"hp_sensitivity_{name}", key="hp_sens")
+    if rules.open:
+        output.chart(compute.figure(figs.rules_figure, res.rules), f"hp_rules_{name}", key="hp_rules")
+        output.table(pd.DataFrame([{"rule": s.name, "mean gap (%)": 100 * s.mean_penalty,
+                                    "worst cell (%)": 100 * s.max_penalty, "cells": s.n_cells, "lr": r.lr_formula,
+                                    "batch": r.batch_formula} for s, r in zip(res.rules, hp.RULES)]), "hp_rule_table")
+        output.chart(compute.figure(figs.sensitivity_figure, res.sensitivity), f"hp_sensitivity_{name}",
+                     key="hp_sens")
 with calc:
-    if res.lr_law is None or res.batch_law is None:
-        st.info("This sweep has too few (N, D) cells for laws: sweep at least two cells.", icon=":material/info:")
-    else:
-        mid_n = math.exp(sum(math.log(c.N) for c in res.cells) / res.n_cells)
-        mid_d = math.exp(sum(math.log(c.D) for c in res.cells) / res.n_cells)
-        c1, c2, c3, c4 = st.columns(4)
-        n = widgets.number("N (parameters; MoE: total)", key="hN", default=float(f"{mid_n:.2g}"), min_value=1e3,
-                           max_value=1e15, where=c1, format="%.3e")
-        d = widgets.number("D (tokens)", key="hD", default=float(f"{mid_d:.2g}"), min_value=1e3, max_value=1e16,
-                           where=c2, format="%.3e")
-        seq = widgets.number("Sequence length (tokens)", key="hL", default=2048, min_value=1, max_value=10**7,
-                             integer=True, where=c3)
-        na = widgets.number("N active (MoE; 0 = dense)", key="hNa", default=0.0, min_value=0.0, max_value=1e15,
-                            where=c4, format="%.4g")
-        with output.stop_on_error("No recommendation"):
-            try:
-                rec = res.recommend(n, d, seq_len=seq, N_active=na or None)
-            except hp.HparamsError as e:
-                raise compute.AnalysisError(e.message, e.fix) from None
-        m = st.columns(3)
-        m[0].metric("Peak learning rate", f"{rec.lr:.3g}")
-        m[0].caption(interval(rec.lr_ci))
-        m[1].metric("Batch (tokens)", quantity(rec.batch_tokens, "tokens", short=True))
-        m[1].caption(interval(rec.batch_tokens_ci, "tokens"))
-        m[2].metric(f"Batch (sequences of {seq})", f"{rec.batch_sequences:.4g}")
-        m[2].caption(interval(rec.batch_sequences_ci))
-        (st.success if rec.inside_hull else st.warning)(f"(N, D) is {escape(rec.hull)}.")
-        output.table(pd.DataFrame(rec.rules, columns=["published rule", "lr", "batch (tokens)"]), "hp_rec_rules")
+    if calc.open:
+        if res.lr_law is None or res.batch_law is None:
+            st.info("This sweep has too few (N, D) cells for laws: sweep at least two cells.", icon=":material/info:")
+        else:
+            mid_n = math.exp(sum(math.log(c.N) for c in res.cells) / res.n_cells)
+            mid_d = math.exp(sum(math.log(c.D) for c in res.cells) / res.n_cells)
+            c1, c2, c3, c4 = st.columns(4)
+            n = widgets.number("N (parameters; MoE: total)", key="hN", default=float(f"{mid_n:.2g}"), min_value=1e3,
+                               max_value=1e15, where=c1, format="%.3e")
+            d = widgets.number("D (tokens)", key="hD", default=float(f"{mid_d:.2g}"), min_value=1e3, max_value=1e16,
+                               where=c2, format="%.3e")
+            seq = widgets.number("Sequence length (tokens)", key="hL", default=2048, min_value=1, max_value=10**7,
+                                 integer=True, where=c3)
+            na = widgets.number("N active (MoE; 0 = dense)", key="hNa", default=0.0, min_value=0.0, max_value=1e15,
+                                where=c4, format="%.4g")
+            with output.stop_on_error("No recommendation"):
+                try:
+                    rec = res.recommend(n, d, seq_len=seq, N_active=na or None)
+                except hp.HparamsError as e:
+                    raise compute.AnalysisError(e.message, e.fix) from None
+            m = st.columns(3)
+            m[0].metric("Peak learning rate", f"{rec.lr:.3g}")
+            m[0].caption(interval(rec.lr_ci))
+            m[1].metric("Batch (tokens)", quantity(rec.batch_tokens, "tokens", short=True))
+            m[1].caption(interval(rec.batch_tokens_ci, "tokens"))
+            m[2].metric(f"Batch (sequences of {seq})", f"{rec.batch_sequences:.4g}")
+            m[2].caption(interval(rec.batch_sequences_ci))
+            (st.success if rec.inside_hull else st.warning)(f"(N, D) is {escape(rec.hull)}.")
+            output.table(pd.DataFrame(rec.rules, columns=["published rule", "lr", "batch (tokens)"]), "hp_rec_rules")
 with moe_tab:
-    if res.moe is None:
-        st.info("An MoE sweep (runs with active parameters) compares a dense rule with N = total vs N = active "
-                "parameters.", icon=":material/info:")
-        example("Show the four StepLaw MoE families pooled", MOE, key="hp_moe_example")
-    else:
-        m = st.columns(2)
-        m[0].metric("StepLaw with N = total", quantity(res.moe["total"].mean_penalty, "%", digits=4))
-        m[1].metric("StepLaw with N = active", quantity(res.moe["active"].mean_penalty, "%", digits=4))
-        st.caption("Mean loss gap over the MoE cells: the dense law transfers with the total parameter count.")
+    if moe_tab.open:
+        if res.moe is None:
+            st.info("An MoE sweep (runs with active parameters) compares a dense rule with N = total vs N = active "
+                    "parameters.", icon=":material/info:")
+            example("Show the four StepLaw MoE families pooled", MOE, key="hp_moe_example")
+        else:
+            m = st.columns(2)
+            m[0].metric("StepLaw with N = total", quantity(res.moe["total"].mean_penalty, "%", digits=4))
+            m[1].metric("StepLaw with N = active", quantity(res.moe["active"].mean_penalty, "%", digits=4))
+            st.caption("Mean loss gap over the MoE cells: the dense law transfers with the total parameter count.")
 
 st.subheader("Downloads")
 c1, c2 = st.columns(2)

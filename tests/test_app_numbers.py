@@ -105,7 +105,7 @@ VIEWS = [
     ("Fit", {"view": "compare", "compare": "law", "law2": "kaplan"}, {}),
     ("Fit", {"view": "backtest"}, {}),
     ("Browse", {}, {}),
-    ("Allocate", {}, {}),
+    ("Allocate", {}, {"alloc_table_open": True}),                  # the frontier table (drawn when opened)
     ("Crossover", {}, {}),
     ("Downstream", {}, {}),
     ("Hyperparameters", {}, {}),                                   # lr ~ 1e-3, batch ~ 1e6 tokens

@@ -525,7 +525,7 @@ def _page(params: dict):
 
 
 def test_page_dense_sweep(page_env):
-    at = _page({"source": "steplaw", "family": "steplaw/dense", "hN": "5e8", "hD": "3e10"})
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hN": "5e8", "hD": "3e10"})   # opens the calculator
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["(N, D) cells"] == "17" and metrics["StepLaw's mean loss gap"] == "0.096%"
     assert metrics["B*: exponent of D"] == "0.569" and any("D^0.5691" in m.value for m in at.markdown)
@@ -534,12 +534,16 @@ def test_page_dense_sweep(page_env):
     assert float(re.search(r"procedure on these runs gives ([0-9.]+)", said[0]).group(1)) == pytest.approx(0.197,
                                                                                                              abs=0.005)
     assert any("inside the swept cells" in s.value for s in at.success)
-    assert len(at.get("vega_lite_chart")) >= 8 and not at.get("plotly_chart")      # every chart in Vega-Lite
+    assert not at.get("vega_lite_chart")                # the tabs are lazy: only the calculator ran
+    charts = {tab: _page({"source": "steplaw", "family": "steplaw/dense", "htab": tab}) for tab in
+              ("Laws", "Cells", "Published rules")}
+    assert [len(t.get("vega_lite_chart")) for t in charts.values()] == [4, 2, 2]
+    assert not any(t.get("plotly_chart") for t in charts.values())       # every chart in Vega-Lite
     assert any("python -m analysis hparams" in c.value and "--family steplaw/dense" in c.value for c in at.code)
 
 
 def test_page_moe_pool_and_url_state(page_env):
-    at = _page({"source": "steplaw", "family": MOE[0], "hpool": MOE[1:], "hmethod": "filter"})
+    at = _page({"source": "steplaw", "family": MOE[0], "hpool": MOE[1:], "hmethod": "filter", "htab": "MoE"})
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["(N, D) cells"] == "16"
     assert metrics["StepLaw with N = total"] == "0.159%" and metrics["StepLaw with N = active"] == "1.001%"
