@@ -182,18 +182,12 @@ def server_side_in(tree: Path, store: Path, repeats: int, pages: list[str] | Non
 
 
 # ---------------------------------------------------------------------------------------------- browser side
-# ([selector, n]) -> whether n charts are drawn (tests.test_browser.DRAWN_JS, counted)
-DRAWN_COUNT_JS = ("([sel, n]) => Array.from(document.querySelectorAll(sel)).filter(d => d.offsetParent !== null && "
-                  "(d.querySelector('canvas') || "
-                  "Array.from(d.querySelectorAll('g.role-mark')).some(g => g.children.length))).length >= n")
-
-
 def browser_side(store: Path, pages: list[str] | None = None) -> list[dict]:
     """First start, then each page in a new tab on the warm server: seconds to the first chart drawn."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
-    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, start_app, stop_app
+    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_COUNT_JS, DRAWN_JS, start_app, stop_app
     from ui.navigation import BY_NAME
 
     rows = []

@@ -38,9 +38,10 @@ PAGES = {p.name: p.title for p in PAGE_LIST[1:]}          # page name (and URL p
 HOME_HEADING = PAGE_LIST[0].title
 CHART = '[data-testid="stVegaLiteChart"]'      # every page chart is Vega-Lite (analysis.figures.vega)
 # a visible chart has drawn: marks in its SVG, or its canvas (Vega draws many points on a canvas)
-DRAWN_JS = ("sel => Array.from(document.querySelectorAll(sel)).some(d => d.offsetParent !== null && "
-            "(d.querySelector('canvas') || "
-            "Array.from(d.querySelectorAll('g.role-mark')).some(g => g.children.length)))")
+_DRAWN = ("d => d.offsetParent !== null && (d.querySelector('canvas') || "
+          "Array.from(d.querySelectorAll('g.role-mark')).some(g => g.children.length))")
+DRAWN_JS = f"sel => Array.from(document.querySelectorAll(sel)).some({_DRAWN})"
+DRAWN_COUNT_JS = f"([sel, n]) => Array.from(document.querySelectorAll(sel)).filter({_DRAWN}).length >= n"   # n drawn
 # per visible chart, per layer of marks: the trace's name (each mark's aria-label), the mark type (symbol, line,
 # area, rect, rule, text) and its size: items for symbols and rects, path vertices for lines and areas
 TRACES_JS = """sel => Array.from(document.querySelectorAll(sel)).filter(d => d.offsetParent !== null).map(d =>
