@@ -4,7 +4,9 @@
 AppTest does not draw a table; :func:`drawn` models how Streamlit's frontend writes a cell for the
 column's configured format (``streamlit/static/.../formatNumber.js`` and its sprintf): the default is
 numbro with up to 4 decimals and no exponent, printf ``%g`` goes through a JavaScript number (so
-``%.5g`` of 8.8e13 is written 88000000000000), ``%e`` is ``toExponential``.
+``%.5g`` of 8.8e13 is written 88000000000000), ``%e`` is ``toExponential``. Whatever the format, a
+number column writes a value past 2^53 (every double from 9.007e15 up is an integer) as its raw digits,
+with an error marker: ``NumberColumn.getCell`` rejects integers that are not "safe" (FLOPs are).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from datasets.upload import example_csv
 from tests.test_app_pages import ROOT, TIMEOUT, app_env, run_page  # noqa: F401  (app_env is a fixture)
 
 RAW_DIGITS = re.compile(r"\d{7,}")
+MAX_SAFE_INTEGER = 2 ** 53 - 1                          # JavaScript's Number.MAX_SAFE_INTEGER
 
 
 def _js_string(x: float) -> str:
@@ -30,6 +33,8 @@ def _js_string(x: float) -> str:
 
 def drawn(x: float, fmt: str | None) -> str:
     """The text Streamlit's dataframe shows for ``x`` under NumberColumn ``format=fmt``."""
+    if float(x).is_integer() and abs(x) > MAX_SAFE_INTEGER:
+        return _js_string(float(x))                    # an error cell: String(value), the format unused
     if fmt in (None, ""):
         exp = int(f"{x:e}".split("e")[1])
         mantissa = 4 if x == 0 or abs(x) >= 1e-4 else abs(exp)
@@ -69,7 +74,7 @@ def unreadable(x: float, fmt: str | None) -> str | None:
 @pytest.mark.parametrize("x, fmt, text", [
     (8.8e13, None, "88000000000000"), (8.8e13, "%.5g", "88000000000000"), (8.8e13, "%.3e", "8.800e+13"),
     (0.348, None, "0.348"), (2085.4, None, "2085.4"), (3e-4, None, "0.0003"), (243000, "localized", "243,000"),
-    (1e24, "%.4g", "1e+24"),
+    (1e24, "%.4g", "1e+24"), (6.986e17, "%.3e", "698600000000000000"), (9e15, "%.3e", "9.000e+15"),
 ])
 def test_the_model_of_streamlit_drawing(x, fmt, text):
     assert drawn(x, fmt) == text
@@ -78,6 +83,7 @@ def test_the_model_of_streamlit_drawing(x, fmt, text):
 def test_the_check_catches_raw_digits_and_lost_precision():
     assert unreadable(8.8e13, "%.5g") and unreadable(8.8e13, None) and unreadable(3.4e-4, None)
     assert not unreadable(8.8e13, "%.3e") and not unreadable(0.348, None) and not unreadable(3.4e-4, "%.3e")
+    assert unreadable(6.986e17, "%.3e")                # FLOPs: past 2^53 whatever the format
 
 
 def _problems(at, where: str) -> list[str]:
@@ -129,5 +135,7 @@ def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
     at.file_uploader(key="upload_file_0").upload("runs.csv", example_csv().encode(), "text/csv").run()
     assert not at.exception, [e.value for e in at.exception]
     runs = next(d for d in at.dataframe if "flops" in d.value.columns)
-    assert runs.value["flops"].max() > 1e18
+    header = json.loads(runs.proto.columns)["flops"]["label"]
+    assert header == "FLOPs C (× 1e18)"        # the example's FLOPs pass 2^53: shown in units of 1e18
+    assert runs.value["flops"].max() > 1 and runs.value["flops"].max() < 1e9
     assert _problems(at, "Upload") == []

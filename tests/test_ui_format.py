@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ui.format import (SCIENTIFIC, code, escape, finite, interval, number_format, parameter_table, quantity,
-                       scale_options, slug, url_value)
+from ui.format import (MAX_SAFE_INTEGER, SCIENTIFIC, code, escape, finite, interval, number_format, parameter_table,
+                       quantity, scale_options, scaled_header, slug, table_scale, url_value)
 
 
 def test_importing_format_does_not_import_streamlit():
@@ -123,3 +123,26 @@ def test_parameter_table_lists_values_intervals_and_units():
 ])
 def test_number_format_of_a_column(values, fmt):
     assert number_format(values) == fmt
+
+
+@pytest.mark.parametrize("values, k", [
+    ([1e15, 9e15], 0), ([float(MAX_SAFE_INTEGER)], 0), ([np.nan, 1e3], 0), ([], 0),
+    ([6.986e17, 1e26], 18), ([-2e16], 18), ([1e34], 21), ([1e38, np.inf], 24),
+])
+def test_table_scale_brings_every_value_under_two_to_the_53(values, k):
+    assert table_scale(values) == k
+    finite_ = [abs(v) for v in values if np.isfinite(v)]
+    assert all(v / 10.0 ** k <= MAX_SAFE_INTEGER for v in finite_)
+
+
+@given(st.lists(st.floats(min_value=-1e300, max_value=1e300, allow_nan=False), max_size=20))
+def test_a_scaled_column_is_never_an_unsafe_integer(values):
+    k = table_scale(values)
+    assert all(not (v / 10.0 ** k).is_integer() or abs(v / 10.0 ** k) <= MAX_SAFE_INTEGER for v in values)
+
+
+def test_scaled_header_puts_the_scale_into_the_unit():
+    assert scaled_header("compute (FLOPs)", 18) == "compute (1e18 FLOPs)"
+    assert scaled_header("compute (FLOPs) 95% low", 18) == "compute (1e18 FLOPs) 95% low"
+    assert scaled_header("FLOPs C", 18) == "FLOPs C (× 1e18)"
+    assert scaled_header("compute (FLOPs)", 0) == "compute (FLOPs)"

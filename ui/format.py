@@ -8,7 +8,8 @@ No streamlit here (plain functions, unit-tested in ``tests/test_ui_format.py``):
 * :func:`slug` -- a file-name fragment; :func:`url_value` -- a widget value as written in the URL;
 * :func:`scale_options` -- round values (1, 1.8, 3.2, 5.6 x 10^k) for log-scale sliders;
 * :func:`parameter_table` -- a fit's parameters with their 95% intervals, units and meanings;
-* :func:`number_format` -- how a table column of numbers is drawn (never as raw digits like 88000000000000).
+* :func:`number_format` -- how a table column of numbers is drawn (never as raw digits like 88000000000000);
+* :func:`table_scale` and :func:`scaled_header` -- the power of ten a column past 2^53 (FLOPs) is shown in.
 """
 from __future__ import annotations
 
@@ -146,3 +147,36 @@ def number_format(values) -> str | None:
     if nonzero.size == 0 or (nonzero.min() >= _PLAIN[0] and nonzero.max() < _PLAIN[1]):
         return None
     return SCIENTIFIC
+
+
+MAX_SAFE_INTEGER = 2 ** 53 - 1   # JavaScript's Number.MAX_SAFE_INTEGER (9.007e15)
+TABLE_SCALE = 18                 # FLOPs past 2^53 are shown in units of 1e18 FLOPs
+
+
+def table_scale(values) -> int:
+    """The power of ten ``k`` a table column is shown divided by: 0 for a column Streamlit can draw, else
+    :data:`TABLE_SCALE` (18; more, in steps of 3, for a column past ~9e33).
+
+    Every double from 2^53 = 9.007e15 up is an integer, and Streamlit's number column writes an integer
+    that JavaScript cannot hold exactly as raw digits with an error marker, whatever its ``format``
+    (6.986e17 FLOPs as ``698618368146855400``). FLOPs of language models are past it. Divided by 1e18
+    the column stays a number (it sorts, and draws as ``6.986e-1``) with the scale in its header."""
+    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    arr = np.abs(arr[np.isfinite(arr)])
+    if arr.size == 0 or arr.max() <= MAX_SAFE_INTEGER:
+        return 0
+    k = TABLE_SCALE
+    while arr.max() / 10.0 ** k > MAX_SAFE_INTEGER:
+        k += 3
+    return k
+
+
+def scaled_header(header: str, k: int) -> str:
+    """``compute (FLOPs)`` in units of 10^k: ``compute (1e18 FLOPs)``; a header without a unit gets
+    ``(× 1e18)``."""
+    if k == 0:
+        return header
+    m = re.fullmatch(r"(.*)\((.+?)\)(.*)", header)
+    if m:
+        return f"{m.group(1)}(1e{k} {m.group(2)}){m.group(3)}"
+    return f"{header} (× 1e{k})"

@@ -31,7 +31,7 @@ from analysis.settings import SettingsError
 from datasets.errors import WorkbenchError
 from datasets.vocabulary import AXES
 from ui import compute
-from ui.format import SCIENTIFIC, escape, number_format, slug
+from ui.format import SCIENTIFIC, escape, number_format, scaled_header, slug, table_scale
 
 # column -> header of scale columns in tables (CI bounds "<col>_lo" / "<col>_hi" get the same header)
 SCALE_HEADERS = {**{a.column: a.label for a in AXES.values() if a.symbol != "step"},
@@ -78,19 +78,29 @@ def chart(fig, name: str, key: str | None = None) -> None:
 def table(df: pd.DataFrame, key: str, **column_config) -> None:
     """``st.dataframe`` without the index, every number readable: scale columns (:data:`SCALE_HEADERS`,
     also their CI bounds ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header, any
-    other numeric column in :func:`ui.format.number_format` (never raw digits such as 88000000000000).
+    other numeric column in :func:`ui.format.number_format` (never raw digits such as 88000000000000), and
+    a column past 2^53 (FLOPs) in units of 1e18 (:func:`ui.format.table_scale`; downloads keep the values).
     ``column_config`` entries win."""
-    config = {}
+    config, scaled = {}, {}
     for c in df.columns:
         if c in column_config or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
             continue
         base = re.sub(r"_(lo|hi)$", "", str(c))
+        k = table_scale(df[c])
+        if k:
+            scaled[c] = df[c].astype(float) / 10.0 ** k
+        help_ = f"Shown in units of 1e{k}: 6.986e-1 is {6.986 * 10.0 ** (k - 1):.3e}." if k else None
         if base in SCALE_HEADERS:
             label = SCALE_HEADERS[base] + {"": "", "_lo": " 95% low", "_hi": " 95% high"}[str(c)[len(base):]]
-            config[c] = st.column_config.NumberColumn(label, format=SCIENTIFIC)
+            config[c] = st.column_config.NumberColumn(scaled_header(label, k), format=SCIENTIFIC, help=help_)
+        elif k:
+            config[c] = st.column_config.NumberColumn(scaled_header(str(c), k), format=SCIENTIFIC, help=help_)
         elif (fmt := number_format(df[c])) is not None:
             config[c] = st.column_config.NumberColumn(format=fmt)
-    st.dataframe(df, hide_index=True, key=key, column_config={**config, **column_config})
+    shown = df.copy() if scaled else df
+    for c, v in scaled.items():
+        shown[c] = v
+    st.dataframe(shown, hide_index=True, key=key, column_config={**config, **column_config})
 
 
 def _for_files(df: pd.DataFrame) -> pd.DataFrame:
