@@ -88,7 +88,7 @@ def slider_timing(store: Path, repeats: int) -> tuple[float, float]:
     os.environ["SCALING_STORE"] = str(store)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT_MS / 1000)
+    at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT_MS / 1000)
     at.switch_page(BY_NAME["Fit"].script)     # inside the multipage app, as the server runs it
     at.run()
     if at.exception:

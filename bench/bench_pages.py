@@ -2,7 +2,7 @@
 
     python bench/bench_pages.py [--store FILE] [--repeats 5] [--no-browser] [--baseline-tree DIR] [--pages A,B]
 
-Server side (``streamlit.testing.v1.AppTest`` running ``app.py`` and switching to each page, in one
+Server side (``streamlit.testing.v1.AppTest`` running ``home.py`` and switching to each page, in one
 process as the server runs them): per page, a view chosen by its URL parameters, then
 
 * **first run**: the page's first run in this process (other pages may have filled shared caches);
@@ -109,13 +109,18 @@ def _check(at, where: str) -> None:
         raise RuntimeError(f"{where}: {at.exception[0].value}")
 
 
+def home_script() -> Path:
+    """The home page's script in the tree being measured: ``home.py`` (``app.py`` before it was the server)."""
+    return next(p for p in (Path.cwd() / "home.py", Path.cwd() / "app.py") if p.exists())
+
+
 def measure_page(case: Case, repeats: int) -> dict:
-    """first / unchanged / warm-change seconds of one page, in a new session (AppTest of app.py)."""
+    """first / unchanged / warm-change seconds of one page, in a new session (AppTest of the home page)."""
     from streamlit.testing.v1 import AppTest
 
     from ui.navigation import BY_NAME
 
-    at = AppTest.from_file(str(Path.cwd() / "app.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(home_script()), default_timeout=TIMEOUT)
     for k, v in case.query.items():
         at.query_params[k] = v
     at.switch_page(BY_NAME[case.page].script)
@@ -150,11 +155,11 @@ def measure_page(case: Case, repeats: int) -> dict:
 
 
 def server_side(store: Path, repeats: int, pages: list[str] | None) -> list[dict]:
-    """Every case in one AppTest of app.py (this process; run in the tree being measured)."""
+    """Every case in one AppTest of the home page (this process; run in the tree being measured)."""
     os.environ["SCALING_STORE"] = str(store)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path.cwd() / "app.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(home_script()), default_timeout=TIMEOUT)
     at.run()                                                  # imports, the store, the home page's reference fit
     _check(at, "home")
     rows = []

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     failures, runs, t0 = 0, 0, time.perf_counter()
     for family in families:
         for page in scripts:
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+            at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=120)
             at.switch_page(str(ROOT / page))
             at.query_params.update({"source": family.split("/")[0], "family": family})
             try:

@@ -129,7 +129,7 @@ def test_every_table_number_is_readable(app_env, page, params, session):  # noqa
 def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT)
     at.switch_page("pages/4_Upload.py")
     at.run()
     at.file_uploader(key="upload_file_0").upload("runs.csv", example_csv().encode(), "text/csv").run()

@@ -48,12 +48,12 @@ def app(monkeypatch, tmp_path):
     if "analysis.settings" in sys.modules:     # the default is read once, at import
         monkeypatch.setattr(sys.modules["analysis.settings"], "BOOTSTRAP", 20)
 
-    def run(store: Path, page: str = "app.py", upload: bool = False):
+    def run(store: Path, page: str = "home.py", upload: bool = False):
         from streamlit.testing.v1 import AppTest
 
         monkeypatch.setenv("SCALING_STORE", str(store))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-        if page != "app.py":
+        at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT)
+        if page != "home.py":
             at.switch_page(page)
         at.run()
         assert not at.exception, "\n".join(str(e.value) for e in at.exception)
@@ -146,7 +146,7 @@ def test_corrupt_store_is_reported_and_left_alone(app, tmp_path, small_store, da
     with pytest.raises(StoreError) as e:
         Store(store)
     assert e.value.kind == "corrupt"
-    for page in ("app.py", "pages/1_Browse.py", "pages/2_Fit.py"):
+    for page in ("home.py", "pages/1_Browse.py", "pages/2_Fit.py"):
         at = app(store, page)
         assert_says_what_and_how(at, store, "not available", "delete it and rebuild", *words)
     upload_works(app(store, "pages/4_Upload.py", upload=True))
@@ -216,7 +216,7 @@ def test_locked_store_is_reported_then_used_once_released(app, tmp_path, small_s
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        for page in ("app.py", "pages/2_Fit.py"):
+        for page in ("home.py", "pages/2_Fit.py"):
             at = app(store, page)
             text = messages(at)
             assert at.error and str(store) in plain(at.error[0].value), text

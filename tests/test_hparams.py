@@ -515,7 +515,7 @@ def _page(params: dict):
     from streamlit.testing.v1 import AppTest
 
     root = Path(__file__).resolve().parents[1]
-    at = AppTest.from_file(str(root / "app.py"), default_timeout=300)
+    at = AppTest.from_file(str(root / "home.py"), default_timeout=300)
     at.switch_page(str(root / "pages" / "8_Hyperparameters.py"))
     for k, v in params.items():
         at.query_params[k] = v

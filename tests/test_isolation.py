@@ -55,7 +55,7 @@ def app(store):
     def new_session(page: str = "Home", params: dict | None = None):
         from streamlit.testing.v1 import AppTest
 
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT)
         if page != "Home":
             at.switch_page(PAGES[page])
         at.query_params.update(params or {})

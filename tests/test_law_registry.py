@@ -170,7 +170,7 @@ def test_the_fit_and_allocate_pages_offer_it(law, frame, tmp_path, monkeypatch):
     root = Path(__file__).resolve().parents[1]
     tables = {}
     for page in ("Fit", "Allocate"):
-        at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
+        at = AppTest.from_file(str(root / "home.py"), default_timeout=120)
         at.switch_page(BY_NAME[page].script)
         at.query_params.update({"data": "upload", "law": law.name, "boot": "20"})
         at.session_state["uploads"] = uploads

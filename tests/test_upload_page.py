@@ -30,7 +30,7 @@ def page(small_store_path, tmp_path, monkeypatch):
     def open_page():
         from streamlit.testing.v1 import AppTest
 
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT)
         at.switch_page("pages/4_Upload.py")
         at.run()
         assert not at.exception

@@ -283,7 +283,7 @@ def app(small_store_path, tmp_path, monkeypatch):
 
         from ui.navigation import BY_NAME
 
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=TIMEOUT)
         if page != "Home":
             at.switch_page(BY_NAME[page].script)
         at.query_params.update(params or {})

@@ -203,7 +203,7 @@ def expected_series(fig) -> list[tuple[str, str, int]]:
 # ---------------------------------------------------------------------------------------------- every figure
 def test_the_builders_cover_every_figure_the_pages_draw():
     called = set()
-    for script in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+    for script in [ROOT / "home.py", *sorted((ROOT / "pages").glob("*.py"))]:
         called |= set(re.findall(r"\b(?:figures|figs)\.(\w+_figure)\b", script.read_text(encoding="utf-8")))
     assert called and called <= set(BUILDERS.values()), called - set(BUILDERS.values())
 

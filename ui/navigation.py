@@ -1,6 +1,6 @@
 """The one list of pages, and the page frame every script starts with.
 
-:data:`PAGES` is read by ``app.py`` and ``pages/*`` (through :func:`page`), by the tests and by the
+:data:`PAGES` is read by ``home.py`` and ``pages/*`` (through :func:`page`), by the tests and by the
 benchmarks: a page is added here and as a script in ``pages/``, nowhere else. Streamlit's own page
 list is hidden (``.streamlit/config.toml``); ``pages/`` still gives each page a clean URL such as
 ``/Fit`` that works as a cold deep link (``st.navigation`` would break that).
@@ -29,11 +29,11 @@ class Page:
     @property
     def url_path(self) -> str:
         """The path of the page's URL: ``""`` for the home page, else ``/<name>``."""
-        return "" if self.script == "app.py" else f"/{self.name}"
+        return "" if self.script == "home.py" else f"/{self.name}"
 
 
 PAGES: tuple[Page, ...] = (
-    Page("Home", "app.py", ":material/home:", "the corpus and a reference fit", APP),
+    Page("Home", "home.py", ":material/home:", "the corpus and a reference fit", APP),
     Page("Browse", "pages/1_Browse.py", ":material/search:", "curves and provenance", "Browse runs"),
     Page("Fit", "pages/2_Fit.py", ":material/show_chart:", "laws with bootstrap CIs", "Fit a scaling law"),
     Page("Allocate", "pages/3_Allocate.py", ":material/calculate:", "N*, D* for a budget",

@@ -66,6 +66,16 @@ def unavailable(err: StoreError, age: float | None = None) -> None:
     navigation.link("Upload", "Go to Upload")
 
 
+def open_built() -> Store | None:
+    """The corpus store when it is built and opens, else None (never builds, never draws: the server's
+    start-up warm-up, :mod:`ui.warmup`, opens it before the first page asks)."""
+    path = store_api.locate_store()
+    try:
+        return _open(str(path), _signature(path))
+    except (FileNotFoundError, StoreError):
+        return None
+
+
 def corpus(quiet: bool = False) -> Store | None:
     """The corpus store, built on first start (with a progress bar) when missing
     or out of date. None when it cannot be opened or built, after saying why and what to do (unless
