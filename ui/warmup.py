@@ -3,13 +3,15 @@
 A new server's first page otherwise imports pandas, plotly, DuckDB and the analyses (~1 s here) only
 after the browser has loaded Streamlit's frontend (~1.2 s on a cold cache), while the server idles.
 :func:`lifespan` (the lifespan of ``app.py``'s ``st.App``) starts :func:`warm_up` in a daemon thread, so
-both happen at once: first start to the home page's first chart took 5.2-5.5 s against 5.7-6.4 s
-without it (``bench/bench_pages.py``, three interleaved rounds at load 2-4).
+both happen at once. First start to the home page's first chart, paired rounds against the tree before
+(this machine: 2 shared cores): 0.35 s sooner at load 2-4 (median of 15; 11 sooner, 4 later), 0.5-1 s
+sooner at load ~1. On a busy machine the thread and the browser share the cores, and the gain shrinks.
 
 A page that starts while the thread still imports waits for each module's import lock, as for any
 import (the package cycles in ``datasets.store``, ``analysis.report`` and ``analysis.cli`` are entered
-through their parent package only, so two threads take the locks in one order). Opening the store is
-only opening it: a missing or outdated store is built by the first page, under its progress bar.
+through their parent package only, so two threads take the locks in one order), and the store is opened
+once (Streamlit's cache holds a lock per key). Opening the store is only opening it: a missing or
+outdated store is built by the first page, under its progress bar.
 """
 from __future__ import annotations
 
