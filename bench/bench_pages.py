@@ -111,7 +111,10 @@ def _check(at, where: str) -> None:
 
 def home_script() -> Path:
     """The home page's script in the tree being measured: ``home.py`` (``app.py`` before it was the server)."""
-    return next(p for p in (Path.cwd() / "home.py", Path.cwd() / "app.py") if p.exists())
+    for p in (Path.cwd() / "home.py", Path.cwd() / "app.py"):
+        if p.exists():
+            return p
+    raise SystemExit(f"{Path.cwd()} has neither home.py nor app.py: run the benchmark in the project's tree")
 
 
 def measure_page(case: Case, repeats: int) -> dict:

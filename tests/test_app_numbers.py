@@ -139,3 +139,25 @@ def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
     assert header == "FLOPs C (× 1e18)"        # the example's FLOPs pass 2^53: shown in units of 1e18
     assert runs.value["flops"].max() > 1 and runs.value["flops"].max() < 1e9
     assert _problems(at, "Upload") == []
+
+
+def test_a_value_and_its_bounds_share_one_scale():
+    """D_opt below 2^53 and its upper bound past it: all three shown in units of 1e18, headers saying so."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import pandas as pd
+
+        from ui import output
+        output.table(pd.DataFrame({"D_opt": [8e15, 1e12], "D_opt_lo": [5e15, 9e11], "D_opt_hi": [2e16, 2e12],
+                                   "loss": [2.0, 3.0]}), "t")
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0]
+    config = json.loads(table.proto.columns)
+    assert [config[c]["label"] for c in ("D_opt", "D_opt_lo", "D_opt_hi")] == [
+        "D* (1e18 tokens)", "D* (1e18 tokens) 95% low", "D* (1e18 tokens) 95% high"]
+    assert table.value["D_opt"].tolist() == [8e15 / 1e18, 1e12 / 1e18]
+    assert table.value["loss"].tolist() == [2.0, 3.0] and "loss" not in config
+    assert _problems(at, "table") == []

@@ -146,3 +146,5 @@ def test_scaled_header_puts_the_scale_into_the_unit():
     assert scaled_header("compute (FLOPs) 95% low", 18) == "compute (1e18 FLOPs) 95% low"
     assert scaled_header("FLOPs C", 18) == "FLOPs C (× 1e18)"
     assert scaled_header("compute (FLOPs)", 0) == "compute (FLOPs)"
+    assert scaled_header("Hoffmann et al. (2022)", 18) == "Hoffmann et al. (2022) (× 1e18)"
+    assert scaled_header("gap (%)", 18) == "gap (%) (× 1e18)"

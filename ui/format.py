@@ -159,7 +159,7 @@ def table_scale(values) -> int:
 
     Every double from 2^53 = 9.007e15 up is an integer, and Streamlit's number column writes an integer
     that JavaScript cannot hold exactly as raw digits with an error marker, whatever its ``format``
-    (6.986e17 FLOPs as ``698618368146855400``). FLOPs of language models are past it. Divided by 1e18
+    (6.986e17 FLOPs as ``698600000000000000``). FLOPs of language models are past it. Divided by 1e18
     the column stays a number (it sorts, and draws as ``6.986e-1``) with the scale in its header."""
     arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
     arr = np.abs(arr[np.isfinite(arr)])
@@ -172,11 +172,11 @@ def table_scale(values) -> int:
 
 
 def scaled_header(header: str, k: int) -> str:
-    """``compute (FLOPs)`` in units of 10^k: ``compute (1e18 FLOPs)``; a header without a unit gets
-    ``(× 1e18)``."""
+    """``compute (FLOPs)`` in units of 10^k: ``compute (1e18 FLOPs)``; a header without a unit in
+    parentheses (a word: not ``(2022)`` or ``(%)``) gets ``(× 1e18)`` appended."""
     if k == 0:
         return header
-    m = re.fullmatch(r"(.*)\((.+?)\)(.*)", header)
+    m = re.fullmatch(r"(.*)\(([A-Za-z][A-Za-z -]*)\)(.*)", header)
     if m:
         return f"{m.group(1)}(1e{k} {m.group(2)}){m.group(3)}"
     return f"{header} (× 1e{k})"

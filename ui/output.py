@@ -79,16 +79,19 @@ def table(df: pd.DataFrame, key: str, **column_config) -> None:
     """``st.dataframe`` without the index, every number readable: scale columns (:data:`SCALE_HEADERS`,
     also their CI bounds ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header, any
     other numeric column in :func:`ui.format.number_format` (never raw digits such as 88000000000000), and
-    a column past 2^53 (FLOPs) in units of 1e18 (:func:`ui.format.table_scale`; downloads keep the values).
-    ``column_config`` entries win."""
-    config, scaled = {}, {}
-    for c in df.columns:
-        if c in column_config or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
-            continue
-        base = re.sub(r"_(lo|hi)$", "", str(c))
-        k = table_scale(df[c])
+    a column past 2^53 (FLOPs) in units of 1e18 (:func:`ui.format.table_scale`; a value and its bounds in
+    one scale; downloads keep the values). ``column_config`` entries win, and their columns are shown as
+    they are (a caller configuring a column past 2^53 scales it)."""
+    numeric = [c for c in df.columns if c not in column_config and pd.api.types.is_numeric_dtype(df[c])
+               and not pd.api.types.is_bool_dtype(df[c])]
+    bases = {c: re.sub(r"_(lo|hi)$", "", str(c)) for c in numeric}
+    scales = {b: table_scale(pd.concat([df[c] for c in numeric if bases[c] == b])) for b in set(bases.values())}
+    config, shown = {}, df
+    for c in numeric:
+        base, k = bases[c], scales[bases[c]]
         if k:
-            scaled[c] = df[c].astype(float) / 10.0 ** k
+            shown = df.copy() if shown is df else shown
+            shown[c] = df[c].astype(float) / 10.0 ** k
         help_ = f"Shown in units of 1e{k}: 6.986e-1 is {6.986 * 10.0 ** (k - 1):.3e}." if k else None
         if base in SCALE_HEADERS:
             label = SCALE_HEADERS[base] + {"": "", "_lo": " 95% low", "_hi": " 95% high"}[str(c)[len(base):]]
@@ -97,9 +100,6 @@ def table(df: pd.DataFrame, key: str, **column_config) -> None:
             config[c] = st.column_config.NumberColumn(scaled_header(str(c), k), format=SCIENTIFIC, help=help_)
         elif (fmt := number_format(df[c])) is not None:
             config[c] = st.column_config.NumberColumn(format=fmt)
-    shown = df.copy() if scaled else df
-    for c, v in scaled.items():
-        shown[c] = v
     st.dataframe(shown, hide_index=True, key=key, column_config={**config, **column_config})
 
 

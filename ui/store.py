@@ -68,11 +68,12 @@ def unavailable(err: StoreError, age: float | None = None) -> None:
 
 def open_built() -> Store | None:
     """The corpus store when it is built and opens, else None (never builds, never draws: the server's
-    start-up warm-up, :mod:`ui.warmup`, opens it before the first page asks)."""
-    path = store_api.locate_store()
+    start-up warm-up, :mod:`ui.warmup`, opens it before the first page asks). A missing, outdated, locked
+    or unreadable store is None here; the page that opens it says why."""
     try:
+        path = store_api.locate_store()
         return _open(str(path), _signature(path))
-    except (FileNotFoundError, StoreError):
+    except (OSError, StoreError):
         return None
 
 

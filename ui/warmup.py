@@ -8,17 +8,20 @@ both happen at once. First start to the home page's first chart, paired rounds a
 sooner at load ~1. On a busy machine the thread and the browser share the cores, and the gain shrinks.
 
 A page that starts while the thread still imports waits for each module's import lock, as for any
-import (the package cycles in ``datasets.store``, ``analysis.report`` and ``analysis.cli`` are entered
-through their parent package only, so two threads take the locks in one order), and the store is opened
-once (Streamlit's cache holds a lock per key). Opening the store is only opening it: a missing or
-outdated store is built by the first page, under its progress bar.
+import (every import cycle of ours stays inside one package and is entered through that package, so two
+threads take the locks in one order), and the store is opened once (Streamlit's cache holds a lock per
+key). Opening the store is only opening it: a missing or outdated store is built by the first page, under
+its progress bar.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import threading
+import time
+from dataclasses import dataclass
+
+from streamlit.logger import get_logger
 
 # what home.py imports, in its order, then the other pages' shared modules. Not scipy.optimize (0.5 s, for
 # the fits): it ran into the first page's run and the frontend's loading, and the first chart came later.
@@ -26,27 +29,45 @@ MODULES = ("pandas", "analysis.figures", "analysis.laws", "analysis.settings", "
            "ui.data", "ui.navigation", "ui.output", "ui.store", "ui.format", "ui.field_views", "ui.fit_controls",
            "ui.widgets")
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
-def warm_up(modules: tuple[str, ...] = MODULES, open_store: bool = True) -> float:
+@dataclass(frozen=True)
+class Warmed:
+    """What :func:`warm_up` did: its seconds, whether the corpus store is open, and the steps that failed
+    (``"import pandas: ModuleNotFoundError: ..."``; each logged as a warning)."""
+
+    seconds: float
+    store_open: bool
+    failures: tuple[str, ...]
+
+
+def _figure_classes() -> None:
+    import plotly.graph_objects as go
+    go.Figure([go.Scatter(), go.Bar()])     # the classes and validators every figure uses (~0.1 s)
+
+
+def _open_store() -> bool:
+    from ui import store
+    return store.open_built() is not None
+
+
+def warm_up(modules: tuple[str, ...] = MODULES, open_store: bool = True) -> Warmed:
     """Import ``modules``, load plotly's lazily imported figure classes, and open the corpus store when
-    it is built (:func:`ui.store.open_built`). Returns the seconds it took. Never raises: a failure
-    here is logged, and the page that needs the module meets it again and says what to do."""
-    import time
-
-    t0 = time.perf_counter()
-    try:
-        for name in modules:
-            importlib.import_module(name)
-        import plotly.graph_objects as go
-        go.Figure([go.Scatter(), go.Bar()])       # the classes and validators every figure uses (~0.1 s)
-        if open_store:
-            from ui import store
-            store.open_built()
-    except Exception:  # noqa: BLE001 - a warm-up must never take the server down
-        _log.warning("start-up warm-up failed; pages load what they need themselves", exc_info=True)
-    return time.perf_counter() - t0
+    it is built (:func:`ui.store.open_built`). Never raises: a failed step is logged and skipped, and the
+    page that needs it meets the error again and says what to do."""
+    t0, failures, opened = time.perf_counter(), [], False
+    steps = [(f"import {m}", lambda m=m: importlib.import_module(m)) for m in modules]
+    steps.append(("plotly's figure classes", _figure_classes))
+    for what, step in steps + ([("open the store", _open_store)] if open_store else []):
+        try:
+            result = step()
+        except Exception as e:  # noqa: BLE001 - a warm-up must never take the server down
+            failures.append(f"{what}: {type(e).__name__}: {e}")
+            _log.warning("start-up warm-up: %s failed (%s); the page that needs it loads it itself", what, e)
+        else:
+            opened = opened or (what == "open the store" and bool(result))
+    return Warmed(time.perf_counter() - t0, opened, tuple(failures))
 
 
 @contextlib.asynccontextmanager
