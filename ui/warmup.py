@@ -4,8 +4,9 @@ A new server's first page otherwise imports pandas, plotly, DuckDB and the analy
 after the browser has loaded Streamlit's frontend (~1.2 s on a cold cache), while the server idles.
 :func:`lifespan` (the lifespan of ``app.py``'s ``st.App``) starts :func:`warm_up` in a daemon thread, so
 both happen at once. First start to the home page's first chart, paired rounds against the tree before
-(this machine: 2 shared cores): 0.35 s sooner at load 2-4 (median of 15; 11 sooner, 4 later), 0.5-1 s
-sooner at load ~1. On a busy machine the thread and the browser share the cores, and the gain shrinks.
+(this machine: 2 shared cores, load 1-4): 0.34 s sooner (median of 23 rounds; 16 sooner, 7 later), up to
+1 s at low load. The thread and the browser share the cores: the browser boots ~0.5 s slower, the page
+runs ~1 s sooner. A lower OS priority for the thread (nice 19) gained nothing (4 rounds).
 
 A page that starts while the thread still imports waits for each module's import lock, as for any
 import (every import cycle of ours stays inside one package and is entered through that package, so two
