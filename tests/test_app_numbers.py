@@ -118,12 +118,40 @@ VIEWS = [
 ]
 
 
+TEXT_KINDS = ("markdown", "caption", "metric", "info", "warning", "error", "success", "subheader", "header", "title",
+              "text", "expander")
+WIDGET_KINDS = ("selectbox", "number_input", "slider", "select_slider", "radio", "text_input", "toggle", "checkbox",
+                "multiselect")
+RAW_IN_TEXT = re.compile(r"(?<![\w.#-])\d{7,}(?!\w)")        # 7+ digits standing alone (not 1e+24, not an id)
+
+
+def _raw_texts(at) -> list[str]:
+    """Every number of 7+ digits in the page's text, metrics, labels and help (code blocks aside: an
+    example file's contents are shown as they are)."""
+    found = []
+    for kind in TEXT_KINDS + WIDGET_KINDS:
+        for el in at.get(kind):
+            for attr in ("value", "label", "body", "help"):
+                text = getattr(el, attr, None)
+                if isinstance(text, str):
+                    found += [f"{kind}.{attr}: ...{text[max(0, m.start() - 50):m.end() + 20]}..."
+                              for m in RAW_IN_TEXT.finditer(text)]
+    return found
+
+
+def test_the_text_check_catches_raw_digits():
+    assert RAW_IN_TEXT.search("compute 698618368146855400 FLOPs") and RAW_IN_TEXT.search("N = 88000000000000")
+    assert not any(RAW_IN_TEXT.search(t) for t in ("1.2e+21 FLOPs", "70M parameters", "row047", "#1234567a", "2,300"))
+
+
 @pytest.mark.parametrize("page, params, session", VIEWS, ids=[f"{p}-{'-'.join(q.values()) or 'first'}"
                                                               for p, q, _ in VIEWS])
 def test_every_table_number_is_readable(app_env, page, params, session):  # noqa: F811
+    """Tables by the model of Streamlit's drawing; text, metrics, labels and help by the raw-digit check."""
     at = run_page(page, params, session)
     assert at.dataframe, f"{page}: no table to check"
     assert _problems(at, page) == []
+    assert _raw_texts(at) == []
 
 
 def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
