@@ -130,7 +130,11 @@ def test_the_lifespan_starts_the_warm_up_and_serves_at_once(monkeypatch):
         async with warmup.lifespan(None):
             return [t.name for t in threading.enumerate()]
 
-    names = asyncio.run(enter())            # the lifespan yields before the warm-up ends
+    out = []                                 # in a thread of its own: another test may leave this one's loop running
+    runner = threading.Thread(target=lambda: out.append(asyncio.run(enter())))
+    runner.start()
+    runner.join(30)
+    names = out[0]                          # the lifespan yields before the warm-up ends
     assert "warm-up" in names
     started.set()
 
