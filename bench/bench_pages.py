@@ -1,6 +1,7 @@
 """Page speed (a benchmark, not a test): every page's warm rerun after a widget change, and first charts.
 
-    python bench/bench_pages.py [--store FILE] [--repeats 5] [--tabs 3] [--no-browser] [--baseline-tree DIR] [--pages A,B]
+    python bench/bench_pages.py [--store FILE] [--repeats 5] [--tabs 3] [--no-browser] [--baseline-tree DIR]
+                                [--pages A,B]
 
 Server side (``streamlit.testing.v1.AppTest`` running ``home.py`` and switching to each page, in one
 process as the server runs them): per page, a view chosen by its URL parameters, then
@@ -237,6 +238,7 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
             rows.append({"page": "first start -> home's reference fit drawn", "seconds": time.perf_counter() - t0,
                          "target": FIRST_START_TARGET, "health": health})
             page.close()
+
             def median_of_tabs(path: str, query: dict, chart: bool = True) -> tuple[float, int, list[float]]:
                 visit(path, query, chart)                     # warm: this view's caches filled
                 runs = [visit(path, query, chart) for _ in range(tabs_per_page)]

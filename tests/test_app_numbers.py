@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from datasets.upload import example_csv
+from ui.format import MAX_SAFE_INTEGER          # JavaScript's Number.MAX_SAFE_INTEGER
 from tests.test_app_pages import ROOT, TIMEOUT, app_env, run_page  # noqa: F401  (app_env is a fixture)
 
 RAW_DIGITS = re.compile(r"\d{7,}")
-MAX_SAFE_INTEGER = 2 ** 53 - 1                          # JavaScript's Number.MAX_SAFE_INTEGER
 
 
 def _js_string(x: float) -> str:

@@ -74,5 +74,6 @@ def test_the_readme_layout_names_every_package_and_module_of_the_tree():
 def test_the_readme_layout_names_nothing_that_is_gone():
     block = _layout_block()
     gone = [name for name in re.findall(r"\b([\w]+\.py)\b", block)
-            if name not in ("app.py", "home.py") and not any((ROOT / top).rglob(name) for top in ("analysis", "datasets", "ui"))]
+            if name not in ("app.py", "home.py")
+            and not any((ROOT / top).rglob(name) for top in ("analysis", "datasets", "ui"))]
     assert not gone, gone

@@ -86,11 +86,10 @@ def table(df: pd.DataFrame, key: str, **column_config) -> None:
                and not pd.api.types.is_bool_dtype(df[c])]
     bases = {c: re.sub(r"_(lo|hi)$", "", str(c)) for c in numeric}
     scales = {b: table_scale(pd.concat([df[c] for c in numeric if bases[c] == b])) for b in set(bases.values())}
-    config, shown = {}, df
+    config, shown = {}, (df.copy() if any(scales.values()) else df)
     for c in numeric:
         base, k = bases[c], scales[bases[c]]
         if k:
-            shown = df.copy() if shown is df else shown
             shown[c] = df[c].astype(float) / 10.0 ** k
         help_ = f"Shown in units of 1e{k}: 6.986e-1 is {6.986 * 10.0 ** (k - 1):.3e}." if k else None
         if base in SCALE_HEADERS:

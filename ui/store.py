@@ -40,6 +40,11 @@ def _open(path: str, signature: tuple) -> Store:
     return Store(path)
 
 
+def _open_at(path) -> Store:
+    """The store at ``path``, opened once per file identity (a rebuilt file is opened again)."""
+    return _open(str(path), _signature(path))
+
+
 @st.cache_resource(show_spinner=False)
 def _build_failures() -> dict:
     return {}
@@ -71,8 +76,7 @@ def open_built() -> Store | None:
     start-up warm-up, :mod:`ui.warmup`, opens it before the first page asks). A missing, outdated, locked
     or unreadable store is None here; the page that opens it says why."""
     try:
-        path = store_api.locate_store()
-        return _open(str(path), _signature(path))
+        return _open_at(store_api.locate_store())
     except (OSError, StoreError):
         return None
 
@@ -84,7 +88,7 @@ def corpus(quiet: bool = False) -> Store | None:
     report = (lambda err, age=None: None) if quiet else unavailable
     path = store_api.locate_store()
     try:
-        return _open(str(path), _signature(path))
+        return _open_at(path)
     except FileNotFoundError:
         pass
     except StoreError as e:
@@ -100,7 +104,7 @@ def corpus(quiet: bool = False) -> Store | None:
     try:
         store_api.ensure_store(progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0),
                                                                   text=f"Building the corpus store: {m}"))
-        result = _open(str(path), _signature(path))
+        result = _open_at(path)
     except (StoreError, OSError) as e:
         err = e if isinstance(e, StoreError) else StoreError(f"the store at {path} could not be opened ({e})",
                                                              f"check the file and rebuild: {store_api.build_command(path)}")

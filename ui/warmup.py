@@ -30,6 +30,7 @@ MODULES = ("pandas", "analysis.figures", "analysis.laws", "analysis.settings", "
            "ui.data", "ui.navigation", "ui.output", "ui.store", "ui.format", "ui.field_views", "ui.fit_controls",
            "ui.widgets")
 
+OPEN_STORE = "open the store"
 _log = get_logger(__name__)
 
 
@@ -57,18 +58,18 @@ def warm_up(modules: tuple[str, ...] = MODULES, open_store: bool = True) -> Warm
     """Import ``modules``, load plotly's lazily imported figure classes, and open the corpus store when
     it is built (:func:`ui.store.open_built`). Never raises: a failed step is logged and skipped, and the
     page that needs it meets the error again and says what to do."""
-    t0, failures, opened = time.perf_counter(), [], False
+    t0, results, failures = time.perf_counter(), {}, []
     steps = [(f"import {m}", lambda m=m: importlib.import_module(m)) for m in modules]
     steps.append(("plotly's figure classes", _figure_classes))
-    for what, step in steps + ([("open the store", _open_store)] if open_store else []):
+    if open_store:
+        steps.append((OPEN_STORE, _open_store))
+    for what, step in steps:
         try:
-            result = step()
+            results[what] = step()
         except Exception as e:  # noqa: BLE001 - a warm-up must never take the server down
             failures.append(f"{what}: {type(e).__name__}: {e}")
             _log.warning("start-up warm-up: %s failed (%s); the page that needs it loads it itself", what, e)
-        else:
-            opened = opened or (what == "open the store" and bool(result))
-    return Warmed(time.perf_counter() - t0, opened, tuple(failures))
+    return Warmed(time.perf_counter() - t0, bool(results.get(OPEN_STORE)), tuple(failures))
 
 
 @contextlib.asynccontextmanager
