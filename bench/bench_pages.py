@@ -16,8 +16,9 @@ Browser side (Debian's chromium driven by playwright against ``streamlit run app
 ``tests/test_browser.py``): **first start**, from launching the server (store already built) to the home
 page's first chart drawn (the corpus chart), and on to its reference fit drawn; then, the server warm,
 each page in a **new tab** (a new session): navigation to the first chart drawn (its marks in the SVG),
-the median of ``--tabs`` tabs after one that fills the view's caches, and the bytes the server sent on the
-websocket;
+the median of ``--tabs`` tabs after one that fills the view's caches (which also counts the bytes the
+server sent on the websocket), in a browser with a profile on disk, as a user's is, and in a private
+window (no profile: Streamlit's scripts compiled again in every tab), interleaved;
 the baseline is a new tab of the Upload page to its heading (no chart: the browser's own floor).
 
 Every time is printed beside its target as a ratio (<= 1 meets it): 200 ms for a warm change, 300 ms
@@ -193,8 +194,18 @@ def server_side_in(tree: Path, store: Path, repeats: int, pages: list[str] | Non
 
 # ---------------------------------------------------------------------------------------------- browser side
 def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int = 3) -> list[dict]:
-    """First start, then each page in a new tab on the warm server: seconds to the first chart drawn
-    (the median of ``tabs_per_page`` new tabs, after one that fills the view's caches)."""
+    """First start, then each page in a new tab on the warm server: seconds to the first chart drawn.
+
+    Each page's new tab is the median of ``tabs_per_page`` tabs, after one that fills the view's caches
+    (and counts the bytes the websocket carried), in two browsers started together:
+
+    * ``profile``: a browser with a profile on disk, as a user's is. It keeps V8's compiled code of
+      Streamlit's scripts between tabs (a browser without a profile compiles them again in every tab).
+      The first start is measured in this browser, with its profile still empty.
+    * ``private``: a private window (a context without a profile), the cold case.
+
+    The timed tabs wait for the chart with one ``wait_for_function`` and do not listen to the websocket:
+    a locator's wait or a listener (CDP) on each frame slows the page (a locator's wait by ~1 s)."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
@@ -202,32 +213,36 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
     from ui.navigation import BY_NAME
 
     rows = []
+    viewport = {"width": 1400, "height": 1000}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        profile = pw.chromium.launch_persistent_context(Path(tmp) / "profile", executable_path=CHROMIUM,
+                                                        args=CHROMIUM_ARGS, viewport=viewport)
+        private_browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        private = private_browser.new_context(viewport=viewport)   # its tabs share one in-memory cache
         t0 = time.perf_counter()
         proc, url, health = start_app(store, Path(tmp) / "server.log", {"SCALING_BOOTSTRAP": "1000",
                                                                       "SCALING_TIME_BUDGET": "10"})
         try:
-            tabs = browser.new_context(viewport={"width": 1400, "height": 1000})     # one browser: tabs share its cache
-
-            def visit(path: str, query: dict, chart: bool = True) -> tuple[float, int]:
+            def visit(browser, path: str, query: dict, chart: bool = True, count: bool = False) -> tuple[float, int]:
                 import urllib.parse
-                page = tabs.new_page()
+                page = browser.new_page()
                 received = []
-                page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
-                    len(f) if isinstance(f, (bytes, str)) else 0)))
+                if count:
+                    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
+                        len(f) if isinstance(f, (bytes, str)) else 0)))
                 t = time.perf_counter()
                 page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
                 if chart:
-                    page.locator(CHART).first.wait_for(timeout=TIMEOUT * 1000)
                     page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
                 else:
-                    page.locator("h1").first.wait_for(timeout=TIMEOUT * 1000)
+                    page.wait_for_function("() => document.querySelector('h1') !== null", timeout=TIMEOUT * 1000)
                 s = time.perf_counter() - t
+                if count:
+                    page.wait_for_timeout(500)                # the messages after the first chart
                 page.close()
                 return s, sum(received)
 
-            page = tabs.new_page()
+            page = profile.new_page()
             page.goto(f"{url}/", timeout=TIMEOUT * 1000)
             page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
             rows.append({"page": "first start -> home's first chart (the corpus)", "seconds": time.perf_counter() - t0,
@@ -239,28 +254,33 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
                          "target": FIRST_START_TARGET, "health": health})
             page.close()
 
-            def median_of_tabs(path: str, query: dict, chart: bool = True) -> tuple[float, int, list[float]]:
-                visit(path, query, chart)                     # warm: this view's caches filled
-                runs = [visit(path, query, chart) for _ in range(tabs_per_page)]
-                return statistics.median(r[0] for r in runs), runs[-1][1], [round(r[0], 2) for r in runs]
+            def new_tabs(name: str, path: str, query: dict, chart: bool = True) -> dict:
+                _, received = visit(profile, path, query, chart, count=True)    # warm: the view's caches filled
+                visit(private, path, query, chart)
+                each = {"profile": [], "private": []}
+                for _ in range(tabs_per_page):                # interleaved: both see the same load
+                    each["profile"].append(visit(profile, path, query, chart)[0])
+                    each["private"].append(visit(private, path, query, chart)[0])
+                return {"page": name, "seconds": statistics.median(each["profile"]),
+                        "private_seconds": statistics.median(each["private"]),
+                        "tabs": [round(x, 2) for x in each["profile"]],
+                        "private_tabs": [round(x, 2) for x in each["private"]],
+                        "target": FIRST_CHART_TARGET, "received_kb": received / 1e3}
 
-            s, n, each = median_of_tabs(BY_NAME["Upload"].url_path, {}, chart=False)
-            rows.append({"page": "baseline: new tab -> Upload heading (no chart)", "seconds": s, "tabs": each,
-                         "target": FIRST_CHART_TARGET, "received_kb": n / 1e3})
+            rows.append(new_tabs("baseline: new tab -> Upload heading (no chart)", BY_NAME["Upload"].url_path, {},
+                                 chart=False))
             for case in CASES:
                 p = BY_NAME[case.page]
                 if case.page == "Upload" or (pages and case.page not in pages):
                     continue                                  # (Upload: no chart before an upload)
-                s, n, each = median_of_tabs(p.url_path or "/", case.query)
-                rows.append({"page": f"{case.name}: new tab -> first chart", "seconds": s, "tabs": each,
-                             "target": FIRST_CHART_TARGET, "received_kb": n / 1e3})
+                rows.append(new_tabs(f"{case.name}: new tab -> first chart", p.url_path or "/", case.query))
         finally:
             stop_app(proc)
-            browser.close()
+            profile.close()
+            private_browser.close()
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- report
 def _ms(x) -> str:
     return "-" if x is None else f"{1e3 * x:.0f}"
 
@@ -283,12 +303,15 @@ def print_server(rows: list[dict], before: list[dict] | None) -> None:
 
 def print_browser(rows: list[dict]) -> None:
     print(f"{'browser (chromium, warm server unless first start)':<52}{'s':>8}{'target s':>10}{'x target':>10}"
-          f"{'KB on the websocket':>21}  each new tab s")
+          f"{'private s':>11}{'KB on the websocket':>21}  each new tab s (private)")
     for r in rows:
         kb = f"{r['received_kb']:.0f}" if "received_kb" in r else "-"
+        private = f"{r['private_seconds']:.2f}" if "private_seconds" in r else "-"
         each = " ".join(f"{x:.2f}" for x in r.get("tabs", ()))
-        print(f"{r['page']:<52}{r['seconds']:>8.2f}{r['target']:>10.1f}{r['seconds'] / r['target']:>10.2f}{kb:>21}"
-              f"  {each}")
+        if r.get("private_tabs"):
+            each += " (" + " ".join(f"{x:.2f}" for x in r["private_tabs"]) + ")"
+        print(f"{r['page']:<52}{r['seconds']:>8.2f}{r['target']:>10.1f}{r['seconds'] / r['target']:>10.2f}"
+              f"{private:>11}{kb:>21}  {each}")
 
 
 def main(argv=None) -> int:
