@@ -69,7 +69,8 @@ def reference_fit(corpus: Store) -> None:
         shown = "nats" if unit == "nats" else None
         # a unit in the label, not after the value: five columns are too narrow for "1.817 nats"
         col.metric(f"{name} ({shown})" if shown else name, quantity(fit.params[name]),
-                   help=f"Unit: {unit}. Epoch: {EPOCH[name][0]:g} (95% CI {EPOCH[name][1]:g} to {EPOCH[name][2]:g}).")
+                   help=f"Unit: {unit}. Epoch: {EPOCH[name][0]:g} (95% CI {EPOCH[name][1]:g} to {EPOCH[name][2]:g}); "
+                        f"Hoffmann et al. (2022): {HOFFMANN[name]:g}.")
         col.caption(interval(fit.ci.get(name), shown)
                     + ("" if unit in ("nats", "dimensionless") else f"; unit {escape(unit)}"))
     left, right = st.columns([3, 2])
@@ -81,12 +82,17 @@ def reference_fit(corpus: Store) -> None:
         output.chart(compute.figure(figures.parameter_comparison_figure, fit, EPOCH, label="ours",
                                     reference_label="Epoch", title="Ours and Epoch's, with 95% CIs"),
                      "chinchilla_vs_epoch", key="home_forest")
-    table = pd.DataFrame([{"parameter": n, "unit": CHINCHILLA.param_unit(n, "nats"), "ours": fit.params[n],
-                           "ours 95% CI": f"{fit.ci[n][0]:.4g} to {fit.ci[n][1]:.4g}" if n in fit.ci else "n/a",
-                           "Epoch (2024)": EPOCH[n][0], "Epoch 95% CI": f"{EPOCH[n][1]:g} to {EPOCH[n][2]:g}",
-                           "Hoffmann et al. (2022)": HOFFMANN[n]} for n in EPOCH])
-    output.table(table, "home_params")
     output.warn(fit.warnings)
+    # tables are built when opened: a page's first table costs a new tab ~0.3-0.45 s before its first chart is
+    # drawn (Streamlit loads and starts its data grid), and the values are in the metrics and the chart above
+    with st.expander("The values in a table: ours, Epoch (2024) and Hoffmann et al. (2022)", key="home_values_open",
+                     on_change="rerun") as box:
+        if box.open:
+            table = pd.DataFrame([{"parameter": n, "unit": CHINCHILLA.param_unit(n, "nats"), "ours": fit.params[n],
+                                   "ours 95% CI": f"{fit.ci[n][0]:.4g} to {fit.ci[n][1]:.4g}" if n in fit.ci else "n/a",
+                                   "Epoch (2024)": EPOCH[n][0], "Epoch 95% CI": f"{EPOCH[n][1]:g} to {EPOCH[n][2]:g}",
+                                   "Hoffmann et al. (2022)": HOFFMANN[n]} for n in EPOCH])
+            output.table(table, "home_params")
     st.caption("The Epoch values are those published in arXiv 2404.10102 (Table 1). Differences within the "
                "intervals are expected: the bootstrap resamples differ, and the digitised points carry reading error.")
 
@@ -94,10 +100,15 @@ def reference_fit(corpus: Store) -> None:
 def sources(corpus: Store) -> None:
     st.subheader("Sources")
     table = store.query(corpus, "sources")
-    cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points") if c in table]
-    output.table(table[cols], "home_sources", n_runs=st.column_config.NumberColumn("runs", format="localized"),
-                 n_points=st.column_config.NumberColumn("points", format="localized"),
-                 commit=st.column_config.TextColumn("commit", width="small"))
+    with st.expander(f"The {len(table)} sources: papers, repositories, commits, licences", key="home_sources_open",
+                     on_change="rerun") as box:
+        if box.open:                  # built when opened, as the tables above
+            cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points")
+                    if c in table]
+            output.table(table[cols], "home_sources",
+                         n_runs=st.column_config.NumberColumn("runs", format="localized"),
+                         n_points=st.column_config.NumberColumn("points", format="localized"),
+                         commit=st.column_config.TextColumn("commit", width="small"))
     with st.expander("Families and their model-size ranges", key="home_families_open", on_change="rerun") as box:
         if box.open:                  # built when opened: nothing below the fold is computed while it is closed
             fams = store.query(corpus, "families")

@@ -106,7 +106,8 @@ def _problems(at, where: str) -> list[str]:
 
 
 VIEWS = [
-    ("Home", {}, {"home_families_open": True}),                  # families' size ranges
+    ("Home", {}, {"home_families_open": True, "home_values_open": True,   # families' size ranges, the tables
+                  "home_sources_open": True}),
     ("Fit", {"law": "kaplan"}, {}),                                # Nc, Dc ~ 1e13
     ("Fit", {"view": "compare", "compare": "law", "law2": "kaplan"}, {}),
     ("Fit", {"view": "backtest"}, {}),

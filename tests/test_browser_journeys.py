@@ -115,6 +115,9 @@ def test_every_page_opened_cold_draws_a_chart(app_url, page, name):
         page.wait_for_function(f"sel => ({BARS_JS})(sel) >= 20", arg=CHART)
         bars = page.evaluate(BARS_JS, CHART)
         assert bars >= 20, f"the family-size chart drew {bars} bars"
+        # the sources' table is built when its expander opens: one more data grid (the families' is the first)
+        page.get_by_text("sources: papers, repositories, commits, licences").click()
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= 2")
 
 
 def test_crossover_cold_shows_points_bands_and_the_crossing_in_range(app_url, page):
