@@ -85,7 +85,8 @@ def link(name: str, label: str | None = None, where=None) -> None:
 
 
 def page_links() -> None:
-    """Links to every other page with what it does (home page)."""
-    cols = st.columns(4)
+    """Links to every other page with what it does (home page), two to a row: in four columns of a wide page
+    beside the sidebar the labels were cut off ("Browse: curves and prover")."""
+    cols = st.columns(2)
     for i, p in enumerate(PAGES[1:]):
-        cols[i % 4].page_link(p.script, label=f"{p.name}: {p.summary}", icon=p.icon)
+        cols[i % 2].page_link(p.script, label=f"{p.name}: {p.summary}", icon=p.icon)
