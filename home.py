@@ -100,9 +100,10 @@ def reference_fit(corpus: Store) -> None:
 def sources(corpus: Store) -> None:
     st.subheader("Sources")
     table = store.query(corpus, "sources")
-    with st.expander(f"The {len(table)} sources: papers, repositories, commits, licences", key="home_sources_open",
+    # a fixed label: Streamlit keys an expander by its label too, and a count in it would close it on a rebuild
+    with st.expander("Each source's paper, repository, commit and licence", key="home_sources_open",
                      on_change="rerun") as box:
-        if box.open:                  # built when opened, as the tables above
+        if box.open:                  # built when opened, as the parameter table above
             cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points")
                     if c in table]
             output.table(table[cols], "home_sources",

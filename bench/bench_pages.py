@@ -17,7 +17,7 @@ Browser side (Debian's chromium driven by playwright against ``streamlit run app
 page's first chart drawn (the corpus chart), and on to its reference fit drawn; then, the server warm,
 each page in a **new tab** (a new session): navigation to the first chart drawn (its marks in the SVG),
 the median of ``--tabs`` tabs after one that fills the view's caches (which also counts the bytes the
-server sent on the websocket), in a browser with a profile on disk, as a user's is, and in a private
+server sent on the websocket over the whole run), in a browser with a profile on disk, as a user's is, and in a private
 window (no profile: Streamlit's scripts compiled again in every tab), interleaved;
 the baseline is a new tab of the Upload page to its heading (no chart: the browser's own floor).
 
@@ -29,6 +29,7 @@ side is measured there too, in the same run, and the ratio after / before is pri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -196,16 +197,19 @@ def server_side_in(tree: Path, store: Path, repeats: int, pages: list[str] | Non
 def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int = 3) -> list[dict]:
     """First start, then each page in a new tab on the warm server: seconds to the first chart drawn.
 
-    Each page's new tab is the median of ``tabs_per_page`` tabs, after one that fills the view's caches
-    (and counts the bytes the websocket carried), in two browsers started together:
+    Each page's new tab is the median of ``tabs_per_page`` tabs per browser, after one tab in each that
+    fills the view's caches, in two browsers started together (interleaved, alternating which goes first):
 
     * ``profile``: a browser with a profile on disk, as a user's is. It keeps V8's compiled code of
       Streamlit's scripts between tabs (a browser without a profile compiles them again in every tab).
-      The first start is measured in this browser, with its profile still empty.
-    * ``private``: a private window (a context without a profile), the cold case.
+      The first start is measured in this browser, with its profile still empty. Rows: ``seconds``, ``tabs``.
+    * ``private``: a private window (a context without a profile), the cold case. Rows: ``private_seconds``,
+      ``private_tabs``.
 
     The timed tabs wait for the chart with one ``wait_for_function`` and do not listen to the websocket:
-    a locator's wait or a listener (CDP) on each frame slows the page (a locator's wait by ~1 s)."""
+    a locator's wait or a listener (CDP) on each frame slows the page (a locator's wait by ~1 s). The
+    bytes the websocket carried (``received_kb``) are counted in the profile's first tab of the page, over
+    its whole script run."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
@@ -214,73 +218,76 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
 
     rows = []
     viewport = {"width": 1400, "height": 1000}
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+    heading_js = "() => { const h = document.querySelector('h1'); return h !== null && h.offsetParent !== null; }"
+    finished_js = "() => document.querySelector('[data-testid=\"stApp\"][data-test-script-state=\"notRunning\"]')"
+    with (tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, sync_playwright() as pw,
+          contextlib.ExitStack() as closing):
         profile = pw.chromium.launch_persistent_context(Path(tmp) / "profile", executable_path=CHROMIUM,
                                                         args=CHROMIUM_ARGS, viewport=viewport)
+        closing.callback(profile.close)
         private_browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        closing.callback(private_browser.close)
         private = private_browser.new_context(viewport=viewport)   # its tabs share one in-memory cache
         t0 = time.perf_counter()
         proc, url, health = start_app(store, Path(tmp) / "server.log", {"SCALING_BOOTSTRAP": "1000",
                                                                       "SCALING_TIME_BUDGET": "10"})
-        try:
-            def visit(browser, path: str, query: dict, chart: bool = True, count: bool = False) -> tuple[float, int]:
-                import urllib.parse
-                page = browser.new_page()
-                received = []
-                if count:
-                    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
-                        len(f) if isinstance(f, (bytes, str)) else 0)))
-                t = time.perf_counter()
-                page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
-                if chart:
-                    page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
-                else:
-                    page.wait_for_function("() => document.querySelector('h1') !== null", timeout=TIMEOUT * 1000)
-                s = time.perf_counter() - t
-                if count:
-                    page.wait_for_timeout(500)                # the messages after the first chart
-                page.close()
-                return s, sum(received)
+        closing.callback(stop_app, proc)        # (callbacks run last-in first-out: the server stops first)
 
-            page = profile.new_page()
-            page.goto(f"{url}/", timeout=TIMEOUT * 1000)
-            page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
-            rows.append({"page": "first start -> home's first chart (the corpus)", "seconds": time.perf_counter() - t0,
-                         "target": FIRST_START_TARGET, "health": health})
-            # Home draws the corpus chart first (a cached query), then the reference fit (imports, a fit, its
-            # bootstrap): the second chart drawn is the fit's
-            page.wait_for_function(DRAWN_COUNT_JS, arg=[CHART, 2], timeout=TIMEOUT * 1000)
-            rows.append({"page": "first start -> home's reference fit drawn", "seconds": time.perf_counter() - t0,
-                         "target": FIRST_START_TARGET, "health": health})
+        def visit(context, path: str, query: dict, chart: bool = True, count: bool = False) -> tuple[float, int]:
+            import urllib.parse
+            page = context.new_page()
+            received = []
+            if count:
+                page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
+                    len(f) if isinstance(f, (bytes, str)) else 0)))
+            t = time.perf_counter()
+            page.goto(f"{url}{path}?{urllib.parse.urlencode(query, doseq=True)}", timeout=TIMEOUT * 1000)
+            if chart:
+                page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
+            else:
+                page.wait_for_function(heading_js, timeout=TIMEOUT * 1000)
+            s = time.perf_counter() - t
+            if count:                                   # the whole run's messages
+                page.wait_for_function(finished_js, timeout=TIMEOUT * 1000)
             page.close()
+            return s, sum(received)
 
-            def new_tabs(name: str, path: str, query: dict, chart: bool = True) -> dict:
-                _, received = visit(profile, path, query, chart, count=True)    # warm: the view's caches filled
-                visit(private, path, query, chart)
-                each = {"profile": [], "private": []}
-                for _ in range(tabs_per_page):                # interleaved: both see the same load
-                    each["profile"].append(visit(profile, path, query, chart)[0])
-                    each["private"].append(visit(private, path, query, chart)[0])
-                return {"page": name, "seconds": statistics.median(each["profile"]),
-                        "private_seconds": statistics.median(each["private"]),
-                        "tabs": [round(x, 2) for x in each["profile"]],
-                        "private_tabs": [round(x, 2) for x in each["private"]],
-                        "target": FIRST_CHART_TARGET, "received_kb": received / 1e3}
+        page = profile.pages[0] if profile.pages else profile.new_page()     # the profile's own first tab
+        page.goto(f"{url}/", timeout=TIMEOUT * 1000)
+        page.wait_for_function(DRAWN_JS, arg=CHART, timeout=TIMEOUT * 1000)
+        rows.append({"page": "first start -> home's first chart (the corpus)", "seconds": time.perf_counter() - t0,
+                     "target": FIRST_START_TARGET, "health": health})
+        # Home draws the corpus chart first (a cached query), then the reference fit (imports, a fit, its
+        # bootstrap): the second chart drawn is the fit's
+        page.wait_for_function(DRAWN_COUNT_JS, arg=[CHART, 2], timeout=TIMEOUT * 1000)
+        rows.append({"page": "first start -> home's reference fit drawn", "seconds": time.perf_counter() - t0,
+                     "target": FIRST_START_TARGET, "health": health})
+        page.goto("about:blank")
 
-            rows.append(new_tabs("baseline: new tab -> Upload heading (no chart)", BY_NAME["Upload"].url_path, {},
-                                 chart=False))
-            for case in CASES:
-                p = BY_NAME[case.page]
-                if case.page == "Upload" or (pages and case.page not in pages):
-                    continue                                  # (Upload: no chart before an upload)
-                rows.append(new_tabs(f"{case.name}: new tab -> first chart", p.url_path or "/", case.query))
-        finally:
-            stop_app(proc)
-            profile.close()
-            private_browser.close()
+        def new_tabs(name: str, path: str, query: dict, chart: bool = True) -> dict:
+            _, received = visit(profile, path, query, chart, count=True)    # warm: the view's caches filled
+            visit(private, path, query, chart)
+            each = {"profile": [], "private": []}
+            for i in range(tabs_per_page):                # interleaved: both see the same load
+                for which in (("profile", "private") if i % 2 == 0 else ("private", "profile")):
+                    each[which].append(visit(profile if which == "profile" else private, path, query, chart)[0])
+            return {"page": name, "seconds": statistics.median(each["profile"]),
+                    "private_seconds": statistics.median(each["private"]),
+                    "tabs": [round(x, 2) for x in each["profile"]],
+                    "private_tabs": [round(x, 2) for x in each["private"]],
+                    "target": FIRST_CHART_TARGET, "received_kb": received / 1e3}
+
+        rows.append(new_tabs("baseline: new tab -> Upload heading (no chart)", BY_NAME["Upload"].url_path, {},
+                             chart=False))
+        for case in CASES:
+            p = BY_NAME[case.page]
+            if case.page == "Upload" or (pages and case.page not in pages):
+                continue                                  # (Upload: no chart before an upload)
+            rows.append(new_tabs(f"{case.name}: new tab -> first chart", p.url_path or "/", case.query))
     return rows
 
 
+# ---------------------------------------------------------------------------------------------- report
 def _ms(x) -> str:
     return "-" if x is None else f"{1e3 * x:.0f}"
 
@@ -323,7 +330,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-server", action="store_true", help="only the browser side")
     ap.add_argument("--baseline-tree", type=Path, help="also measure the server side in this earlier tree")
     ap.add_argument("--pages", help="comma-separated page names (default: all)")
-    ap.add_argument("--tabs", type=int, default=3, help="new tabs timed per page (median)")
+    ap.add_argument("--tabs", type=int, default=3, help="new tabs timed per page and browser (median)")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))

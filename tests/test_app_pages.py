@@ -167,7 +167,7 @@ def test_home_shows_corpus_and_reference_fit(app_env):
     assert not closed.dataframe           # the tables are built when their expanders open (a new tab's first chart)
     assert [e.label for e in closed.expander][:2] == [
         "The values in a table: ours, Epoch (2024) and Hoffmann et al. (2022)",
-        "The 9 sources: papers, repositories, commits, licences"]
+        "Each source's paper, repository, commit and licence"]
     at = run_page("Home", session={"home_values_open": True, "home_sources_open": True})
     assert int(metric(at, "Sources").replace(",", "")) == 9
     assert int(metric(at, "Training runs").replace(",", "")) > 1000

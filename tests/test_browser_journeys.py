@@ -3,7 +3,8 @@ what AppTest cannot see -- whether a chart (Vega-Lite, SVG) has drawn marks, the
 
 * Browse: change the family in the sidebar and see every run (and no size range pinned in the URL).
 * Allocate: change the budget and the planned run follows it.
-* Every page opened cold, without URL parameters, draws a chart with marks (Home's family-size chart too).
+* Every page opened cold, without URL parameters, draws a chart with marks (Home's family-size chart too, and its
+  sources' table when that expander opens).
 * Crossover cold: data points, bands, the crossing inside the drawn x range, one number on the page and chart.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.test_browser import CHART, MISSING, PAGES, REQUIRED, first_chart, heading, no_exception, settled
+from tests.test_browser import (CHART, MISSING, PAGE_TIMEOUT, PAGES, REQUIRED, first_chart, heading, no_exception,
+                                settled)
 
 pytestmark = pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=f"real-browser tests: {MISSING}")
 
@@ -115,9 +117,12 @@ def test_every_page_opened_cold_draws_a_chart(app_url, page, name):
         page.wait_for_function(f"sel => ({BARS_JS})(sel) >= 20", arg=CHART)
         bars = page.evaluate(BARS_JS, CHART)
         assert bars >= 20, f"the family-size chart drew {bars} bars"
-        # the sources' table is built when its expander opens: one more data grid (the families' is the first)
-        page.get_by_text("sources: papers, repositories, commits, licences").click()
-        page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= 2")
+        # the sources' table is built when its expander opens, inside it
+        sources = page.get_by_test_id("stExpander").filter(has_text="Each source's paper, repository")
+        sources.get_by_text("Each source's paper, repository").click()
+        sources.get_by_test_id("stDataFrame").wait_for(timeout=PAGE_TIMEOUT)
+        settled(page)
+        no_exception(page)
 
 
 def test_crossover_cold_shows_points_bands_and_the_crossing_in_range(app_url, page):
