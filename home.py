@@ -99,11 +99,11 @@ def reference_fit(corpus: Store) -> None:
 
 def sources(corpus: Store) -> None:
     st.subheader("Sources")
-    table = store.query(corpus, "sources")
     # a fixed label: Streamlit keys an expander by its label too, and a count in it would close it on a rebuild
     with st.expander("Each source's paper, repository, commit and licence", key="home_sources_open",
                      on_change="rerun") as box:
         if box.open:                  # built when opened, as the parameter table above
+            table = store.query(corpus, "sources")
             cols = [c for c in ("source", "title", "paper", "repo", "commit", "licence", "n_runs", "n_points")
                     if c in table]
             output.table(table[cols], "home_sources",

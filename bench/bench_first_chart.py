@@ -5,9 +5,9 @@
 
 Debian's chromium driven by playwright (the launcher and flags of ``tests/test_browser.py``); one browser
 context without a profile (a private window: new tabs share the HTTP cache, but Streamlit's scripts are
-compiled again in every tab, 0.2-0.6 s more than a browser with a profile, ``bench_pages.py``); every variant is visited once to warm its
-server, then the variants are visited in turn (interleaved, so a change of machine load hits all of
-them) and the median is printed with the load average.
+compiled again in every tab, 0.2-0.6 s more than a browser with a profile, ``bench_pages.py``); every
+variant is visited once to warm its server, then the variants are visited in turn (interleaved, so a
+change of machine load hits all of them) and the median is printed with the load average.
 
 1. **Libraries** (a throwaway one-chart Streamlit app, written to a temporary folder): the same content,
    ``--points`` points of loss against compute in 8 groups plus a fitted curve, drawn by

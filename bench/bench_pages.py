@@ -213,13 +213,13 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
-    from tests.test_browser import CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_COUNT_JS, DRAWN_JS, start_app, stop_app
+    from tests.test_browser import (CHART, CHROMIUM, CHROMIUM_ARGS, DRAWN_COUNT_JS, DRAWN_JS, settled, start_app,
+                                    stop_app)
     from ui.navigation import BY_NAME
 
     rows = []
     viewport = {"width": 1400, "height": 1000}
     heading_js = "() => { const h = document.querySelector('h1'); return h !== null && h.offsetParent !== null; }"
-    finished_js = "() => document.querySelector('[data-testid=\"stApp\"][data-test-script-state=\"notRunning\"]')"
     with (tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, sync_playwright() as pw,
           contextlib.ExitStack() as closing):
         profile = pw.chromium.launch_persistent_context(Path(tmp) / "profile", executable_path=CHROMIUM,
@@ -228,6 +228,9 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
         private_browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         closing.callback(private_browser.close)
         private = private_browser.new_context(viewport=viewport)   # its tabs share one in-memory cache
+        browsers = {"profile": profile, "private": private}
+        for context in browsers.values():
+            context.set_default_timeout(TIMEOUT * 1000)
         t0 = time.perf_counter()
         proc, url, health = start_app(store, Path(tmp) / "server.log", {"SCALING_BOOTSTRAP": "1000",
                                                                       "SCALING_TIME_BUDGET": "10"})
@@ -248,7 +251,7 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
                 page.wait_for_function(heading_js, timeout=TIMEOUT * 1000)
             s = time.perf_counter() - t
             if count:                                   # the whole run's messages
-                page.wait_for_function(finished_js, timeout=TIMEOUT * 1000)
+                settled(page)
             page.close()
             return s, sum(received)
 
@@ -267,10 +270,10 @@ def browser_side(store: Path, pages: list[str] | None = None, tabs_per_page: int
         def new_tabs(name: str, path: str, query: dict, chart: bool = True) -> dict:
             _, received = visit(profile, path, query, chart, count=True)    # warm: the view's caches filled
             visit(private, path, query, chart)
-            each = {"profile": [], "private": []}
+            each = {which: [] for which in browsers}
             for i in range(tabs_per_page):                # interleaved: both see the same load
                 for which in (("profile", "private") if i % 2 == 0 else ("private", "profile")):
-                    each[which].append(visit(profile if which == "profile" else private, path, query, chart)[0])
+                    each[which].append(visit(browsers[which], path, query, chart)[0])
             return {"page": name, "seconds": statistics.median(each["profile"]),
                     "private_seconds": statistics.median(each["private"]),
                     "tabs": [round(x, 2) for x in each["profile"]],
