@@ -26,11 +26,9 @@ if frame.empty:
     st.stop()
 unit = data.unit()
 
-# ---- settings, then the fit
-with st.container(border=True), output.stop_on_error(""):
-    frame = fit_controls.which_n(data, frame)       # total / non-embedding / active / average N
-    frame = fit_controls.envelope(data, frame)      # a lr x batch sweep: the best run per (N, D) cell
-    settings = fit_controls.fit_controls(data, frame)
+# ---- settings (N counted, a sweep's envelope, law, objective, ...; drawn when opened), then the fit
+with output.stop_on_error(""):
+    frame, settings = fit_controls.settings_box(data, frame)
 with output.stop_on_error("The fit failed", "Try another law, relax the early-checkpoint cut, or include more runs."):
     settings, choice = compute.resolve_law(frame, settings)
     fit = compute.fit(frame, settings)
@@ -88,7 +86,7 @@ if view == "fit":
     output.chart(compute.figure(figures.fit_figure, fit, frame, metric=data.metric, unit=unit, target=target),
                  f"fit_{name}", key="fit_figure")
     st.subheader("Parameters")
-    output.table(parameter_table(fit, unit), "fit_params")
+    output.table(parameter_table(fit, unit), "fit_params", static=True)
     if choice is not None:
         with st.expander("How auto chose: held-out error of every candidate law", key="fit_auto_open",
                          on_change="rerun") as box:
@@ -155,7 +153,7 @@ elif view == "compare":
     for col, label, f in zip(st.columns(2), (label_a, label_b), (fit, fit_b)):
         with col:
             st.markdown(f"**{escape(label)}**")
-            output.table(parameter_table(f, unit), f"fit_compare_params_{label == label_a}")
+            output.table(parameter_table(f, unit), f"fit_compare_params_{label == label_a}", static=True)
             output.warn(f.warnings)
 
 else:  # export

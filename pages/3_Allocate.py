@@ -21,17 +21,14 @@ with output.stop_on_error("This metric cannot be fitted"):
 unit = data.unit()
 
 # ---- the fitted law
-with output.stop_on_error(""):
-    frame = fit_controls.which_n(data, frame)       # total / non-embedding / active / average N
 if not applicable_laws(frame, allocatable_only=True):
     st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
                "choose a family with several model sizes trained on different token counts (e.g. an over-training "
                "or Chinchilla-style grid), or upload such runs.")
     st.stop()
-with output.stop_on_error(""):
-    frame = fit_controls.envelope(data, frame)      # a lr x batch sweep: the best run per (N, D) cell
-with st.expander("The fitted law used for the allocation (same settings as the Fit page)", expanded=False):
-    settings = fit_controls.fit_controls(data, frame, allocatable_only=True)
+with output.stop_on_error(""):         # N counted, a sweep's envelope, law, ... (drawn when opened)
+    frame, settings = fit_controls.settings_box(
+        data, frame, allocatable_only=True, label="The fitted law used for the allocation (same settings as the Fit page)")
 with output.stop_on_error("The fit failed"):
     fit = compute.fit(frame, settings)
 output.warn(fit.warnings)

@@ -125,12 +125,12 @@ pairs = pd.DataFrame([{"group 1": p.groups[0], "group 2": p.groups[1], "status":
                        "95% CI": ci_text(p.ci),
                        "P(cross)": quantity(p.p_cross, "%"), "better below": p.leader_below,
                        "better above": p.leader_above} for p in res.pairs])
-output.table(pairs, "cross_pairs")
+output.table(pairs, "cross_pairs", static=True)
 with st.expander("Each group's fit", key="cross_fits_open", on_change="rerun") as box:
     if box.open:                      # drawn when opened (lazy: a table per group)
         for g, f in res.fits.items():
             st.markdown(f"**{escape(g)}**: {f.n_points} points, {f.n_runs} runs")
-            output.table(parameter_table(f, "error" if hib else unit), f"cross_fit_{g}")
+            output.table(parameter_table(f, "error" if hib else unit), f"cross_fit_{g}", static=True)
             output.warn(f.warnings)
 output.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
 

@@ -94,7 +94,7 @@ forms = pd.DataFrame([{"form": f, "held-out rel. error": mf.heldout_rel_error, "
                        mf.heldout_max_rel_error, "RMSE (fit part)": mf.rmse_fit,
                        "parameters": ", ".join(f"{p} = {v:.4g}" for p, v in mf.params.items())}
                       for f, mf in res.forms.items()])
-output.table(forms, "down_forms", **{c: st.column_config.NumberColumn(format="percent")
+output.table(forms, "down_forms", static=True, **{c: st.column_config.NumberColumn(format="percent")
                                      for c in ("held-out rel. error", "max held-out rel. error")})
 
 field_views.emergence_view(j, chance, task_data.higher_is_better())

@@ -39,6 +39,9 @@ def app_env(store_path):
     mp.undo()
 
 
+OPEN = {"settings": "true"}      # the fit settings box open (its state is in the URL; ui.fit_controls.settings_box)
+
+
 def run_page(page: str, params: dict | None = None, session: dict | None = None):
     from streamlit.testing.v1 import AppTest
 
@@ -113,12 +116,23 @@ def reports(monkeypatch):
     return made
 
 
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def shown_tables(at) -> list:
+    """Every table the page shows, as data frames: its data grids, then its static tables
+    (``ui.output.table(static=True)``: text cells, their Markdown escapes undone, as a reader sees them)."""
+    def plain(v):
+        return _ESCAPED.sub(r"\1", v) if isinstance(v, str) else v
+    return [d.value for d in at.dataframe] + [t.value.rename(columns=plain).map(plain) for t in at.table]
+
+
 def table(at, *columns: str):
-    """The first dataframe shown with all of ``columns`` (AppTest does not expose a dataframe's key)."""
-    for df in at.dataframe:
-        if set(columns) <= set(df.value.columns):
-            return df.value
-    raise AssertionError(f"no table with columns {columns}; tables: {[list(d.value.columns) for d in at.dataframe]}")
+    """The first table shown with all of ``columns`` (AppTest does not expose a table's key)."""
+    for df in shown_tables(at):
+        if set(columns) <= set(df.columns):
+            return df
+    raise AssertionError(f"no table with columns {columns}; tables: {[list(d.columns) for d in shown_tables(at)]}")
 
 
 def url_values(at, key: str) -> list:
@@ -186,7 +200,7 @@ def test_home_shows_corpus_and_reference_fit(app_env):
 
 
 def test_fit_widgets_change_the_result(app_env):
-    params = {"source": "overtrain", "family": "overtrain/rpj"}
+    params = {"source": "overtrain", "family": "overtrain/rpj", **OPEN}
     at = run_page("Fit", params)
     assert at.selectbox(key="law").value == "chinchilla"
     rmse_huber = metric(at, "RMSE of log y")
@@ -232,7 +246,7 @@ def test_fit_views_backtest_compare_export(app_env, reports):
 
 def test_deep_link_reproduces_the_view(app_env):
     params = {"source": "gemstones", "family": "gemstones/hot", "law": "power_c", "objective": "lower",
-              "cut": "fraction", "cut_fraction": "0.3", "boot": "10", "view": "residuals"}
+              "cut": "fraction", "cut_fraction": "0.3", "boot": "10", "view": "residuals", **OPEN}
     at = run_page("Fit", params)
     assert at.selectbox(key="law").value == "power_c"
     assert at.selectbox(key="objective").value == "lower"
@@ -273,7 +287,7 @@ def test_allocate_says_what_to_do_without_n_and_d(app_env):
 
 
 def test_the_data_choice_follows_across_pages(app_env):
-    at = run_page("Fit", {"source": "overtrain", "family": "overtrain/rpj", "law": "kaplan"})
+    at = run_page("Fit", {"source": "overtrain", "family": "overtrain/rpj", "law": "kaplan", **OPEN})
     at.switch_page(PAGES["Allocate"]).run()
     assert not at.exception
     assert at.sidebar.selectbox(key="family").value == "overtrain/rpj"
@@ -338,7 +352,7 @@ def test_analysis_pages_export_reports_with_their_analysis(app_env, reports, pag
 
 def test_allocate_url_restores_the_view(app_env):
     params = {"source": "overtrain", "family": "overtrain/rpj", "law": "kaplan", "bunit": "gpuh", "gpuh": "2.5e5",
-              "unique": "5e10", "planN": "1e9", "planD": "3e10"}
+              "unique": "5e10", "planN": "1e9", "planD": "3e10", **OPEN}
     at = run_page("Allocate", params)
     assert at.selectbox(key="law").value == "kaplan"
     assert at.radio(key="bunit").value == "gpuh"
@@ -373,7 +387,7 @@ def test_crossover_url_restores_the_view_and_the_example_button(app_env):
 
 
 def test_flagged_outliers_are_left_out_by_default_and_the_url_can_keep_them(app_env):
-    base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
+    base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", **OPEN}
     at = run_page("Fit", base)
     flagged = at.multiselect(key="exclude").value
     assert len(flagged) == 5 and "exclude" not in at.query_params
@@ -510,7 +524,8 @@ def _traces(at, i: int = 0) -> list[dict]:
 
 def test_backtest_figure_shows_excluded_runs_as_left_out(app_env):
     """Runs left out of the fit (here Epoch's five flagged outliers) are not drawn as 'used to fit'."""
-    at = run_page("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", "view": "backtest"})
+    at = run_page("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", "view": "backtest",
+                          **OPEN})
     n = {t["name"]: len(t["x"]) for t in _traces(at)}
     assert n.get("left out of the fit") == 5, n
     assert n["used to fit"] + n["held out"] == 240, n         # the 240 runs the fit used, one held out

@@ -298,7 +298,8 @@ def test_shared_url_restores_the_view(page, app_url, store_path):
     if gpt3.empty:
         pytest.skip("the store has no gpt3 family")
     source, family = gpt3.iloc[0]["source"], gpt3.iloc[0]["family"]
-    page.goto(f"{app_url}/Fit?source={source}&family={family}&law=kaplan&objective=mse&boot=40&view=residuals")
+    page.goto(f"{app_url}/Fit?source={source}&family={family}&law=kaplan&objective=mse&boot=40&view=residuals"
+              "&settings=true")                          # the fit settings box open (its state is in the URL)
     heading(page, PAGES["Fit"])
     assert selected(page, "Family").startswith(family)
     assert selected(page, "Law") == "kaplan: L = [(Nc/N)^(alphaN/alphaD) + Dc/D]^alphaD"

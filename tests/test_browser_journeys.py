@@ -3,6 +3,7 @@ what AppTest cannot see -- whether a chart (Vega-Lite, SVG) has drawn marks, the
 
 * Browse: change the family in the sidebar and see every run (and no size range pinned in the URL).
 * Allocate: change the budget and the planned run follows it.
+* Fit: open the settings box, choose a law, close it: the choice stays (URL and fit).
 * Every page opened cold, without URL parameters, draws a chart with marks (Home's family-size chart too, and its
   sources' table when that expander opens).
 * Crossover cold: data points, bands, the crossing inside the drawn x range, one number on the page and chart.
@@ -97,6 +98,31 @@ def test_allocate_plan_follows_the_budget(app_url, page):
     verdict = page.get_by_test_id("stMarkdownContainer").locator("p").filter(
         has_text=re.compile(r"^\s*Verdict:")).first.inner_text()
     assert re.search(r"compute-optimal|optimum", verdict) and "5.76e23" not in verdict, verdict
+
+
+def test_fit_settings_open_change_and_close(app_url, page):
+    """The settings box opens by hand (its state in the URL), a law chosen in it stays after it closes, and the
+    parameters' static table follows."""
+    page.goto(f"{app_url}/Fit")
+    heading(page, PAGES["Fit"])
+    first_chart(page)
+    settled(page)
+    assert page.get_by_role("combobox", name="Law", exact=True).count() == 0          # closed: not sent
+    page.get_by_text("Fit settings: law, objective").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('settings') === 'true'")
+    choose(page, "Law", "kaplan:")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('law') === 'kaplan'")
+    settled(page)
+    page.get_by_text("Fit settings: law, objective").click()                        # closed again
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('settings')")
+    settled(page)
+    no_exception(page)
+    assert page.get_by_role("combobox", name="Law", exact=True).count() == 0
+    assert query(page).get("law") == ["kaplan"]
+    page.get_by_test_id("stCaptionContainer").filter(has_text="Law kaplan").first.wait_for()
+    cells = page.get_by_test_id("stTable").first.locator("tbody tr td:first-child").all_inner_texts()
+    assert [c.strip() for c in cells] == ["Nc", "Dc", "alphaN", "alphaD"]
+    first_chart(page)
 
 
 @pytest.mark.parametrize("name", [n for n in PAGES if n != "Upload"] + ["Home"])

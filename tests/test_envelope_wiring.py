@@ -162,7 +162,8 @@ def fit_page(steplaw_path, monkeypatch):
     monkeypatch.setenv("SCALING_STORE", str(steplaw_path))
     monkeypatch.setattr(settings, "BOOTSTRAP", 0)
     monkeypatch.setattr(settings, "TIME_BUDGET", 5.0)
-    at = run_page("Fit", {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"})
+    at = run_page("Fit", {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0",
+                          "settings": "true"})
     assert not at.exception, at.exception
     return at
 

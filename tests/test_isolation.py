@@ -96,10 +96,8 @@ def listed_uploads(at) -> list[str]:
 
 
 def param(at, name: str) -> float:
-    for df in at.dataframe:
-        if {"parameter", "value"} <= set(df.value.columns):
-            return float(df.value.set_index("parameter").loc[name, "value"])
-    raise AssertionError("no parameter table")
+    from tests.test_app_pages import table
+    return float(table(at, "parameter", "value").set_index("parameter").loc[name, "value"])
 
 
 def digest(path: Path) -> str:

@@ -172,16 +172,17 @@ def test_the_fit_and_allocate_pages_offer_it(law, frame, tmp_path, monkeypatch):
     for page in ("Fit", "Allocate"):
         at = AppTest.from_file(str(root / "home.py"), default_timeout=120)
         at.switch_page(BY_NAME[page].script)
-        at.query_params.update({"data": "upload", "law": law.name, "boot": "20"})
+        at.query_params.update({"data": "upload", "law": law.name, "boot": "20", "settings": "true"})
         at.session_state["uploads"] = uploads
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert f"{law.name}: {law.formula}" in at.selectbox(key="law").options     # offered, labelled by its formula
         assert at.selectbox(key="law").value == law.name
         tables[page] = at
-    params = next(df.value for df in tables["Fit"].dataframe if "parameter" in df.value.columns)
+    from tests.test_app_pages import table
+    params = table(tables["Fit"], "parameter")
     assert list(params["parameter"]) == list(law.param_names)
-    a = params.set_index("parameter").loc["a", "value"]
+    a = float(params.set_index("parameter").loc["a", "value"])
     assert a == pytest.approx(TRUE["a"], rel=0.1)
     assert any(law.title in c.value for c in tables["Fit"].caption)
     assert any("closed form" in c.value for c in tables["Allocate"].caption)

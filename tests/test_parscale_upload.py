@@ -48,7 +48,7 @@ def test_cli_fits_parscale_from_the_upload(tmp_path, capsys):
 
 def test_fit_page_fits_parscale_on_the_upload(monkeypatch, tmp_path):
     from analysis import settings
-    from tests.test_app_pages import run_page
+    from tests.test_app_pages import run_page, table
 
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -58,9 +58,8 @@ def test_fit_page_fits_parscale_on_the_upload(monkeypatch, tmp_path):
     up = read_upload(_csv("P").encode(), filename="parscale.csv")
     uploads = {"parscale.csv": {"runs": up.runs, "points": up.points, "report": up.report, "filename": "parscale.csv",
                                 "digest": "parscale"}}
-    at = run_page("Fit", {"data": "upload", "law": "parscale", "boot": "0"}, {"uploads": uploads})
+    at = run_page("Fit", {"data": "upload", "law": "parscale", "boot": "0", "settings": "true"}, {"uploads": uploads})
     assert not at.exception, at.exception
     assert at.selectbox(key="law").value == "parscale"
-    tables = [d.value for d in at.dataframe if "value" in d.value.columns]
-    params = tables[0].set_index(tables[0].columns[0])["value"]
+    params = table(at, "parameter", "value").set_index("parameter")["value"]
     assert abs(float(params["k"]) - 0.394) <= 0.01 and abs(float(params["alpha"]) - 0.189) <= 0.005

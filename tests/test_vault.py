@@ -306,10 +306,8 @@ def _token(at) -> str | None:
 
 
 def _fitted_E(at) -> float:
-    for df in at.dataframe:
-        if {"parameter", "value"} <= set(df.value.columns):
-            return float(df.value.set_index("parameter").loc["E", "value"])
-    raise AssertionError("no parameter table")
+    from tests.test_app_pages import table
+    return float(table(at, "parameter", "value").set_index("parameter").loc["E", "value"])
 
 
 def _text(at) -> str:

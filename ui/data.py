@@ -289,9 +289,11 @@ def sidebar(*, with_metric: bool = True, example: dict | None = None,
     converted = unit == "nats" and m.loc[m["metric"] == metric, "unit"].iloc[0] != "nats"
     sb.caption(f"Unit: {escape(unit or 'not given')}" + (" (converted to nats)" if converted else "")
                + f" · {escape(details(metric))}")
-    prov = data.provenance()
-    if len(prov):
-        with sb.expander("Provenance", expanded=False):
+    with sb.expander("Provenance", key="provenance_open", on_change="rerun") as box:
+        if box.open:        # drawn when opened (a closed expander's content is still drawn, on every page)
+            prov = data.provenance()
             for r in prov.head(5).itertuples(index=False):
                 st.caption(" · ".join(escape(v) for v in r if isinstance(v, str) and v))
+            if prov.empty:
+                st.caption("No provenance recorded for this family.")
     return data

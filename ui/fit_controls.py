@@ -16,7 +16,8 @@ from analysis.laws import get_law
 from analysis.settings import CUTS, HITCHHIKER_TOKENS, FitSettings
 from ui.compute import AnalysisError, digest
 from ui.data import Data
-from ui.widgets import forget, multiselect, number, scale, select, toggle
+from ui.format import escape
+from ui.widgets import HIDDEN, forget, multiselect, number, scale, select, toggle
 
 OBJECTIVE_LABELS = {"huber": "Huber (delta 1e-3)", "mse": "Squared error", "lower": "Lower envelope"}
 
@@ -167,11 +168,49 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
                        auto=law == "auto", min_tpp=min_tpp, max_tpp=max_tpp, max_loss=max_loss)
 
 
+SETTINGS_KEY = "settings"       # URL key (and session key) of the open settings box
+SETTINGS_LABEL = "Fit settings: law, objective, bootstrap, early-checkpoint cut, excluded runs, data filters"
+
+
+def settings_box(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False,
+                 label: str = SETTINGS_LABEL) -> tuple[pd.DataFrame, FitSettings]:
+    """The rows to fit and the fit settings: :func:`which_n`, :func:`envelope` and :func:`fit_controls` in an
+    expander whose widgets are drawn only while it is open (URL ``?settings=true``). Closed, the same
+    functions resolve the same values without drawing (:data:`ui.widgets.HIDDEN`: from the session, the
+    URL or the defaults), their messages about the data still show, and a caption says what is in use.
+    Raises :class:`AnalysisError` as they do."""
+    box = st.expander(label, key=SETTINGS_KEY, on_change="rerun", bind="query-params")
+    where = box if box.open else HIDDEN
+    with where:
+        frame = which_n(data, frame, where=where)
+        frame = envelope(data, frame, where=where)
+        settings = fit_controls(data, frame, allocatable_only=allocatable_only, where=where)
+    if not box.open:
+        st.caption(summary(settings))
+    return frame, settings
+
+
+def summary(s: FitSettings) -> str:
+    """One line naming the fit settings ``s`` in use (for a closed settings box): law, objective, resamples,
+    the early-checkpoint cut, the parameter count N, the runs left out and any data filter."""
+    cut = st.session_state.get("cut", "auto")
+    parts = [f"Law **{escape(s.law)}**", OBJECTIVE_LABELS.get(s.objective, s.objective),
+             f"{s.bootstrap:,} bootstrap resamples", f"early checkpoints: {CUTS.get(cut, cut).lower()}"]
+    if st.session_state.get("which_n", settings_api.WHICH_N) != "total":
+        parts.append(f"N: {N_LABELS.get(st.session_state['which_n'], st.session_state['which_n'])}")
+    parts.append(f"{len(s.exclude_runs):,} run{'s' * (len(s.exclude_runs) != 1)} left out")
+    filters = [f"{label} {v:g}" for label, v in (("D/N >=", s.min_tpp), ("D/N <=", s.max_tpp),
+                                                 ("metric <=", s.max_loss)) if v]
+    if filters:
+        parts.append("filters: " + ", ".join(filters))
+    return " · ".join(parts) + ". Open the settings above to change them."
+
+
 def _filters(box) -> tuple[float | None, float | None, float | None]:
     """Data filters (URL keys ``tpp_lo``, ``tpp_hi``, ``ymax``; 0 = off): tokens-per-parameter range and a
     ceiling on the metric (:func:`analysis.prepare.select_rows`)."""
-    with box.expander("Data filters: tokens per parameter, loss ceiling"):
-        c = st.columns(3)
+    with box.expander("Data filters: tokens per parameter, loss ceiling") as filters:
+        c = filters.columns(3)
         lo = number("Min tokens per parameter (0 = none)", key="tpp_lo", default=0.0, min_value=0.0, where=c[0],
                     help="Keep points with D/N at least this (published analyses keep e.g. 2 <= D/N <= 2000).")
         hi = number("Max tokens per parameter (0 = none)", key="tpp_hi", default=0.0, min_value=0.0, where=c[1],

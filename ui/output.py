@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import math
+import numbers
 import re
 from contextlib import contextmanager
 from typing import Any, Callable, Sequence
@@ -75,13 +76,26 @@ def chart(fig, name: str, key: str | None = None) -> None:
         st.vega_lite_chart(spec, width="content" if "concat" in spec else "stretch", key=key)
 
 
-def table(df: pd.DataFrame, key: str, **column_config) -> None:
-    """``st.dataframe`` without the index, every number readable: scale columns (:data:`SCALE_HEADERS`,
-    also their CI bounds ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header, any
-    other numeric column in :func:`ui.format.number_format` (never raw digits such as 88000000000000), and
-    a column past 2^53 (FLOPs) in units of 1e18 (:func:`ui.format.table_scale`; a value and its bounds in
-    one scale; downloads keep the values). ``column_config`` entries win, and their columns are shown as
-    they are (a caller configuring a column past 2^53 scales it)."""
+def table(df: pd.DataFrame, key: str, *, static: bool = False, **column_config) -> None:
+    """``df`` without the index, every number readable: scale columns (:data:`SCALE_HEADERS`, also their CI
+    bounds ``*_lo`` / ``*_hi``) in scientific notation with their unit in the header, any other numeric column
+    in :func:`ui.format.number_format` (never raw digits such as 88000000000000), and a column past 2^53
+    (FLOPs) in units of 1e18 (:func:`ui.format.table_scale`; a value and its bounds in one scale; downloads
+    keep the values). ``column_config`` entries win, and their columns are shown as they are (a caller
+    configuring a column past 2^53 scales it).
+
+    An interactive ``st.dataframe`` (sort, search, copy, CSV), or with ``static`` a plain ``st.table`` of the
+    same text: for a page's small first result (a handful of rows), which a browser draws in ~0.05 s against
+    ~0.25 s for the page's first data grid (``bench/bench_pages.py``)."""
+    shown, config = _readable(df, column_config)
+    if static:
+        st.table(_as_text(shown, config), hide_index=True)
+    else:
+        st.dataframe(shown, hide_index=True, key=key, column_config=config)
+
+
+def _readable(df: pd.DataFrame, column_config: dict) -> tuple[pd.DataFrame, dict]:
+    """The frame to show (columns past 2^53 rescaled) and its column configuration (see :func:`table`)."""
     numeric = [c for c in df.columns if c not in column_config and pd.api.types.is_numeric_dtype(df[c])
                and not pd.api.types.is_bool_dtype(df[c])]
     bases = {c: re.sub(r"_(lo|hi)$", "", str(c)) for c in numeric}
@@ -99,7 +113,36 @@ def table(df: pd.DataFrame, key: str, **column_config) -> None:
             config[c] = st.column_config.NumberColumn(scaled_header(str(c), k), format=SCIENTIFIC, help=help_)
         elif (fmt := number_format(df[c])) is not None:
             config[c] = st.column_config.NumberColumn(format=fmt)
-    st.dataframe(shown, hide_index=True, key=key, column_config={**config, **column_config})
+    return shown, {**config, **column_config}
+
+
+def _as_text(df: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """``df`` as the text a data grid would show under ``config`` (its labels and number formats), each cell
+    Markdown-escaped (``st.table`` reads cells as Markdown); a missing value is empty."""
+    out, names = {}, {}
+    for c in df.columns:
+        conf = config.get(c) or {}
+        fmt = (conf.get("type_config") or {}).get("format")
+        names[c] = escape(conf.get("label") or c)
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        out[c] = [_cell(v, fmt if numeric else None) for v in df[c]]
+    return pd.DataFrame(out, columns=list(df.columns)).rename(columns=names)
+
+
+def _cell(v, fmt: str | None) -> str:
+    """One cell as text: ``fmt`` is a NumberColumn format (``%.3e``, ``localized``, ``percent``) or None
+    (Streamlit's default: up to 4 decimals)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return escape(v)
+    if fmt == "localized":
+        return f"{v:,.0f}"
+    if fmt == "percent":
+        return f"{100 * v:.2f}%"
+    if fmt and fmt.startswith("%"):
+        return fmt % v
+    return f"{v:,}" if isinstance(v, numbers.Integral) else f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 def _for_files(df: pd.DataFrame) -> pd.DataFrame:

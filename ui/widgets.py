@@ -58,6 +58,49 @@ def _publish(key: str, value, default) -> None:
         qp[key] = url_value(value)
 
 
+class Hidden:
+    """Where the widgets of a closed box go (``where=HIDDEN``): a widget of this module resolves its value as
+    when drawn (its current value, the URL, its remembered value, its default) and writes it to the URL, but
+    sends nothing to the browser. A message about the data (``info``, ``warning``) still shows, on the page
+    where the box is; layout (``columns``, ``expander``, ``container``) gives more of the same, and a
+    ``caption`` (a control's explanation) is dropped.
+
+    Why: a browser draws every element Streamlit sends, a closed expander's content included, before the
+    page's first chart (:mod:`bench.bench_pages`); settings built only when their box is open
+    (``st.expander(..., on_change="rerun")``) cost nothing until then, and give the same values either way."""
+
+    def _value(self, label, *args, key: str, **kw):
+        return st.session_state[key]
+
+    selectbox = radio = multiselect = number_input = toggle = _value
+
+    def columns(self, spec, **kw) -> list["Hidden"]:
+        return [self] * (spec if isinstance(spec, int) else len(spec))
+
+    def expander(self, *args, **kw) -> "Hidden":
+        return self
+
+    container = expander
+
+    def __enter__(self) -> "Hidden":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def caption(self, *args, **kw) -> None:
+        return None
+
+    def info(self, *args, **kw):
+        return st.info(*args, **kw)
+
+    def warning(self, *args, **kw):
+        return st.warning(*args, **kw)
+
+
+HIDDEN = Hidden()
+
+
 def forget(*keys: str) -> None:
     """Drop the URL parameters of widgets this view does not show."""
     for k in keys:
