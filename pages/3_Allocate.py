@@ -27,8 +27,8 @@ if not applicable_laws(frame, allocatable_only=True):
                "or Chinchilla-style grid), or upload such runs.")
     st.stop()
 with output.stop_on_error(""):         # N counted, a sweep's envelope, law, ... (drawn when opened)
-    frame, settings = fit_controls.settings_box(
-        data, frame, allocatable_only=True, label="The fitted law used for the allocation (same settings as the Fit page)")
+    frame, settings = fit_controls.settings_box(data, frame, allocatable_only=True,
+                                                label="The fitted law used for the allocation (settings as on Fit)")
 with output.stop_on_error("The fit failed"):
     fit = compute.fit(frame, settings)
 output.warn(fit.warnings)

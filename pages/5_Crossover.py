@@ -132,12 +132,13 @@ with st.expander("Each group's fit", key="cross_fits_open", on_change="rerun") a
             st.markdown(f"**{escape(g)}**: {f.n_points} points, {f.n_runs} runs")
             output.table(parameter_table(f, "error" if hib else unit), f"cross_fit_{g}", static=True)
             output.warn(f.warnings)
-output.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
-
-st.subheader("Report")
-output.report_downloads(res.fits[groups[0]], frames[groups[0]], data.with_family(groups[0]), f"crossover_{name}",
-                        "cross_report", title=f"Crossover of {' and '.join(groups)} ({data.metric})", crossover=res,
-                        settings={"groups": list(groups), "axis": axis, "final_only": final, "target": target},
-                        command=cli_command("crossover", data.describe(family=list(groups)),
-                                            [("--final-only", final), ("--x", axis), ("--target", f"{target:.6g}"),
-                                             ("--bootstrap", int(boot))]))
+with output.export_box() as box:
+    if box.open:                      # built when opened (lazy)
+        output.download_json(res.to_dict(), f"crossover_{name}", key="cross_json", label="Crossover result (JSON)")
+        output.report_downloads(
+            res.fits[groups[0]], frames[groups[0]], data.with_family(groups[0]), f"crossover_{name}", "cross_report",
+            title=f"Crossover of {' and '.join(groups)} ({data.metric})", crossover=res,
+            settings={"groups": list(groups), "axis": axis, "final_only": final, "target": target},
+            command=cli_command("crossover", data.describe(family=list(groups)),
+                                [("--final-only", final), ("--x", axis), ("--target", f"{target:.6g}"),
+                                 ("--bootstrap", int(boot))]))

@@ -64,8 +64,6 @@ else:
     output.chart(compute.figure(figures.trend_figure, x, y, res, metric=data.metric, unit=unit,
                                 labels=[model.get(r, r) for r in runs], title=f"{data.metric} against model size"),
                  f"trend_{data.family}_{data.metric}", key="trend_fig")
-    output.download_json(res.to_dict(), f"trend_{data.family}_{data.metric}", key="trend_json",
-                         label="Trend result (JSON)")
 
 st.subheader("Scan for non-monotone trends")
 if widgets.toggle(f"Scan every family and metric of source {data.source}", key="scan", default=False,
@@ -82,8 +80,11 @@ if widgets.toggle(f"Scan every family and metric of source {data.source}", key="
             output.table(found, "trend_scan", p_value=st.column_config.NumberColumn(format="%.2g"))
             output.download_table(found, f"trend_scan_{data.source}", key="trend_scan_dl", label="findings")
 
-if res is not None:
-    st.subheader("Report")
+
+def export(res, found) -> None:
+    """The trend result as JSON, and its report beside the Fit page's default law for this metric (context)."""
+    output.download_json(res.to_dict(), f"trend_{data.family}_{data.metric}", key="trend_json",
+                         label="Trend result (JSON)")
     st.caption("The trend verdict (and the scan, when run) beside the Fit page's default law for this metric, "
                "fitted with its bootstrap as context.")
     try:
@@ -92,18 +93,24 @@ if res is not None:
     except compute.AnalysisError as e:
         st.info(f"No law could be fitted to this metric ({escape(e)}), so there is no report; the trend result is "
                 "downloadable as JSON above.", icon=":material/info:")
-    else:
-        scan_cmd = None
-        if found is not None and data.path:
-            scan_cmd = shlex.join(["python", "-m", "analysis", "scan", "--store", str(data.path), "--source",
-                                   str(data.source), "--alpha", str(alpha),
-                                   "--bootstrap", str(bootstrap_for("scan", boot))])
-        output.report_downloads(fit, frame, data, f"trend_{data.family}_{data.metric}", "trend_report",
-                                title=f"Trend of {data.metric} with model size in {data.family}",
-                                trend=res if found is None else [res, found],
-                                settings={"trend_alpha": alpha, "trend_bootstrap": int(boot), "trend_x": "N",
-                                          "trend_final_only": True, **fit_controls.data_settings()},
-                                extra_commands=[cli_command("trend", data.describe(),
-                                                            [("--final-only", True), ("--x", "N"), ("--alpha", alpha),
-                                                             ("--bootstrap", int(boot))]),
-                                                scan_cmd])
+        return
+    scan_cmd = None
+    if found is not None and data.path:
+        scan_cmd = shlex.join(["python", "-m", "analysis", "scan", "--store", str(data.path), "--source",
+                               str(data.source), "--alpha", str(alpha),
+                               "--bootstrap", str(bootstrap_for("scan", boot))])
+    output.report_downloads(fit, frame, data, f"trend_{data.family}_{data.metric}", "trend_report",
+                            title=f"Trend of {data.metric} with model size in {data.family}",
+                            trend=res if found is None else [res, found],
+                            settings={"trend_alpha": alpha, "trend_bootstrap": int(boot), "trend_x": "N",
+                                      "trend_final_only": True, **fit_controls.data_settings()},
+                            extra_commands=[cli_command("trend", data.describe(),
+                                                        [("--final-only", True), ("--x", "N"), ("--alpha", alpha),
+                                                         ("--bootstrap", int(boot))]),
+                                            scan_cmd])
+
+
+if res is not None:
+    with output.export_box() as box:
+        if box.open:                    # built when opened (lazy: the report's context fit too)
+            export(res, found)

@@ -131,15 +131,17 @@ if target is not None:
                "uncertainties are in the interval." + ("" if res.maps else " The map failed its checks, so "
                                                        "treat this number as illustrative only."))
     output.warn(loss_fit.warnings)
-output.download_json(res.to_dict(), f"downstream_{data.family}_{task}", key="down_json", label="Map result (JSON)")
 
-if loss_fit is not None:
-    st.subheader("Report")
-    output.report_downloads(loss_fit, frame, loss_data, f"downstream_{data.family}_{task}", "down_report",
-                            title=f"{task} from {loss_metric} in {data.family}", downstream=res,
-                            settings={"downstream_task": task, "downstream_loss": loss_metric,
-                                      "downstream_chance": chance or None, "downstream_heldout": heldout,
-                                      **fit_controls.data_settings()},
-                            extra_commands=[cli_command("downstream", data.describe() | {"metric": task},
-                                                        [("--loss-metric", loss_metric), ("--chance", chance or None),
-                                                         ("--heldout", heldout)])])
+with output.export_box() as box:
+    if box.open:                      # built when opened (lazy)
+        output.download_json(res.to_dict(), f"downstream_{data.family}_{task}", key="down_json",
+                             label="Map result (JSON)")
+        if loss_fit is not None:
+            output.report_downloads(
+                loss_fit, frame, loss_data, f"downstream_{data.family}_{task}", "down_report",
+                title=f"{task} from {loss_metric} in {data.family}", downstream=res,
+                settings={"downstream_task": task, "downstream_loss": loss_metric, "downstream_chance": chance or None,
+                          "downstream_heldout": heldout, **fit_controls.data_settings()},
+                extra_commands=[cli_command("downstream", data.describe() | {"metric": task},
+                                            [("--loss-metric", loss_metric), ("--chance", chance or None),
+                                             ("--heldout", heldout)])])

@@ -210,15 +210,16 @@ with moe_tab:
             m[1].metric("StepLaw with N = active", quantity(res.moe["active"].mean_penalty, "%", digits=4))
             st.caption("Mean loss gap over the MoE cells: the dense law transfers with the total parameter count.")
 
-st.subheader("Downloads")
-c1, c2 = st.columns(2)
-output.download_json(res.to_dict(), f"hparams_{name}", key="hp_json", label="Result (JSON)", where=c1)
-output.download_text("Report (Markdown)", lambda: hp.to_markdown(res, comparison=comparison).encode("utf-8"),
-                     f"hparams_{slug(name)}.md", "text/markdown", "hp_md", c2)
-if source == "family" and data.path:
-    command = cli_command("hparams", data.describe(family=families) | {"metric": frame.attrs["metric"]},
-                          [("--cell-method", method), ("--bootstrap", int(boot)), ("--seed", SEED),
-                           ("--n-basis", basis if moe else "total"), ("--json", True)])
-    output.reproduce([redact(command, path_replacements(data.path))])
-else:
-    st.caption("Reproduce with `python -m analysis hparams --data YOUR_TABLE.csv --json`.")
+with output.export_box("Export: the result as JSON, its report (Markdown) and the command that reproduces it") as box:
+    if box.open:                      # built when opened (lazy)
+        c1, c2 = st.columns(2)
+        output.download_json(res.to_dict(), f"hparams_{name}", key="hp_json", label="Result (JSON)", where=c1)
+        output.download_text("Report (Markdown)", lambda: hp.to_markdown(res, comparison=comparison).encode("utf-8"),
+                             f"hparams_{slug(name)}.md", "text/markdown", "hp_md", c2)
+        if source == "family" and data.path:
+            command = cli_command("hparams", data.describe(family=families) | {"metric": frame.attrs["metric"]},
+                                  [("--cell-method", method), ("--bootstrap", int(boot)), ("--seed", SEED),
+                                   ("--n-basis", basis if moe else "total"), ("--json", True)])
+            output.reproduce([redact(command, path_replacements(data.path))])
+        else:
+            st.caption("Reproduce with `python -m analysis hparams --data YOUR_TABLE.csv --json`.")

@@ -6,7 +6,8 @@ what AppTest cannot see -- whether a chart (Vega-Lite, SVG) has drawn marks, the
 * Fit: open the settings box, choose a law, close it: the choice stays (URL and fit).
 * Every page opened cold, without URL parameters, draws a chart with marks (Home's family-size chart too, and its
   sources' table when that expander opens).
-* Crossover cold: data points, bands, the crossing inside the drawn x range, one number on the page and chart.
+* Crossover cold: data points, bands, the crossing inside the drawn x range, one number on the page and chart; its
+  export box opens and its report downloads.
 """
 from __future__ import annotations
 
@@ -174,3 +175,14 @@ def test_crossover_cold_shows_points_bands_and_the_crossing_in_range(app_url, pa
     assert lo < x < hi, (x, info["range"])
     assert any(f"crossing {shown} FLOPs" in n for n in info["notes"]), info["notes"]
     assert f"{shown} FLOPs" in page.get_by_test_id("stMarkdown").all_inner_texts().__str__()
+    # the exports are built when their box opens (its state in the URL); the report downloads from it
+    assert page.get_by_test_id("stDownloadButton").count() == 0
+    page.get_by_text("Export: the result as JSON").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('export') === 'true'")
+    button = page.get_by_test_id("stDownloadButton").filter(has_text="Report (Markdown)")
+    button.wait_for(timeout=PAGE_TIMEOUT)
+    settled(page)
+    with page.expect_download() as dl:
+        button.click()
+    text = open(dl.value.path(), encoding="utf-8").read()
+    assert "## Crossover" in text and shown in text

@@ -525,7 +525,8 @@ def _page(params: dict):
 
 
 def test_page_dense_sweep(page_env):
-    at = _page({"source": "steplaw", "family": "steplaw/dense", "hN": "5e8", "hD": "3e10"})   # opens the calculator
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hN": "5e8", "hD": "3e10",   # opens the calculator
+                "export": "true"})                                                       # and the export box
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["(N, D) cells"] == "17" and metrics["StepLaw's mean loss gap"] == "0.096%"
     assert metrics["B*: exponent of D"] == "0.569" and any("D^0.5691" in m.value for m in at.markdown)
@@ -570,7 +571,7 @@ def test_page_unchanged_rerun_is_a_cache_hit(page_env, monkeypatch):
 def test_page_and_cli_agree(page_env, capsys):
     import shlex
 
-    at = _page({"source": "steplaw", "family": "steplaw/dense", "hmethod": "filter"})
+    at = _page({"source": "steplaw", "family": "steplaw/dense", "hmethod": "filter", "export": "true"})
     command = next(c.value for c in at.code if "python -m analysis hparams" in c.value)
     argv = shlex.split(command)[3:]
     assert argv[0] == "hparams" and "--bootstrap" in argv

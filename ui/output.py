@@ -179,6 +179,17 @@ def download_json(obj: Any, name: str, key: str, label: str, where=None) -> None
                   f"{slug(name)}.json", "application/json", key, where)
 
 
+EXPORT_KEY = "export"         # URL key (and session key) of an open export box
+
+
+def export_box(label: str = "Export: the result as JSON, its report (HTML, Markdown, JSON) and the command that "
+                            "reproduces it"):
+    """A page's downloads in an expander built only when opened (URL ``?export=true``): ``with export_box() as
+    box: if box.open: ...``. Closed, nothing of it is sent (its buttons, popover and the report's context fit),
+    so a new tab draws the page's first chart sooner (``bench/bench_pages.py``)."""
+    return st.expander(label, key=EXPORT_KEY, on_change="rerun", bind="query-params", icon=":material/download:")
+
+
 def reproduce(lines: Sequence[str]) -> None:
     """The command lines that reproduce a view (paths already redacted), in a popover: st.code's syntax
     highlighter (a 1.5 MB script) loads only when it is opened, not with the page (measured: it delays a
