@@ -62,6 +62,18 @@ BROWSE_FAMILIES = ["chinchilla-epoch/chinchilla", "overtrain/rpj", "laion-clip-m
 BUDGETS = (1e21, 5.76e23)          # FLOPs: the allocate actions rotate over these
 PARAMS = ("E", "A", "B", "alpha", "beta")
 REL_TOL = 1e-6                             # page (Arrow float64) against the CLI (JSON float64)
+
+
+def _same(shown, value: float) -> bool:
+    """Whether a table cell ``shown`` is ``value``: a number to :data:`REL_TOL`, or a static table's text
+    (``1.8172``, ``4.778e+02``) to within half a unit of its last digit."""
+    if not isinstance(shown, str):
+        return abs(float(shown) - value) <= REL_TOL * abs(value)
+    text = shown.replace("\\", "").replace(",", "")
+    mantissa = text.lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    scale = 10.0 ** int(text.lower().split("e")[1]) if "e" in text.lower() else 1.0
+    return abs(float(text) - value) <= 0.5 * 10.0 ** -decimals * scale * (1 + 1e-9)
 MIX = ("browse", "fit", "allocate", "upload")
 ACTION_TIMEOUT = 180.0                     # s for one action (connect to settled page)
 
@@ -155,9 +167,8 @@ async def fit(tab: Session, exp: Expected, k: int, boot: int) -> PageRun:
     table = next((t for t in run.tables() if list(t.columns[:2]) == ["parameter", "value"]), None)
     if table is None:
         raise ProtocolError(f"fit boot={boot}: no parameter table")
-    shown = dict(zip(table["parameter"], table["value"].astype(float)))
-    bad = {p: (shown.get(p), v) for p, v in exp.fit_params.items()
-           if p not in shown or abs(shown[p] - v) > REL_TOL * abs(v)}
+    shown = dict(zip(table["parameter"], table["value"]))
+    bad = {p: (shown.get(p), v) for p, v in exp.fit_params.items() if p not in shown or not _same(shown[p], v)}
     if bad:
         raise WrongAnswer(f"fit boot={boot}: page vs CLI {bad}")
     return run

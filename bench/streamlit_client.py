@@ -83,8 +83,9 @@ class PageRun:
         raise ProtocolError(f"no metric {label!r} on the page (metrics: {[m.label for m in self.of('metric')]})")
 
     def tables(self) -> list[pd.DataFrame]:
-        """Every ``st.dataframe`` of the page, decoded from its Arrow IPC bytes."""
-        return [pa.ipc.open_stream(d.arrow_data.data).read_all().to_pandas() for d in self.of("dataframe")
+        """Every ``st.dataframe`` and ``st.table`` of the page, in page order, decoded from its Arrow IPC bytes
+        (a static table's cells are the text it shows, Markdown-escaped: ``ui.output.table(static=True)``)."""
+        return [pa.ipc.open_stream(d.arrow_data.data).read_all().to_pandas() for d in self.of("dataframe", "table")
                 if d.arrow_data.data]
 
     def problems(self) -> list[str]:

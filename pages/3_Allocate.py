@@ -6,7 +6,6 @@ from analysis import figures
 from analysis import settings as settings_api
 from analysis.allocate import (DEFAULT_UTILISATION, H100_BF16_DENSE_FLOPS, allocate, flops_to_gpu_hours,
                                gpu_hours_to_flops, optimum_exponents, plan_cost)
-from analysis.backtest import applicable_laws
 from analysis.fit import complete_axes
 from ui import compute, field_views, fit_controls, navigation, output, widgets
 from ui.data import sidebar
@@ -21,14 +20,15 @@ with output.stop_on_error("This metric cannot be fitted"):
 unit = data.unit()
 
 # ---- the fitted law
-if not applicable_laws(frame, allocatable_only=True):
-    st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
-               "choose a family with several model sizes trained on different token counts (e.g. an over-training "
-               "or Chinchilla-style grid), or upload such runs.")
-    st.stop()
 with output.stop_on_error(""):         # N counted, a sweep's envelope, law, ... (drawn when opened)
-    frame, settings = fit_controls.settings_box(data, frame, allocatable_only=True,
-                                                label="The fitted law used for the allocation (settings as on Fit)")
+    try:
+        frame, settings = fit_controls.settings_box(data, frame, allocatable_only=True,
+                                                    label="The fitted law used for the allocation (settings as on Fit)")
+    except fit_controls.NoLaw:
+        st.warning("Allocation needs a law in both N (parameters) and D (tokens), and these data do not vary both: "
+                   "choose a family with several model sizes trained on different token counts (e.g. an "
+                   "over-training or Chinchilla-style grid), or upload such runs.")
+        st.stop()
 with output.stop_on_error("The fit failed"):
     fit = compute.fit(frame, settings)
 output.warn(fit.warnings)

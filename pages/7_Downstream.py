@@ -95,7 +95,7 @@ forms = pd.DataFrame([{"form": f, "held-out rel. error": mf.heldout_rel_error, "
                        "parameters": ", ".join(f"{p} = {v:.4g}" for p, v in mf.params.items())}
                       for f, mf in res.forms.items()])
 output.table(forms, "down_forms", static=True, **{c: st.column_config.NumberColumn(format="percent")
-                                     for c in ("held-out rel. error", "max held-out rel. error")})
+                                                  for c in ("held-out rel. error", "max held-out rel. error")})
 
 field_views.emergence_view(j, chance, task_data.higher_is_better())
 

@@ -173,11 +173,25 @@ def test_fit_page_says_so_and_warns_when_turned_off(fit_page):
     notes = [i.value for i in at.info if "Sweep envelope" in i.value]
     assert notes and FAMILY in notes[0] and "best run per (N, D) cell" in notes[0]
     assert at.toggle(key="envelope").value is True
-    assert any("5 model sizes" in c.value for c in at.caption)
+    assert any("5 model sizes" in w.value for w in at.warning)
     at.toggle(key="envelope").set_value(False).run()
     assert not at.exception, at.exception
     assert any(FAMILY in w.value and "sweep" in w.value for w in at.warning)
     assert not any("Sweep envelope" in i.value for i in at.info)
+
+
+def test_fit_page_says_so_with_its_settings_closed(steplaw_path, monkeypatch):
+    """Closed (the default), the settings box draws no toggle, and the page still says what was done to the
+    data and warns about it (ui.fit_controls.settings_box)."""
+    from tests.test_app_pages import run_page
+
+    monkeypatch.setenv("SCALING_STORE", str(steplaw_path))
+    monkeypatch.setattr(settings, "BOOTSTRAP", 0)
+    at = run_page("Fit", {"data": "corpus", "source": "steplaw", "family": FAMILY, "law": "chinchilla", "boot": "0"})
+    assert not at.exception, at.exception
+    assert not [t for t in at.toggle if t.key == "envelope"]
+    assert any("Sweep envelope" in i.value and FAMILY in i.value for i in at.info)
+    assert any("5 model sizes" in w.value for w in at.warning)
 
 
 def test_cli_bowl_envelope_fits_one_point_per_cell(steplaw_path, capsys):

@@ -28,7 +28,7 @@ PAGES = {p.name: p.script for p in PAGE_LIST}
 SINGLE_KEYS = ["data", "source", "family", "metric", "ufamily", "umetric", "x", "law", "objective", "boot", "cut",
                "cut_fraction", "cut_tokens", "target", "view", "compare", "law2", "objective2", "bunit", "budget",
                "gpuh", "unique", "planN", "planD", "axis", "final", "xboot", "xtarget", "alpha", "tboot", "scan",
-               "task", "lossm", "chance", "heldout", "dtarget"]
+               "task", "lossm", "chance", "heldout", "dtarget", "settings", "export"]
 MULTI_KEYS = ["also", "arch", "corpus", "size", "exclude", "groups"]
 CANARY = "pwned_by_url"
 HOSTILE = ["x' OR 1=1 --", f"'; CREATE TABLE {CANARY} AS SELECT 42; --", "<script>alert(1)</script>",
@@ -180,13 +180,16 @@ def hostile_params(clean: dict, shift: int) -> dict:
     return params
 
 
+@pytest.mark.parametrize("boxes", [{}, {"settings": "true", "export": "true"}], ids=["closed", "open"])
 @pytest.mark.parametrize("page", list(PAGES))
-def test_hostile_url_parameters_fall_back_to_the_defaults(app, store, page):
+def test_hostile_url_parameters_fall_back_to_the_defaults(app, store, page, boxes):
+    """Every widget's URL key hostile, with the boxes built on open (fit settings, exports) closed (their keys
+    hostile too) or open (so that their widgets are drawn and checked)."""
     before = digest(store)
-    clean = widget_state(app(page))
+    clean = widget_state(app(page, boxes))
     assert {"data", "source", "family", "metric"} <= set(clean)
     for shift in (0, 7):
-        at = app(page, hostile_params(clean, shift))
+        at = app(page, {**hostile_params(clean, shift), **boxes})
         state = widget_state(at)
         assert state == clean, {k: (clean.get(k), state.get(k)) for k in set(clean) | set(state)
                                 if clean.get(k) != state.get(k)}
@@ -216,8 +219,10 @@ RAW_MARKUP = re.compile(r"(?<!\\)<(script|img|b|i|u)\b|(?<!\\)\[click(?<!\\)\]")
 
 
 def markdown_bodies(at) -> list[str]:
+    """The page's Markdown: text elements, and the headers and cells of its static tables (read as Markdown)."""
+    cells = [str(v) for t in at.table for v in [*t.value.columns, *t.value.to_numpy().ravel()]]
     return [str(e.value) for kind in ("markdown", "caption", "error", "warning", "info", "success", "title",
-                                      "subheader") for e in at.get(kind)]
+                                      "subheader") for e in at.get(kind)] + cells
 
 
 def test_names_from_a_file_are_escaped_on_every_page(app):

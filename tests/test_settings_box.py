@@ -101,13 +101,17 @@ def test_a_static_table_shows_the_text_a_grid_would():
 
     df = pd.DataFrame({"parameter": ["E", "*bold* [x](javascript:1)"], "value": [1.81723, 477.8259],
                        "compute": [6.98e23, 1e24], "runs": [120_000, 2_000_000], "lo": [np.nan, 0.5],
-                       "share": [0.0345, 0.5]})
+                       "share": [0.0345, 0.5], "tiny": [0.0945, 3e-4], "n": pd.array([12, pd.NA], dtype="Int64"),
+                       "internal": [1, 2], "renamed": ["a", "b"]})
     import streamlit as st
-    shown, config = _readable(df, {"share": st.column_config.NumberColumn(format="percent")})
+    shown, config = _readable(df, {"share": st.column_config.NumberColumn(format="percent"), "internal": None,
+                                   "renamed": "label"})
     text = _as_text(shown, config)
-    assert list(text.columns) == ["parameter", "value", r"compute \(1e18 FLOPs\)", "runs", "lo", "share"]
+    assert list(text.columns) == ["parameter", "value", r"compute \(1e18 FLOPs\)", "runs", "lo", "share", "tiny",
+                                  "n", "label"]                         # a column configured None is hidden
+    assert text["tiny"].tolist() == ["9.450e-2", "3.000e-4"] and text["n"].tolist() == ["12", ""]
     assert text["value"].tolist() == ["1.8172", "477.8259"]              # Streamlit's default: up to 4 decimals
-    assert text[r"compute \(1e18 FLOPs\)"].tolist() == ["6.980e+05", "1.000e+06"]   # past 2^53: in 1e18
+    assert text[r"compute \(1e18 FLOPs\)"].tolist() == ["6.980e+5", "1.000e+6"]     # past 2^53: in 1e18
     assert text["runs"].tolist() == ["120,000", "2,000,000"] and text["lo"].tolist() == ["", "0.5"]
     assert text["share"].tolist() == ["3.45%", "50.00%"]
     hostile = text["parameter"].iloc[1]                  # Markdown specials escaped: shown as typed, never a link

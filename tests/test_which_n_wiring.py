@@ -82,6 +82,6 @@ def test_fit_page_offers_active_for_moe_only(steplaw_path, monkeypatch):
     d = dense.selectbox(key="which_n")
     assert list(d.options) == ["total"] and d.disabled and MOE in d.help
     al = run_page("Allocate", {"data": "corpus", "source": "steplaw", "family": MOE, "boot": "0", "settings": "true"})
-    assert not al.exception     # one N per MoE family: allocation is refused with why, before any fit setting
+    assert not al.exception     # one N per MoE family: the selector is there, allocation is refused with why
+    assert list(al.selectbox(key="which_n").options) == ["total", "active (MoE)"]
     assert any("vary both" in w.value for w in al.warning)
-    assert not [s for s in al.selectbox if s.key == "which_n"]

@@ -22,6 +22,10 @@ from ui.widgets import HIDDEN, forget, multiselect, number, scale, select, toggl
 OBJECTIVE_LABELS = {"huber": "Huber (delta 1e-3)", "mse": "Squared error", "lower": "Lower envelope"}
 
 
+class NoLaw(AnalysisError):
+    """No law (or, with ``allocatable_only``, no law in N and D) applies to the rows to fit."""
+
+
 def defaults(data: Data, frame: pd.DataFrame, bootstrap: int | None = None) -> FitSettings:
     """The default fit of ``frame`` (:func:`analysis.settings.default_settings`, the family's flagged
     runs left out). Raises :class:`AnalysisError` when no law applies."""
@@ -72,7 +76,7 @@ def envelope(data: Data, frame: pd.DataFrame, *, where=None) -> pd.DataFrame:
         choice = _sweep(key, data.family, True, frame, runs, method)
     box.info(f"Sweep envelope: {choice.note}.", icon=":material/filter_alt:")
     for w in choice.warnings:
-        box.caption(f"Envelope: {w}.")
+        box.warning(f"Envelope: {w}.", icon=":material/warning:")
     return choice.frame
 
 
@@ -130,12 +134,12 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     ``objective``, ``boot``, ``cut``, ``cut_fraction``, ``cut_tokens``, ``exclude``, ``tpp_lo``, ``tpp_hi``, ``ymax``).
 
     ``allocatable_only`` offers only laws in N and D (a compute budget can be split), without ``auto``.
-    Raises :class:`AnalysisError` when no law applies to ``frame``.
+    Raises :class:`NoLaw` when no law applies to ``frame``.
     """
     box = where or st
     laws = applicable_laws(frame, allocatable_only=allocatable_only)
     if not laws:
-        raise AnalysisError("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
+        raise NoLaw("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
                             "at least 3 positive, different values; choose another family or metric")
     c1, c2, c3 = box.columns([2, 1, 1])
     law = select("Law", laws if allocatable_only else ["auto"] + laws, key="law", where=c1,
@@ -169,7 +173,8 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
 
 
 SETTINGS_KEY = "settings"       # URL key (and session key) of the open settings box
-SETTINGS_LABEL = "Fit settings: law, objective, bootstrap, early-checkpoint cut, excluded runs, data filters"
+SETTINGS_LABEL = ("Fit settings: law, objective, bootstrap, parameter count N, a sweep's envelope, early-checkpoint "
+                  "cut, excluded runs, data filters")
 
 
 def settings_box(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = False,
@@ -194,8 +199,10 @@ def summary(s: FitSettings) -> str:
     """One line naming the fit settings ``s`` in use (for a closed settings box): law, objective, resamples,
     the early-checkpoint cut, the parameter count N, the runs left out and any data filter."""
     cut = st.session_state.get("cut", "auto")
+    amount = {"fraction": f" ({s.min_fraction:g})" if s.min_fraction else "",
+              "tokens": f" ({s.min_tokens:.3g} tokens)" if s.min_tokens else ""}.get(cut, "")
     parts = [f"Law **{escape(s.law)}**", OBJECTIVE_LABELS.get(s.objective, s.objective),
-             f"{s.bootstrap:,} bootstrap resamples", f"early checkpoints: {CUTS.get(cut, cut).lower()}"]
+             f"{s.bootstrap:,} bootstrap resamples", f"early checkpoints: {CUTS.get(cut, cut).lower()}{amount}"]
     if st.session_state.get("which_n", settings_api.WHICH_N) != "total":
         parts.append(f"N: {N_LABELS.get(st.session_state['which_n'], st.session_state['which_n'])}")
     parts.append(f"{len(s.exclude_runs):,} run{'s' * (len(s.exclude_runs) != 1)} left out")

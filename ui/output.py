@@ -84,9 +84,9 @@ def table(df: pd.DataFrame, key: str, *, static: bool = False, **column_config) 
     keep the values). ``column_config`` entries win, and their columns are shown as they are (a caller
     configuring a column past 2^53 scales it).
 
-    An interactive ``st.dataframe`` (sort, search, copy, CSV), or with ``static`` a plain ``st.table`` of the
-    same text: for a page's small first result (a handful of rows), which a browser draws in ~0.05 s against
-    ~0.25 s for the page's first data grid (``bench/bench_pages.py``)."""
+    An interactive ``st.dataframe`` keyed ``key`` (sort, search, copy, CSV), or with ``static`` a plain
+    ``st.table`` of the same numbers as text (:func:`_cell`; no column help): for a page's small first result (a
+    handful of rows), which a browser draws in ~0.05 s against ~0.25 s for the page's first data grid."""
     shown, config = _readable(df, column_config)
     if static:
         st.table(_as_text(shown, config), hide_index=True)
@@ -117,22 +117,24 @@ def _readable(df: pd.DataFrame, column_config: dict) -> tuple[pd.DataFrame, dict
 
 
 def _as_text(df: pd.DataFrame, config: dict) -> pd.DataFrame:
-    """``df`` as the text a data grid would show under ``config`` (its labels and number formats), each cell
-    Markdown-escaped (``st.table`` reads cells as Markdown); a missing value is empty."""
+    """``df`` as text under ``config`` (its labels and number formats; a column configured ``None`` is hidden),
+    each cell Markdown-escaped (``st.table`` reads cells as Markdown); a missing value is empty."""
     out, names = {}, {}
-    for c in df.columns:
+    for c in [c for c in df.columns if c not in config or config[c] is not None]:
         conf = config.get(c) or {}
+        conf = {"label": conf} if isinstance(conf, str) else conf
         fmt = (conf.get("type_config") or {}).get("format")
         names[c] = escape(conf.get("label") or c)
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
         out[c] = [_cell(v, fmt if numeric else None) for v in df[c]]
-    return pd.DataFrame(out, columns=list(df.columns)).rename(columns=names)
+    return pd.DataFrame(out, columns=list(out)).rename(columns=names)
 
 
 def _cell(v, fmt: str | None) -> str:
-    """One cell as text: ``fmt`` is a NumberColumn format (``%.3e``, ``localized``, ``percent``) or None
-    (Streamlit's default: up to 4 decimals)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    """One cell as text, as a data grid writes it: ``fmt`` is a NumberColumn format (a printf one such as
+    ``%.3e`` written ``8.800e+13`` / ``9.470e-2``, ``localized``, ``percent``) or None (Streamlit's default:
+    an integer as it is, a float with up to 4 decimals); other named formats are written as the default."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
         return ""
     if not isinstance(v, numbers.Real) or isinstance(v, bool):
         return escape(v)
@@ -141,8 +143,8 @@ def _cell(v, fmt: str | None) -> str:
     if fmt == "percent":
         return f"{100 * v:.2f}%"
     if fmt and fmt.startswith("%"):
-        return fmt % v
-    return f"{v:,}" if isinstance(v, numbers.Integral) else f"{v:.4f}".rstrip("0").rstrip(".")
+        return re.sub(r"e([+-])0+(\d)", r"e\1\2", fmt % v)
+    return str(v) if isinstance(v, numbers.Integral) else f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 def _for_files(df: pd.DataFrame) -> pd.DataFrame:

@@ -59,11 +59,11 @@ def _publish(key: str, value, default) -> None:
 
 
 class Hidden:
-    """Where the widgets of a closed box go (``where=HIDDEN``): a widget of this module resolves its value as
-    when drawn (its current value, the URL, its remembered value, its default) and writes it to the URL, but
-    sends nothing to the browser. A message about the data (``info``, ``warning``) still shows, on the page
-    where the box is; layout (``columns``, ``expander``, ``container``) gives more of the same, and a
-    ``caption`` (a control's explanation) is dropped.
+    """Where the widgets of a closed box go (``where=HIDDEN``): :func:`select`, :func:`multiselect`,
+    :func:`number` and :func:`toggle` resolve their value as when drawn (the current value, the URL, the
+    remembered value, the default) and write it to the URL, but send nothing to the browser. A message about
+    the data (``info``, ``warning``) still shows, on the page where the box is; layout (``columns``,
+    ``expander``) gives more of the same, and a ``caption`` (a control's explanation) is dropped.
 
     Why: a browser draws every element Streamlit sends, a closed expander's content included, before the
     page's first chart (:mod:`bench.bench_pages`); settings built only when their box is open
@@ -72,15 +72,13 @@ class Hidden:
     def _value(self, label, *args, key: str, **kw):
         return st.session_state[key]
 
-    selectbox = radio = multiselect = number_input = toggle = _value
+    selectbox = multiselect = number_input = toggle = _value
 
     def columns(self, spec, **kw) -> list["Hidden"]:
         return [self] * (spec if isinstance(spec, int) else len(spec))
 
     def expander(self, *args, **kw) -> "Hidden":
         return self
-
-    container = expander
 
     def __enter__(self) -> "Hidden":
         return self
