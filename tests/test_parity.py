@@ -162,6 +162,9 @@ def check_report(page_report: dict, tmp_path: Path) -> list[str]:
     return ran
 
 
+EXPORT = {"export": "true"}     # the export box open: its reports are built when it is (ui.output.export_box)
+
+
 @pytest.mark.parametrize("family", FIT_FAMILIES)
 def test_fit_page_report_command_reproduces_the_fit(app_env, reports, tmp_path, family):
     run_page("Fit", {"source": family.split("/")[0], "family": family, "view": "export"})
@@ -171,14 +174,14 @@ def test_fit_page_report_command_reproduces_the_fit(app_env, reports, tmp_path, 
 
 @pytest.mark.parametrize("family, metric", TRENDS)
 def test_trends_page_commands_reproduce_the_verdict_and_the_fit(app_env, reports, tmp_path, family, metric):
-    run_page("Trends", {"source": family.split("/")[0], "family": family, "metric": metric})
+    run_page("Trends", {"source": family.split("/")[0], "family": family, "metric": metric, **EXPORT})
     assert reports, "the Trends page built no report"
     assert check_report(reports[-1].to_dict(), tmp_path) == ["report", "trend"]
 
 
 @pytest.mark.parametrize("family, task", DOWNSTREAM)
 def test_downstream_page_commands_reproduce_the_map(app_env, reports, tmp_path, family, task):
-    run_page("Downstream", {"source": family.split("/")[0], "family": family, "task": task})
+    run_page("Downstream", {"source": family.split("/")[0], "family": family, "task": task, **EXPORT})
     assert reports, "the Downstream page built no report"
     content = reports[-1].to_dict()
     assert check_report(content, tmp_path) == ["report", "downstream"]
@@ -189,7 +192,7 @@ def test_downstream_page_commands_reproduce_the_map(app_env, reports, tmp_path, 
 
 @pytest.mark.parametrize("family, metric, groups", CROSSOVER)
 def test_crossover_page_command_reproduces_the_crossing(app_env, reports, tmp_path, family, metric, groups):
-    params = {"source": family.split("/")[0], "family": family, "metric": metric}
+    params = {"source": family.split("/")[0], "family": family, "metric": metric, **EXPORT}
     at_params = dict(params, groups=groups) if groups else params
     run_page("Crossover", at_params)
     assert reports, "the Crossover page built no report"

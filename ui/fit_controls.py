@@ -140,7 +140,7 @@ def fit_controls(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     laws = applicable_laws(frame, allocatable_only=allocatable_only)
     if not laws:
         raise NoLaw("no law applies to these data: a fit needs a scale axis (N, D, C or step) that takes "
-                            "at least 3 positive, different values; choose another family or metric")
+                    "at least 3 positive, different values; choose another family or metric")
     c1, c2, c3 = box.columns([2, 1, 1])
     law = select("Law", laws if allocatable_only else ["auto"] + laws, key="law", where=c1,
                  default=settings_api.default_law(laws), format_func=law_label,
@@ -183,7 +183,7 @@ def settings_box(data: Data, frame: pd.DataFrame, *, allocatable_only: bool = Fa
     expander whose widgets are drawn only while it is open (URL ``?settings=true``). Closed, the same
     functions resolve the same values without drawing (:data:`ui.widgets.HIDDEN`: from the session, the
     URL or the defaults), their messages about the data still show, and a caption says what is in use.
-    Raises :class:`AnalysisError` as they do."""
+    Raises :class:`AnalysisError` as they do (:class:`NoLaw` when no law applies)."""
     box = st.expander(label, key=SETTINGS_KEY, on_change="rerun", bind="query-params")
     where = box if box.open else HIDDEN
     with where:
