@@ -26,11 +26,14 @@ point fit :math:`\\theta_0` and are refitted together:
   Huber threshold). An IRLS weight :math:`\\min(1, \\delta/|r|)` instead needed ~60 iterations per
   resample on Epoch's points (118 of 1,000 unconverged at 100); this needs ~9 and converges on all.
 * **One evaluation per step.** The trial point's prediction and Jacobian come from one call of
-  ``law.logpred_jac``, and :math:`F, g, H` are accumulated over chunks of ``STREAM_ELEMENTS`` (resample,
-  point) pairs in the same pass (no residual or Jacobian is stored), so an accepted step already has
-  the next system. At :math:`\\theta_0` the residuals and Jacobian are the same for every resample: one
-  evaluation on the n points, summed per run, gives every resample's starting :math:`F, g, H, d`
-  (:func:`start_stats`).
+  ``law.logpred_jac``, and :math:`F, g, H` are accumulated over chunks of (resample, point) pairs in the
+  same pass (no residual or Jacobian is stored), so an accepted step already has the next system. A
+  chunk's Jacobian is at most ``JACOBIAN_BYTES``: with larger ones glibc hands the freed temporaries back
+  to the kernel after every chunk and the next chunk page-faults them in again (on Epoch's points, 2.6 MB
+  Jacobians cost 29,000 page faults per 1,000 resamples and half the solver's time).
+* **One start for all.** At :math:`\\theta_0` the residuals and Jacobian are the same for every
+  resample: one evaluation on the n points, summed per run, gives every resample's starting
+  :math:`F, g, H, d` (:func:`start_stats`).
 * The step is kept when it lowers :math:`F_b`; :math:`\\lambda` follows Nielsen's gain-ratio rule.
 
 A resample has *converged* when its next step would move no internal parameter (log of a coefficient,
@@ -57,8 +60,7 @@ MAX_ITER = 300               # iterations per resample before it counts as uncon
 LAM0 = 1e-5                  # initial damping, relative to Marquardt's scaling
 SHRINK = 0.1                 # smallest factor lambda shrinks by after a good step (Nielsen's rule uses 1/3)
 BLOCK_ELEMENTS = 2_000_000   # resamples x drawn points gathered per block (16 MB per gathered array)
-STREAM_ELEMENTS = 65_536     # (resample, point) pairs per model evaluation: temporaries of 512 KB stay in
-                             # cache; fresh multi-MB ones cost a page fault per 4 KB on first touch
+JACOBIAN_BYTES = 1 << 20     # per model evaluation: (resample, point) pairs per chunk = this / (8 p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,6 +131,11 @@ def _chunk_stats(law, theta: np.ndarray, X: dict, ly: np.ndarray, w: np.ndarray,
     return f, g, H
 
 
+def stream_pairs(p: int) -> int:
+    """(resample, point) pairs per model evaluation for a law of ``p`` parameters (``JACOBIAN_BYTES``)."""
+    return max(1024, JACOBIAN_BYTES // (8 * p))
+
+
 def _stream_stats(law, theta, Xg, lyg, wg, rows, objective, delta, stream: int):
     """:func:`_chunk_stats` of the block rows ``rows`` (None: all, in order) summed over chunks of
     ~``stream`` (resample, point) pairs. Chunking keeps the model's temporaries in cache and out of
@@ -158,7 +165,7 @@ def start_stats(law, X: dict, ly: np.ndarray, theta0: np.ndarray, objective: str
     """
     p = len(theta0)
     q = 1 + p + p * p + p
-    step = max(1, (stream or STREAM_ELEMENTS) // 16)          # ~4k points per evaluation
+    step = max(1, (stream or stream_pairs(p)) // 8)            # a few thousand points per evaluation
     out = np.zeros((n_groups, q))
     buf = np.empty((min(step, len(ly)), q))                     # reused: no fresh pages per chunk
     for a in range(0, len(ly), step):
@@ -207,7 +214,7 @@ def refit_block(law, X: dict, ly: np.ndarray, index: np.ndarray, w: np.ndarray, 
     """
     lo, hi = _bounds(law)
     B, p = index.shape[0], len(theta0)
-    stream = stream or STREAM_ELEMENTS
+    stream = stream or stream_pairs(p)
     Xg, lyg = gather(X, index), ly[index]
     out_theta = np.repeat(np.asarray(theta0, float)[None, :], B, axis=0)
     out_f = np.full(B, np.inf)

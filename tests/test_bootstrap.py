@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analysis.bootstrap as bootstrap_module
 import analysis.fit as fit_module
 from tests._synthetic import sample
 from analysis.bootstrap import refit_resamples
@@ -136,6 +137,26 @@ def test_refits_reach_the_optimum_of_a_full_refit(name, objective):
         assert f_lm == pytest.approx(boot.objective[b], rel=1e-12)
         assert f_lm <= f_ref * (1 + 1e-9), (b, f_lm, f_ref)
         assert np.max(np.abs(boot.theta[b] - ref)) < 1e-4, (b, boot.theta[b], ref)
+
+
+def test_chunking_is_a_speed_choice_only(monkeypatch):
+    """The solver streams its model evaluations in chunks whose Jacobian stays under JACOBIAN_BYTES (larger
+    ones page-fault their temporaries in again on every chunk); the refits do not depend on the chunks."""
+    law = get_law("chinchilla")
+    df = ladder(30, 20)
+    prep = prepare(df, law)
+    theta0 = internal(law, fit_law(df, law, bootstrap=0).params)
+    seen = []
+    evaluate = law.logpred_jac
+    monkeypatch.setattr(type(law), "logpred_jac", lambda self, th, X: seen.append(next(iter(X.values())).size * len(
+        law.param_names) * 8) or evaluate(th, X))
+    default = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=200, seed=2)
+    assert seen and max(seen) <= bootstrap_module.JACOBIAN_BYTES
+    monkeypatch.setattr(bootstrap_module, "JACOBIAN_BYTES", 8 * 5 * 1024)      # the smallest chunks: 1,024 pairs
+    small = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=200, seed=2)
+    assert small.n_unconverged == default.n_unconverged == 0
+    np.testing.assert_allclose(small.theta, default.theta, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(small.iterations, default.iterations)
 
 
 def test_unconverged_resamples_are_counted_and_reported(monkeypatch):
