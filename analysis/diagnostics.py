@@ -26,7 +26,9 @@ runs the ones that need only the fit, and :func:`analysis.fit.fit_law` appends t
   parameter that barely varies, fewer than 3 sizes).
 * **Objective sensitivity** (:func:`objective_sensitivity`): the law is refitted with the other
   objective (Huber <-> squared error); a warning when a parameter or the compute-optimal exponent moves
-  outside its 95% interval -- the answer then depends on a choice, not on the data.
+  outside its 95% interval, by more than :data:`OBJECTIVE_RTOL` = 0.1% of its value -- the answer then
+  depends on a choice, not on the data. (On noise-free data the intervals have no width; a move in the
+  tenth digit leaves them but changes no digit shown.)
 * **Extrapolation** (:func:`extrapolation`): a target scale over the largest scale in the data; past
   :data:`EXTRAPOLATION_WARN` = 10x in compute (or in N or D) the warning says by how much.
 * **Law-choice uncertainty** (:func:`law_choice`): two laws whose 95% intervals at the target do not
@@ -53,6 +55,7 @@ TREND_MIN = 0.01
 TREND_T = 4.0
 TREND_BINS = 5
 BOUND_RTOL = 1e-3
+OBJECTIVE_RTOL = 1e-3       # a move smaller than this share of a value changes no digit shown (4 significant)
 EXTRAPOLATION_WARN = 10.0
 SPLIT_SPAN_WARN = 10.0
 SCALE_VARIABLES = ("N", "D", "C", "step")
@@ -261,9 +264,14 @@ def other_objective(objective: str) -> str:
     return "mse" if objective == "huber" else "huber"
 
 
+def _moved(old: float, new: float, ci: Interval) -> bool:
+    """``new`` lies outside ``ci`` and differs from ``old`` by more than :data:`OBJECTIVE_RTOL` of it."""
+    return ci.finite and np.isfinite(new) and not ci.contains(new) and abs(new - old) > OBJECTIVE_RTOL * abs(old)
+
+
 def objective_sensitivity(fit, refit) -> list[str]:
     """Parameters (and the compute-optimal exponent of a law in N and D) of ``refit`` (the same law and
-    data, the other objective) that fall outside ``fit``'s 95% intervals."""
+    data, the other objective) that fall outside ``fit``'s 95% intervals (:func:`_moved`)."""
     if not fit.ci:
         return []
     moved = []
@@ -273,7 +281,7 @@ def objective_sensitivity(fit, refit) -> list[str]:
             continue
         ci = Interval.of(ci)
         new = refit.params.get(name)
-        if ci.finite and new is not None and np.isfinite(new) and not ci.contains(new):
+        if new is not None and _moved(fit.params[name], new, ci):
             moved.append(f"{name} {fit.params[name]:.4g} -> {new:.4g} (interval [{ci.lo:.4g}, {ci.hi:.4g}])")
     if {"alpha", "beta"} <= set(fit.params) and fit.law.allocatable and fit.boot is not None:
         names = list(fit.param_names)
@@ -283,7 +291,7 @@ def objective_sensitivity(fit, refit) -> list[str]:
         ci = percentile_interval(a_boot, min_samples=2)
         a_new = refit.params["beta"] / (refit.params["alpha"] + refit.params["beta"])
         a_old = fit.params["beta"] / (fit.params["alpha"] + fit.params["beta"])
-        if ci.finite and not ci.contains(a_new):
+        if _moved(a_old, a_new, ci):
             moved.append(f"the compute-optimal exponent a = beta/(alpha+beta) {a_old:.3f} -> {a_new:.3f} "
                          f"(interval [{ci.lo:.3f}, {ci.hi:.3f}])")
     if not moved:

@@ -159,6 +159,18 @@ def test_every_table_number_is_readable(app_env, page, params, session):  # noqa
     assert _raw_texts(at) == []
 
 
+def test_a_static_parameter_table_keeps_each_parameter_at_its_own_scale(app_env):  # noqa: F811
+    """bnsl1's break point d1 is a FLOP count past 2^53, beside coefficients near 1: a data grid would rescale
+    the whole column (a = 1.784e-18 in units of 1e18); the static table is text and writes each value as it is."""
+    at = run_page("Fit", {"law": "bnsl1", "boot": "20"})
+    params = next(t.value for t in at.table if "a" in set(t.value.iloc[:, 0].astype(str)))
+    assert not any("1e18" in str(c) for c in params.columns), list(params.columns)
+    by_name = params.set_index(params.columns[0])
+    a = float(str(by_name.loc["a"].iloc[0]).split()[0])
+    d1 = float(str(by_name.loc["d1"].iloc[0]).split()[0])
+    assert 0.5 < a < 10 and d1 > 1e15, (a, d1)
+
+
 def test_the_upload_report_draws_flops_readably(app_env):  # noqa: F811
     from streamlit.testing.v1 import AppTest
 

@@ -100,6 +100,19 @@ def test_objective_sensitivity_fires_when_outlying_runs_drive_the_answer():
     assert dg.objective_sensitivity(fit, refit) and not dg.objective_sensitivity(fit, fit)
 
 
+def test_objective_sensitivity_is_silent_on_noise_free_data():
+    """Noise-free curves: the bootstrap intervals have no width and the other objective finds the same
+    parameters to ~1e-10; that is no dependence on the objective (an uploaded synthetic grid said it was)."""
+    rng = np.random.default_rng(0)
+    df = sample("chinchilla", rng)
+    df["y"] = get_law("chinchilla").predict(TRUE["chinchilla"], {"N": df["N"], "D": df["D"]})
+    fit = fit_law(df, "chinchilla", bootstrap=50)
+    assert not [w for w in fit.warnings if "depends on the objective" in w], fit.warnings
+    refit = fit_law(df, "chinchilla", objective="mse", bootstrap=0)
+    moved = {k: v * (1 + 1e-2) for k, v in refit.params.items()}       # a 1% move is reported
+    assert dg.objective_sensitivity(fit, type(refit)(**{**refit.__dict__, "params": moved}))
+
+
 def test_extrapolation_factor_and_an_undetermined_split():
     fit = fit_law(sample("chinchilla", np.random.default_rng(0)), "chinchilla", bootstrap=100)
     top = float((fit.data["C"]).max())

@@ -87,19 +87,22 @@ def table(df: pd.DataFrame, key: str, *, static: bool = False, **column_config) 
     An interactive ``st.dataframe`` keyed ``key`` (sort, search, copy, CSV), or with ``static`` a plain
     ``st.table`` of the same numbers as text (:func:`_cell`; no column help): for a page's small first result (a
     handful of rows), which a browser draws in ~0.05 s against ~0.25 s for the page's first data grid."""
-    shown, config = _readable(df, column_config)
+    shown, config = _readable(df, column_config, rescale=not static)
     if static:
         st.table(_as_text(shown, config), hide_index=True)
     else:
         st.dataframe(shown, hide_index=True, key=key, column_config=config)
 
 
-def _readable(df: pd.DataFrame, column_config: dict) -> tuple[pd.DataFrame, dict]:
-    """The frame to show (columns past 2^53 rescaled) and its column configuration (see :func:`table`)."""
+def _readable(df: pd.DataFrame, column_config: dict, rescale: bool = True) -> tuple[pd.DataFrame, dict]:
+    """The frame to show (with ``rescale``, columns past 2^53 rescaled) and its column configuration (see
+    :func:`table`). A static table is text, which holds any number: rescaling it would only write a column that
+    mixes a law's coefficients with a FLOP count (bnsl's break points) as 1.784e-18 (x 1e18)."""
     numeric = [c for c in df.columns if c not in column_config and pd.api.types.is_numeric_dtype(df[c])
                and not pd.api.types.is_bool_dtype(df[c])]
     bases = {c: re.sub(r"_(lo|hi)$", "", str(c)) for c in numeric}
-    scales = {b: table_scale(pd.concat([df[c] for c in numeric if bases[c] == b])) for b in set(bases.values())}
+    scales = {b: table_scale(pd.concat([df[c] for c in numeric if bases[c] == b])) if rescale else 0
+              for b in set(bases.values())}
     config, shown = {}, (df.copy() if any(scales.values()) else df)
     for c in numeric:
         base, k = bases[c], scales[bases[c]]
