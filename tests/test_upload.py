@@ -94,6 +94,21 @@ def test_si_suffixes_scientific_notation_and_no_run_column():
     assert big["flops"] == 6 * 2e12 * 1e12
 
 
+def test_a_size_header_stating_its_unit_scales_the_column():
+    """'Params (M)' holds millions and 'Tokens [B]' billions (a researcher's spreadsheet): read as 70e6 parameters
+    and 0.35e9 tokens, with a note saying so, not as 70 parameters and a fraction of a token."""
+    text = "run,Params (M),Tokens [B],FLOPs (1e21),loss\na,70,0.35,0.147,3.3\nb,160,3.2,3.07,2.9\n"
+    up = read(text, column_map={"N": "Params (M)", "D": "Tokens [B]", "C": "FLOPs (1e21)"})
+    assert sorted(up.runs["params"]) == [70e6, 160e6]
+    assert sorted(up.points["tokens"]) == [0.35e9, 3.2e9]
+    assert sorted(up.points["flops"]) == pytest.approx([0.147e21, 3.07e21], rel=1e-12)
+    assert "N = 'Params (M)' x 1e+06 (the unit its header states)" in up.report.defaults
+    assert not [w for w in up.report.warnings if "below 100" in w]
+    plain = read("run,Params,tokens,loss\na,70,0.35,3.3\nb,160,3.2,2.9\n")   # no unit stated: warned, not guessed
+    assert sorted(plain.runs["params"]) == [70, 160]
+    assert any("Every D is below 100" in w and "'Tokens (B)'" in w for w in plain.report.warnings)
+
+
 def test_flops_above_int64_written_as_digits_are_read_as_floats():
     huge = "1" + "0" * 24                                            # 1e24 > 2**63
     text = f"run,N,C,loss\na,1e9,{huge},2.5\nb,2e9,{'9' * 30},2.4\nc,3e9,18446744073709551616,2.3\n"
@@ -277,7 +292,7 @@ def test_duplicated_headers(header, needle):
 
 def test_missing_value_or_size_column_suggests_a_mapping():
     e = error("run,N,final val loss\na,1e8,3\n")
-    assert "No value column" in e.message and "'value': 'final val loss'" in e.fix
+    assert "No value column" in e.message and "Perhaps the value is 'final val loss'" in e.fix
     e = error("run,epoch_seconds,loss\na,1,3\n")
     assert "No size column" in e.message and "N (params), D (tokens) or C (FLOPs), or at least a step" in e.message
     up = read("run,step,loss\na,1,3\na,2,2.9\n")      # a curve with steps and no size: kept, sizes NULL

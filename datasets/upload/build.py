@@ -15,7 +15,7 @@ import pandas as pd
 
 from datasets.schema import SPLITS
 from datasets.sources import make_points, make_runs
-from datasets.upload.cells import SPLIT_ALIASES, parse_names, parse_numbers, si_label
+from datasets.upload.cells import SPLIT_ALIASES, header_scale, parse_names, parse_numbers, si_label
 from datasets.upload.columns import SIZE_FIELDS
 from datasets.upload.errors import DEFAULT_FAMILY, SOURCE, UploadError, quote_cell
 from datasets.upload.points import dedup, lr_block, normalise, value_block
@@ -73,6 +73,9 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         if f in col:
             vals, _, status = parse_numbers(col[f], si=True, decimal_comma=decimal_comma)
             check_numeric(rej, col[f], name_of[f], status)
+            if f in SIZE_FIELDS and (scale := header_scale(name_of[f])):
+                vals = vals * scale
+                defaults.append(f"{f} = {name_of[f]!r} x {scale:g} (the unit its header states)")
             if f == "step":
                 rej.row(vals < 0, name_of[f], "must be >= 0", cell_quote(col[f]))
             else:
@@ -245,5 +248,6 @@ def guards(points: pd.DataFrame, run_N: np.ndarray, defaulted_unit: np.ndarray, 
                         ("C", points["flops"].to_numpy(dtype=float))):
         v = vals[~np.isnan(vals)]
         if len(v) and v.max() < 100:
-            warnings.append(f"Every {label} is below 100 (max {v.max():.4g}): if these are log10 sizes, "
-                            f"write 10**{label} (or SI suffixes such as '125M') instead.")
+            warnings.append(f"Every {label} is below 100 (max {v.max():.4g}): if these are millions or billions, "
+                            f"say so in the header (e.g. 'Params (M)', 'Tokens (B)') or write SI suffixes such as "
+                            f"'125M'; if log10 sizes, write 10**{label}.")

@@ -1,8 +1,8 @@
 """Stage 3 of the upload reader: text cells -> numbers, names, units and metric names.
 
 Numbers are parsed from text here (pandas 3 would read an integer above int64, e.g. a FLOP count written
-out in digits, as a string): decimals, scientific notation, SI suffixes in sizes, a decimal comma in a
-``;``-separated file. Names are checked for CSV injection, control characters and length.
+out in digits, as a string): decimals, scientific notation, SI suffixes in sizes, a size column's unit in its
+header (``Params (M)``, :func:`header_scale`), a decimal comma in a ``;``-separated file. Names are checked for CSV injection, control characters and length.
 """
 from __future__ import annotations
 
@@ -101,6 +101,22 @@ def unit_from_name(name: str) -> str | None:
         if tokens & words:
             return unit
     return None
+
+
+_HEADER_SCALE = re.compile(r"[(\[]\s*(?:in\s+)?(k|thousands?|m|mn|millions?|b|bn|g|billions?|t|trillions?|1e\d{1,2})"
+                           r"\s*[)\]]\s*$", re.IGNORECASE)
+_SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "g": 1e9,
+                "billion": 1e9, "t": 1e12, "trillion": 1e12}
+
+
+def header_scale(header: str) -> float | None:
+    """The multiplier a size column's header states in brackets at its end: ``Params (M)`` 1e6, ``Tokens [B]``
+    1e9, ``FLOPs (1e21)`` 1e21, ``N (in billions)`` 1e9; None when it states none."""
+    m = _HEADER_SCALE.search(str(header))
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    return float(word) if word.startswith("1e") else _SCALE_WORDS[word.rstrip("s")]
 
 
 def metric_name(header: str, only: bool) -> str:

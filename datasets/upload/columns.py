@@ -142,15 +142,15 @@ def require_columns(header: list[str], mapping: dict[str, list[int]]) -> None:
     vals, _, _ = parse_numbers(pd.Series(header, dtype=str), si=True, decimal_comma=False)
     prefix = "The first row looks like data, not a header. " if np.isfinite(vals).sum() >= 2 else ""
     if "value" not in mapping:
-        guess = f" Perhaps {{'value': {hint['value']!r}}}." if "value" in hint else ""
+        guess = f" Perhaps the value is {hint['value']!r}." if "value" in hint else ""
         raise UploadError(f"{prefix}No value column: expected one named like {quote_list(ALIASES['value'][:6])}; "
                           f"the columns are {quote_list(header)}.",
                           fix="Rename the column holding the loss or metric (e.g. to 'loss'), or map it: Column mapping "
                               f"on the Upload page, --column value=NAME on the command line.{guess}")
     if not any(f in mapping for f in SIZE_FIELDS):
-        guess = [f"'{f}': {hint[f]!r}" for f in SIZE_FIELDS if f in hint]
+        guess = [f"{f} is {hint[f]!r}" for f in SIZE_FIELDS if f in hint]
         raise UploadError(f"{prefix}No size column: need N (params), D (tokens) or C (FLOPs), or at least a "
                           f"step column; the columns are {quote_list(header)}.",
                           fix="Add a column named N, params, tokens, flops or step, or map one: Column mapping on the "
                               "Upload page, --column N=NAME on the command line"
-                              + (f" (perhaps {{{', '.join(guess)}}})." if guess else "."))
+                              + (f" (perhaps {', '.join(guess)})." if guess else "."))
