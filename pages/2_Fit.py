@@ -168,10 +168,14 @@ else:  # export
         bt = compute.backtest(frame, settings)
     except compute.AnalysisError:
         bt = None
-    allocation = None
-    if law.allocatable and target is not None:
+    allocation, budgets = None, []
+    if law.allocatable and target is not None:      # Allocation objects, so their warnings reach the report
         lo_c = float(complete_axes(frame)["C"].min())
-        allocation = compute.frontier(fit, np.logspace(np.log10(lo_c), np.log10(target), 5))
+        budgets = [float(f"{c:.4g}") for c in np.logspace(np.log10(lo_c), np.log10(target), 5)]
+        try:
+            allocation = [allocate(fit, c) for c in budgets]
+        except AllocationRefused:                      # an interpolation-only law past its data: no table
+            allocation, budgets = None, []
     # one other law on the same data, so the report says whether the choice of law matters (analysis.diagnostics)
     others = [n for n in applicable_laws(frame) if n != law.name and get_law(n).x_axis == x]
     comparisons = []
@@ -182,5 +186,5 @@ else:  # export
             comparisons = []
     st.subheader("Report")
     output.report_downloads(fit, frame, data, name, "dl_report", backtest=bt, allocation=allocation,
-                            settings=fit_controls.data_settings(),
+                            settings={**fit_controls.data_settings(), **({"compute": budgets} if budgets else {})},
                             comparisons=comparisons)

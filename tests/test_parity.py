@@ -155,6 +155,9 @@ def check_report(page_report: dict, tmp_path: Path) -> list[str]:
             assert_same({k: page_report["settings"].get(k) for k in SETTING_KEYS}, out["settings"], "settings")
             if page_report["backtest"] is not None:
                 assert_same(page_report["backtest"], out["backtest"], "backtest")
+            if page_report.get("allocation"):                          # the same budgets (--compute), warnings
+                for key in ("allocation", "allocation_notes"):
+                    assert_same(page_report[key], out.get(key), key)
         else:
             entry = page_report["analyses"][sub]
             result = entry[0] if isinstance(entry, list) else entry
@@ -170,6 +173,21 @@ def test_fit_page_report_command_reproduces_the_fit(app_env, reports, tmp_path, 
     run_page("Fit", {"source": family.split("/")[0], "family": family, "view": "export"})
     assert reports, "the Fit page built no report"
     assert check_report(reports[-1].to_dict(), tmp_path) == ["report"]
+
+
+def test_the_fit_report_carries_the_allocation_warnings_the_page_shows(app_env, reports, tmp_path):
+    """A target 772x past the data: the page warns about extrapolating the allocation, and so do its report
+    (which listed no warning when its table came from a frontier frame) and the command reproducing it."""
+    at = run_page("Fit", {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla", "view": "export",
+                          "target": "1e25"})
+    shown = [w.value.replace("\\", "")[:60] for w in at.warning]        # the page's warnings, Markdown unescaped
+    shown = [s for s in shown if s.startswith(("the budget", "N* (", "D* ("))]       # the allocation's
+    assert any(s.startswith("the budget (1e+25) is 772x") for s in shown), shown
+    report = reports[-1].to_dict()
+    notes = " ".join(report["allocation_notes"])
+    assert all(s in notes for s in shown), (shown, notes)
+    assert report["reproduce"].count("--compute") == 5
+    assert check_report(report, tmp_path) == ["report"]
 
 
 @pytest.mark.parametrize("family, metric", TRENDS)

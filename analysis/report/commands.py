@@ -80,6 +80,6 @@ def reproduce_command(data_source: dict, settings: dict, output_format: str = "h
 
     Returns None when the data cannot be named on a command line (e.g. an upload without a file).
     """
-    options = fit_options(settings, data_source)
+    options = fit_options(settings, data_source) + [("--compute", settings.get("compute"))]   # the allocation table
     options += [("--format", output_format), ("--out", f"report.{output_format}")]
     return cli_command("report", data_source, options)
