@@ -296,6 +296,16 @@ def test_the_data_choice_follows_across_pages(app_env):
     assert at.selectbox(key="law").value == "kaplan"
 
 
+def test_choosing_a_source_opens_its_largest_family(app_env):
+    """A new source in the sidebar opens its family with the most runs, not the first by name (colpret's
+    first, a 2-run downstream family, cannot be fitted; its largest has 229 runs)."""
+    at = run_page("Fit")
+    at.sidebar.selectbox(key="source").set_value("colpret").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="family").value == "colpret/datablations-contour"
+    assert not [e.value for e in at.error]
+
+
 def test_browse_filters_and_downloads(app_env):
     params = {"source": "gemstones", "family": "gemstones/hot"}
     at = run_page("Browse", params)

@@ -266,6 +266,8 @@ def sidebar(*, with_metric: bool = True, example: dict | None = None,
             sb.caption(escape(titles[source]))
         fams = fams[fams["source"] == source]
     counts = dict(zip(fams["family"], fams["n_runs"]))
+    if fallback not in counts:          # another source's family: this source's largest (the likeliest to fit)
+        fallback = max(sorted(counts), key=counts.get)
     family = select(chooser.family_label, sorted(fams["family"]), key=chooser.family_key, default=fallback, where=sb,
                     format_func=lambda f: f"{f}  ({plural(counts.get(f, 0), 'run')})",
                     help="A scaling family: one recipe trained at several sizes.")
