@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from analysis import figures
+from analysis import diagnostics, figures
 from analysis.allocate import allocate
 from analysis.downstream import predict_downstream
 from analysis.report import cli_command
@@ -130,7 +130,12 @@ if target is not None:
                f"({loss_fit.n_boot} resamples), pushed through the {res.model} map's bootstrap: both "
                "uncertainties are in the interval." + ("" if res.maps else " The map failed its checks, so "
                                                        "treat this number as illustrative only."))
-    output.warn(loss_fit.warnings)
+    low = float(j["loss"].min())
+    beyond = ([f"the predicted {loss_metric} ({quantity(float(loss_fit.predict(X)[0]), 'nats')}) is below every loss "
+               f"the map was fitted on (lowest {quantity(low, 'nats')}): the map is extrapolated too. Treat the "
+               "prediction as a trend, and check it against a run nearer the target."]
+              if float(loss_fit.predict(X)[0]) < low else [])
+    output.warn([*diagnostics.at_target(loss_fit, target), *beyond, *loss_fit.warnings])
 
 with output.export_box() as box:
     if box.open:                      # built when opened (lazy)
@@ -141,7 +146,9 @@ with output.export_box() as box:
                 loss_fit, frame, loss_data, f"downstream_{data.family}_{task}", "down_report",
                 title=f"{task} from {loss_metric} in {data.family}", downstream=res,
                 settings={"downstream_task": task, "downstream_loss": loss_metric, "downstream_chance": chance or None,
-                          "downstream_heldout": heldout, **fit_controls.data_settings()},
+                          "downstream_heldout": heldout, **fit_controls.data_settings(),
+                          **({"compute": [target]} if target is not None and loss_fit.law.allocatable else {})},
+                allocation=at if target is not None and loss_fit.law.allocatable else None,
                 extra_commands=[cli_command("downstream", data.describe() | {"metric": task},
                                             [("--loss-metric", loss_metric), ("--chance", chance or None),
                                              ("--heldout", heldout)])])

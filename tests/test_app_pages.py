@@ -581,6 +581,15 @@ def test_downstream_chance_defaults_to_the_published_baseline(app_env):
     assert at.number_input(key="chance").value == 0.1                          # the URL still wins
 
 
+def test_downstream_chained_prediction_says_it_extrapolates(app_env):
+    """1e24 FLOPs on overtrain/rpj is 126x its compute and the predicted loss lies below every loss the map saw:
+    both are said beside the prediction (it stood unqualified)."""
+    at = run_page("Downstream")
+    shown = [w.value.replace("\\", "") for w in at.warning]
+    assert any(w.startswith("the budget (1e+24) is 126x the largest compute") for w in shown), shown
+    assert any("below every loss the map was fitted on" in w for w in shown), shown
+
+
 def test_diagnostics_are_drawn_when_their_expander_opens(app_env):
     """Crossover's and Hyperparameters' warning lists are drawn only when opened (tens of warnings delay a new
     tab's first chart); opened, every warning the analysis gave is there."""
