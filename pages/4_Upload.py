@@ -11,7 +11,8 @@ import streamlit as st
 from datasets.formats import FORMATS, read_any, sniff
 from datasets.upload import MAX_BYTES, UploadError, example_csv, read_header, read_upload, suggest_mapping
 from ui import navigation, output, store, upload_form, uploads
-from ui.data import sidebar
+from ui.data import plural, sidebar
+from ui.format import code
 
 navigation.page("Upload")
 sidebar()
@@ -95,6 +96,10 @@ if file is not None:
         upload_form.show_error(result, suggested, bool(column_map))
     else:
         upload_form.show_report(result)
+        for other, k in uploads.replaced(file.name, result).items():
+            st.warning(f"{plural(k, 'run')} of this file have the family and run names of runs in {code(other)}: "
+                       "the analyses use this file's (the last upload of a run wins). To keep both, add a family "
+                       "column or rename the runs, and upload again.", icon=":material/swap_horiz:")
         uploads.add(file.name, result, raw)
         failed = uploads.save_error()
         if failed:

@@ -496,6 +496,18 @@ def test_upload_page_reads_and_reports(app_env):
     assert metric(at, "Runs") == "4"
 
 
+def test_a_second_upload_with_the_same_runs_says_it_replaces_them(app_env):
+    """Two files with the same (family, run) names: the analyses take the last one's runs, and the page says so
+    (they were replaced silently)."""
+    at = run_page("Upload")
+    at.file_uploader(key="upload_file_0").upload("first.csv", example_csv().encode("utf-8"), "text/csv").run()
+    assert not [w for w in at.warning if "last upload of a run wins" in w.value]
+    at.file_uploader(key="upload_file_0").upload("second.csv", example_csv().encode("utf-8"), "text/csv").run()
+    assert not at.exception
+    (w,) = [w.value for w in at.warning if "last upload of a run wins" in w.value]
+    assert w.startswith("5 runs of this file") and "first.csv" in w
+
+
 # ---------------------------------------------------------------------------------------------- no store
 def test_app_starts_without_a_store(tmp_path, monkeypatch):
     empty = tmp_path / "no-data"

@@ -143,6 +143,16 @@ def add(name: str, upload: Upload, raw: bytes | str) -> None:
         ss[_ERROR] = (getattr(e, "message", None) or str(e), getattr(e, "fix", None))
 
 
+def replaced(name: str, upload: Upload) -> dict[str, int]:
+    """``{other upload: runs}`` whose run ids ``upload`` shares: the analyses take those runs from the last
+    upload (:func:`ui.store._upload_store`), so a re-upload of a corrected file replaces its runs."""
+    from ui import store
+
+    mine = set(upload.runs["run_id"])
+    counts = {other: len(mine & set(u["runs"]["run_id"])) for other, u in store.uploads().items() if other != name}
+    return {other: k for other, k in counts.items() if k}
+
+
 def save_error() -> tuple[str, str | None] | None:
     """``(message, fix)`` when the last upload could not be kept on the server, else None."""
     return st.session_state.get(_ERROR)

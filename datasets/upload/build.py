@@ -15,7 +15,7 @@ import pandas as pd
 
 from datasets.schema import SPLITS
 from datasets.sources import make_points, make_runs
-from datasets.upload.cells import SPLIT_ALIASES, header_scale, parse_names, parse_numbers, si_label
+from datasets.upload.cells import SPLIT_ALIASES, has_si_suffix, header_scale, parse_names, parse_numbers, si_label
 from datasets.upload.columns import SIZE_FIELDS
 from datasets.upload.errors import DEFAULT_FAMILY, SOURCE, UploadError, quote_cell
 from datasets.upload.points import dedup, lr_block, normalise, value_block
@@ -74,7 +74,7 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
             vals, _, status = parse_numbers(col[f], si=True, decimal_comma=decimal_comma)
             check_numeric(rej, col[f], name_of[f], status)
             if f in SIZE_FIELDS and (scale := header_scale(name_of[f])):
-                vals = vals * scale
+                vals = np.where(has_si_suffix(col[f]), vals, vals * scale)    # '70M' keeps its own suffix
                 defaults.append(f"{f} = {name_of[f]!r} x {scale:g} (the unit its header states)")
             if f == "step":
                 rej.row(vals < 0, name_of[f], "must be >= 0", cell_quote(col[f]))

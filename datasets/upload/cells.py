@@ -109,6 +109,11 @@ _SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, 
                 "billion": 1e9, "t": 1e12, "trillion": 1e12}
 
 
+def has_si_suffix(s: pd.Series) -> np.ndarray:
+    """Cells written with their own SI suffix ('70M'): a unit in the column's header does not apply to them."""
+    return s.str.strip().str[-1:].str.lower().isin(list(_SI)).to_numpy(dtype=bool)
+
+
 def header_scale(header: str) -> float | None:
     """The multiplier a size column's header states in brackets at its end: ``Params (M)`` 1e6, ``Tokens [B]``
     1e9, ``FLOPs (1e21)`` 1e21, ``N (in billions)`` 1e9; None when it states none."""
