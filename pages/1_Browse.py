@@ -56,6 +56,8 @@ if np.isfinite(lo):   # runs without a published size stay
     p = keep["params"]
     keep = keep[p.isna() | ((p >= lo * 0.999) & (p <= hi * 1.001))]
 pts = points[points["run_id"].isin(keep["run_id"])]
+if extra:                                   # several families: the figure tells them apart
+    pts = pts.assign(family=pts["run_id"].map(runs.drop_duplicates("run_id").set_index("run_id")["family"]))
 hidden = runs["run_id"].nunique() - keep["run_id"].nunique()
 if hidden:
     h1, h2 = st.columns([4, 1], vertical_alignment="center")
@@ -90,4 +92,5 @@ st.subheader("Runs and provenance")
 cols = [c for c in ("run_id", "model", "family", "arch", "params", "data", "tokens", "flops", "unique_tokens",
                     "paper", "repo", "commit", "file", "licence", "notes") if c in keep]
 output.table(keep[cols], "browse_runs")
-output.download_table(pts, f"points_{data.family}_{data.metric}", key="browse_dl", label="filtered points")
+output.download_table(pts, f"points_{data.family}{f'_and_{len(extra)}_more' if extra else ''}_{data.metric}",
+                      key="browse_dl", label="filtered points")

@@ -322,6 +322,16 @@ def test_browse_filters_and_downloads(app_env):
     assert runs["params"].between(1e8 * 0.999, 1e9 * 1.001).all()
 
 
+def test_browse_tells_the_families_shown_together_apart(app_env):
+    """Two families drawn together: each has its own line dash, keyed above the plot (both were coloured by size
+    alone, indistinguishable)."""
+    at = run_page("Browse", {"source": "gemstones", "family": "gemstones/hot", "also": "gemstones/cool-begin"})
+    key = spec(at)["title"]["subtitle"][0]                          # the figure's annotation, under its title
+    assert key == "\u2500\u2500 \u25cf gemstones/cool-begin   \u254c\u254c \u25a0 gemstones/hot", key
+    dashes = {str(lyr["mark"].get("strokeDash")) for lyr in spec(at)["layer"] if lyr["mark"]["type"] == "line"}
+    assert dashes == {"None", "[6, 4]"}, dashes
+
+
 def test_trends_finds_an_inverse_trend(app_env):
     # Pythia's TruthfulQA falls from 70M to 12B (data notes: 0.475 -> 0.330): inverse scaling
     at = run_page("Trends", {"source": "obsscaling", "family": "obsscaling/Pythia", "metric": "TruthfulQA"})

@@ -10,9 +10,18 @@ from analysis.figures.style import (DENSE_CURVE, GROUP_COLOURS, MAX_LEGEND, MAX_
                                     step_labels, use_log_y)
 
 
+FAMILY_STYLES = (("solid", "circle"), ("dash", "square"), ("dot", "diamond"), ("dashdot", "triangle-up"),
+                 ("longdash", "triangle-down"))
+GLYPHS = {"solid": "──", "dash": "╌╌", "dot": "┈┈", "dashdot": "-·-",
+          "longdash": "— —", "circle": "●", "square": "■", "diamond": "◆",
+          "triangle-up": "▲", "triangle-down": "▼"}
+
+
 def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None = None, unit: str | None = None,
                   title: str | None = None, max_points_per_run: int = 600) -> go.Figure:
-    """Metric against tokens, FLOPs or steps, one line per run, coloured by model size.
+    """Metric against tokens, FLOPs or steps, one line per run, coloured by model size; with several
+    families (a ``family`` column) each family has its own line dash and marker (:data:`FAMILY_STYLES`), keyed
+    above the plot.
 
     Up to ``MAX_LEGEND`` runs are listed in the legend; beyond that the runs are coloured by size with a
     colour bar, and runs of similar size share one trace (gaps between runs), which keeps a family of
@@ -41,6 +50,9 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
     hover = (f"run %{{customdata[0]}}<br>N %{{customdata[1]}} params<br>step %{{customdata[2]}}<br>{x_label} %{{x:.3s}}"
              f"<br>value %{{y:.4g}}{u}<extra></extra>")
     groups = {k: g for k, g in df.groupby("run_id", sort=False)}
+    family_of = df.drop_duplicates("run_id").set_index("run_id")["family"] if "family" in df else pd.Series(dtype=str)
+    families = sorted(family_of.dropna().astype(str).unique())
+    style = {f: FAMILY_STYLES[i % len(FAMILY_STYLES)] for i, f in enumerate(families)} if len(families) > 1 else {}
     bins = colour_bins(colours) if not legend else {}
     # the figure draws at most MAX_POINTS points: a family of many long runs gets fewer checkpoints per run
     max_points_per_run = min(max_points_per_run, max(DENSE_CURVE, MAX_POINTS // max(len(runs), 1)))
@@ -54,17 +66,21 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
         shown += len(g)
         colour = colours.get(n, "#555555") if pd.notna(n) else "#555555"
         custom = hover_data([str(rid)] * len(g), ["n/a" if pd.isna(n) else si(n)] * len(g), step_labels(g))
+        fam = str(family_of.get(rid, ""))
+        dash, symbol = style.get(fam, ("solid", "circle"))
         if not legend:
-            merged.setdefault(bins.get(n, colour), []).append((g, custom))
+            merged.setdefault((bins.get(n, colour), fam), []).append((g, custom))
             continue
         label = str(g["model"].iloc[0]) if "model" in g and pd.notna(g["model"].iloc[0]) else str(rid)
         mode = "markers" if len(g) == 1 else "lines+markers" if len(g) <= DENSE_CURVE else "lines"
         fig.add_trace(go.Scatter(x=g[x], y=g["value"], mode=mode,
-                                 name=label, line=dict(color=colour, width=1.6),
-                                 marker=dict(color=colour, size=5 if len(g) > 1 else 8),
+                                 name=f"{fam.split('/', 1)[-1]}: {label}" if style else label,
+                                 line=dict(color=colour, width=1.6, dash=dash),
+                                 marker=dict(color=colour, size=5 if len(g) > 1 else 8, symbol=symbol),
                                  customdata=custom, hovertemplate=hover))
     gap = np.array([[None, None, None]], dtype=object)
-    for colour, parts in merged.items():     # many runs: one trace per colour, runs separated by gaps (NaN)
+    for (colour, fam), parts in merged.items():  # many runs: one trace per colour (and family), gaps between runs
+        dash, symbol = style.get(fam, ("solid", "circle"))
         # numpy arrays, not lists: plotly validates them at once and sends them as typed arrays (base64)
         xs = np.concatenate([np.append(pd.to_numeric(g[x], errors="coerce").to_numpy(float), np.nan)
                              for g, _ in parts])
@@ -74,9 +90,14 @@ def curves_figure(points: pd.DataFrame, *, x: str = "tokens", metric: str | None
         dense = all(len(g) > DENSE_CURVE for g, _ in parts)
         fig.add_trace(scatter(len(xs), x=xs, y=ys, mode="markers" if single else "lines" if dense else "lines+markers",
                               showlegend=False,
-                              line=dict(color=colour, width=1.4), connectgaps=False,
-                              marker=dict(color=colour, size=7 if single else 4), customdata=cd,
+                              line=dict(color=colour, width=1.4, dash=dash), connectgaps=False,
+                              marker=dict(color=colour, size=7 if single else 4, symbol=symbol), customdata=cd,
                               hovertemplate=hover))
+    if style:                                # colour is model size: a key of the families' line styles
+        key = "   ".join(f"{GLYPHS[dash]} {GLYPHS[symbol]} {fam}" for fam, (dash, symbol) in style.items())
+        fig.add_annotation(text=key,
+                           xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
+                           showarrow=False, font=dict(size=11, color="#333"))
     if shown < len(df):
         fig.add_annotation(text=f"drawing {shown:,} of {len(df):,} points (each run thinned evenly); the downloads "
                                 "keep all", xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right",
