@@ -407,6 +407,14 @@ def test_row_numbers_count_data_rows_below_the_header_and_lines_count_everything
 
 # ----------------------------------------------------------------------------- unit guards
 
+def test_a_perplexity_column_is_a_value_in_perplexity():
+    """'ppl' / 'val_ppl' (as lm-eval and fairseq logs name it) is the value, its unit perplexity (the fits take ln)."""
+    for name in ("ppl", "val_ppl", "Perplexity"):
+        up = read(f"run,N,D,{name}\na,1e8,2e9,30.5\nb,2e8,4e9,25.1\n")
+        assert list(up.points["value"]) == [30.5, 25.1] and set(up.points["unit"]) == {"perplexity"}, name
+        assert not up.report.warnings
+
+
 def test_perplexity_like_loss_and_log10_sizes_warn():
     up = read("run,N,loss\na,8.1,35.2\nb,9.0,28.0\n")
     text = " ".join(up.report.warnings)

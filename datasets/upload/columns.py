@@ -22,7 +22,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "family": ("family", "group", "scaled_set", "method"),
     **{s: _axis_names(s) for s in ("N", "D", "C", "step")},
     "value": ("value", "loss", "val_loss", "valid_loss", "validation_loss", "eval_loss", "test_loss",
-              "train_loss", "training_loss", "score"),
+              "train_loss", "training_loss", "score", "ppl", "perplexity", "val_ppl", "valid_ppl", "eval_ppl"),
     "metric": ("metric", "metric_name"),
     "unit": ("unit", "units"),
     "split": ("split",),
