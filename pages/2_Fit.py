@@ -146,7 +146,8 @@ elif view == "compare":
             row["y at target"] = float(f.predict(X)[0])
             at_target[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
         rows.append(row)
-    output.table(pd.DataFrame(rows), "fit_compare_table")
+    output.table(pd.DataFrame(rows), "fit_compare_table",        # the relative error as the headline writes it
+                 **{"mean rel. error": st.column_config.NumberColumn(format="percent")})
     # law-choice uncertainty: the bootstrap covers the data, not the choice of law (analysis.diagnostics)
     output.warn(diagnostics.law_choice(at_target, where=f"at {quantity(target, x_unit)}", unit=unit)
                 if target is not None else [])

@@ -165,9 +165,12 @@ def run_info(digest: str, automatic) -> tuple[pd.DataFrame | None, float | None]
     runs = automatic.runs
     prefill = pd.DataFrame({"run": runs["model"].astype(str), "params": [_cell(v) for v in runs["params"]],
                             "tokens": [_cell(v) for v in runs["tokens"]], "tokens_per_step": ""})
+    no_n, no_d = int(runs["params"].isna().sum()), int(runs["tokens"].isna().sum())
     missing = int((runs["params"].isna() | runs["tokens"].isna()).sum())
-    with st.expander(f"Sizes per run (N, D){f': {missing} runs have no N or D' if missing else ''}",
-                     expanded=bool(missing)):
+    lacks = " or ".join(k for k, n in (("N", no_n), ("D", no_d)) if n)
+    title = f"Sizes per run (N, D): {missing} run{'s' * (missing != 1)} without {lacks}" if missing else \
+        "Sizes per run (N, D)"
+    with st.expander(title, expanded=bool(missing)):
         st.caption("Parameters N and tokens D of each run, where the file does not log them (SI suffixes such as "
                    "125M or 2.5B are fine). Tokens per step gives D = step x tokens per step at every checkpoint. "
                    "Command line: --run-info FILE (columns run, params, tokens, tokens_per_step) and "
