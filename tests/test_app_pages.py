@@ -260,6 +260,12 @@ def test_deep_link_reproduces_the_view(app_env):
     at = run_page("Fit", {**params, "law": "no-such-law", "objective": "<script>"})
     assert at.selectbox(key="law").value == "chinchilla"
     assert at.selectbox(key="objective").value == "huber"
+    # ... and says so, once per value it could not show (it rewrote the link silently)
+    toasts = [t.proto.body.replace("\\", "") for t in at.get("toast")]      # Markdown escapes undone
+    assert len(toasts) == 2 and "law (no-such-law) is not available here" in toasts[0], toasts
+    assert "objective (<script>) is not available here" in toasts[1], toasts
+    at.run()
+    assert not at.get("toast")                                      # a rerun does not repeat them
 
 
 def test_allocate_budget_moves_the_optimum(app_env):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from ui.format import finite, quantity, scale_options, url_value
+from ui.format import escape, finite, quantity, scale_options, url_value
 
 _MEM = "_remembered_"          # session_state prefix: the value a widget had when last drawn
 _NONE = ""                     # URL value of an emptied multiselect whose default is not empty
@@ -28,18 +28,28 @@ def _seed(key: str, default, valid: Callable[[Any], bool], parse: Callable[[str]
     if raw:
         try:
             cands.append([parse(r) for r in raw if r != _NONE] if multi else parse(raw[0]))
+            usable = _holds(valid, cands[-1])
         except _PARSE_ERRORS:
-            pass
+            usable = False
+        if not usable and key not in ss:          # a shared link whose value this page cannot show: say so
+            shown = ", ".join(raw)
+            st.toast(f"This link's {escape(key)} ({escape(shown if len(shown) <= 60 else shown[:57] + '...')}) is not "
+                     "available here, so the page shows its default: choose another value on the page.",
+                     icon=":material/link_off:")
     if _MEM + key in ss:
         cands.append(ss[_MEM + key])
     for c in cands:
-        try:
-            if valid(c):
-                ss[key] = c
-                return
-        except (TypeError, ValueError):
-            continue
+        if _holds(valid, c):
+            ss[key] = c
+            return
     ss[key] = default
+
+
+def _holds(valid: Callable[[Any], bool], value) -> bool:
+    try:
+        return bool(valid(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _publish(key: str, value, default) -> None:
