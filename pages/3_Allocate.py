@@ -107,7 +107,7 @@ q = st.columns(4)
 q[0].metric("Planned compute (FLOPs)", quantity(plan.compute, "FLOPs", short=True),
             help=quantity(flops_to_gpu_hours(plan.compute), "GPU-hours"))
 q[1].metric(f"Planned {data.metric} ({unit})", quantity(plan.loss, unit, short=True))
-q[2].metric(f"Optimum at this compute ({unit})", quantity(plan.optimal_loss, unit, short=True),
+q[2].metric(f"At the optimum ({unit})", quantity(plan.optimal_loss, unit, short=True),
             help=f"The compute-optimal {data.metric} at the planned compute: N* = {quantity(plan.optimal_N, 'params')}, "
                  f"D* = {quantity(plan.optimal_D, 'tokens')}")
 q[3].metric("Optimal FLOPs for that loss", quantity(plan.compute_for_same_loss, "FLOPs", short=True),
