@@ -38,11 +38,11 @@ law, x = fit.law, fit.law.x_axis
 x_unit = law.variable_unit(x)
 target = fit_controls.target(fit, frame, upload=data.path is None)
 # the law's other variables (e.g. ParScale's streams P) at the data's largest value
-others = {v: float(pd.to_numeric(frame[v], errors="coerce").max()) for v in law.variables if v != x and v in frame}
+held_at = {v: float(pd.to_numeric(frame[v], errors="coerce").max()) for v in law.variables if v != x and v in frame}
 
 
 def at_target(t: float) -> pd.DataFrame:
-    return pd.DataFrame({x: [t], **{v: [val] for v, val in others.items()}})
+    return pd.DataFrame({x: [t], **{v: [val] for v, val in held_at.items()}})
 
 
 
@@ -64,7 +64,8 @@ if target is not None:
         X = at_target(target)
         value = float(fit.predict(X)[0])
         ci = tuple(float(v[0]) for v in fit.band(X)) if fit.n_boot else None
-        what = f"{data.metric} at {quantity(target, x_unit)}" + "".join(f", {v} = {val:g}" for v, val in others.items())
+        what = (f"{data.metric} at {quantity(target, x_unit)}"
+                + "".join(f", {v} = {val:g}" for v, val in held_at.items()))
     m[4].metric(f"At target ({unit})" if unit else "At target", quantity(value, unit, short=True),
                 help=f"{what}; {interval(ci, unit)}")       # the unit in the label: the column is narrow
     m[4].caption(interval(ci, unit))
@@ -133,23 +134,23 @@ elif view == "compare":
         fit_b = compute.fit(frame, settings, **change)
     output.chart(compute.figure(figures.comparison_figure, {label_a: fit, label_b: fit_b}, frame, metric=data.metric,
                                 unit=unit, target=target), f"compare_{name}_{second}", key="fit_compare")
-    rows, at_target = [], {}
+    rows, targets = [], {}          # fit label -> (value, CI) at the target
     for label, f in ((label_a, fit), (label_b, fit_b)):
         row = {"fit": label, "law": f.law.name, "objective": f.objective, "parameters": len(f.params),
                "RMSE log y": f.rmse_log, "mean rel. error": f.mare, "warnings": len(f.warnings)}
         if target is not None and f.law.allocatable and x == "C" and f.law.extrapolates:
             a = allocate(f, target)
             row["L* at target"], row["L* 95% CI"] = a.loss, interval(a.ci.get("loss"), unit)
-            at_target[label] = (a.loss, a.ci.get("loss"))
+            targets[label] = (a.loss, a.ci.get("loss"))
         elif target is not None and f.law.x_axis == x and not f.law.per_run:
             X = at_target(target)
             row["y at target"] = float(f.predict(X)[0])
-            at_target[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
+            targets[label] = (row["y at target"], tuple(float(v[0]) for v in f.band(X)) if f.n_boot else None)
         rows.append(row)
     output.table(pd.DataFrame(rows), "fit_compare_table",        # the relative error as the headline writes it
                  **{"mean rel. error": st.column_config.NumberColumn(format="percent")})
     # law-choice uncertainty: the bootstrap covers the data, not the choice of law (analysis.diagnostics)
-    output.warn(diagnostics.law_choice(at_target, where=f"at {quantity(target, x_unit)}", unit=unit)
+    output.warn(diagnostics.law_choice(targets, where=f"at {quantity(target, x_unit)}", unit=unit)
                 if target is not None else [])
     for col, label, f in zip(st.columns(2), (label_a, label_b), (fit, fit_b)):
         with col:

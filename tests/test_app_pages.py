@@ -223,6 +223,9 @@ def test_fit_views_backtest_compare_export(app_env, reports):
     at = run_page("Fit", {**base, "view": "compare", "law2": "kaplan"})
     compare = table(at, "fit", "law", "objective")
     assert list(compare["law"]) == ["chinchilla", "kaplan"]
+    at = run_page("Fit", {**base, "view": "compare", "law2": "power_c"})      # a law in C alone: its value at the
+    compare = table(at, "fit", "law", "objective")                            # target, not an allocation
+    assert list(compare["law"]) == ["chinchilla", "power_c"] and compare["y at target"].iloc[1] > 0
     at = run_page("Fit", {**base, "view": "export"})
     labels = {b.label for b in at.get("download_button")}
     assert {"Fit (JSON)", "Report (HTML)", "Report (Markdown)", "Report (JSON)"} <= labels
