@@ -97,7 +97,8 @@ if file is not None:
     else:
         upload_form.show_report(result)
         for other, k in uploads.replaced(file.name, result).items():
-            st.warning(f"{plural(k, 'run')} of this file have the family and run names of runs in {code(other)}: "
+            st.warning(f"{plural(k, 'run')} of this file {'has' if k == 1 else 'have'} the family and run names of "
+                       f"runs in {code(other)}: "
                        "the analyses use this file's (the last upload of a run wins). To keep both, add a family "
                        "column or rename the runs, and upload again.", icon=":material/swap_horiz:")
         uploads.add(file.name, result, raw)

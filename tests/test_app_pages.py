@@ -525,6 +525,11 @@ def test_a_second_upload_with_the_same_runs_says_it_replaces_them(app_env):
     assert not at.exception
     (w,) = [w.value for w in at.warning if "last upload of a run wins" in w.value]
     assert w.startswith("5 runs of this file") and "first.csv" in w
+    assert list(at.session_state["uploads"]) == ["first.csv", "second.csv"]
+    # the first file brought in again is the last upload: its runs win, and the page names the other file
+    at.file_uploader(key="upload_file_0").upload("first.csv", example_csv().encode("utf-8"), "text/csv").run()
+    (w,) = [w.value for w in at.warning if "last upload of a run wins" in w.value]
+    assert "second.csv" in w and list(at.session_state["uploads"]) == ["second.csv", "first.csv"]
 
 
 # ---------------------------------------------------------------------------------------------- no store

@@ -133,8 +133,10 @@ def add_upload(name: str, upload, raw: bytes | str) -> None:
     h = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
     for table in (upload.runs, upload.points):
         h.update(pd.util.hash_pandas_object(table.astype("string"), index=False).to_numpy().tobytes())
-    uploads()[name] = {"runs": upload.runs, "points": upload.points, "report": upload.report,
-                       "filename": name, "digest": h.hexdigest()[:16]}
+    kept = uploads()
+    kept.pop(name, None)                # a file brought in again is the last upload: its runs win
+    kept[name] = {"runs": upload.runs, "points": upload.points, "report": upload.report,
+                  "filename": name, "digest": h.hexdigest()[:16]}
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -153,7 +155,8 @@ def uploads_store() -> Store | None:
     ups = uploads()
     if not ups:
         return None
-    digest = hashlib.sha256("|".join(f"{k}:{u['digest']}" for k, u in sorted(ups.items())).encode("utf-8"))
+    # in upload order, which decides the runs several uploads share
+    digest = hashlib.sha256("|".join(f"{k}:{u['digest']}" for k, u in ups.items()).encode("utf-8"))
     try:
         return _upload_store(digest.hexdigest()[:16], ups)
     except (ValueError, StoreError) as e:
