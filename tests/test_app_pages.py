@@ -271,6 +271,35 @@ def test_deep_link_reproduces_the_view(app_env):
     assert not at.get("toast")                                      # a rerun does not repeat them
 
 
+WIDGET_AGAIN = """
+import streamlit as st
+from ui import navigation, widgets
+st.session_state[navigation.ENTERED] = "ran" not in st.session_state     # as navigation.page() sets it
+st.session_state["ran"] = True
+options = st.session_state.get("options", ["a", "b"])
+if st.session_state.get("show", True):
+    widgets.select("Pick", options, key="pick", default=options[0])
+"""
+
+
+def test_no_link_notice_for_a_widget_drawn_again_in_the_same_visit():
+    """A widget hidden (another tab) while its options change keeps a stale URL value; drawn again, it falls back
+    to its default without claiming that a link was opened (the notice is for a page's first run)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(WIDGET_AGAIN, default_timeout=TIMEOUT)
+    at.query_params["pick"] = "zzz"
+    at.run()
+    assert len(at.get("toast")) == 1                               # an opened link: said
+    at.selectbox(key="pick").set_value("b").run()
+    at.session_state["show"] = False
+    at.run()
+    at.session_state["options"], at.session_state["show"] = ["a", "c"], True
+    at.run()
+    assert not at.exception and at.selectbox(key="pick").value == "a"
+    assert not at.get("toast")
+
+
 def test_allocate_budget_moves_the_optimum(app_env):
     base = {"source": "chinchilla-epoch", "family": "chinchilla-epoch/chinchilla"}
     small = run_page("Allocate", {**base, "budget": "1e21"})

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
+from ui import navigation
 from ui.format import escape, finite, quantity, scale_options, url_value
 
 _MEM = "_remembered_"          # session_state prefix: the value a widget had when last drawn
@@ -31,7 +32,8 @@ def _seed(key: str, default, valid: Callable[[Any], bool], parse: Callable[[str]
             usable = _holds(valid, cands[-1])
         except _PARSE_ERRORS:
             usable = False
-        if not usable and key not in ss:          # a shared link whose value this page cannot show: say so
+        if not usable and key not in ss and navigation.just_entered():   # an opened link the page cannot show
+            # (only on entering the page: a widget drawn again after a hidden tab keeps a stale URL value)
             shown = ", ".join(raw)
             st.toast(f"This link's {escape(key)} ({escape(shown if len(shown) <= 60 else shown[:57] + '...')}) is not "
                      "available here, so the page shows its default: choose another value on the page.",
