@@ -140,6 +140,12 @@ def _stream_stats(law, theta, Xg, lyg, wg, rows, objective, delta, stream: int):
     """:func:`_chunk_stats` of the block rows ``rows`` (None: all, in order) summed over chunks of
     ~``stream`` (resample, point) pairs. Chunking keeps the model's temporaries in cache and out of
     fresh memory (first-touch page faults cost as much as an exp per element on a VM)."""
+    if len(theta) > stream:          # more running resamples than a chunk holds pairs: the rows in groups too
+        groups = range(0, len(theta), stream)
+        parts = [_stream_stats(law, theta[a:a + stream], Xg, lyg, wg,
+                               np.arange(a, min(a + stream, len(theta))) if rows is None else rows[a:a + stream],
+                               objective, delta, stream) for a in groups]
+        return tuple(np.concatenate(p) for p in zip(*parts))
     m = lyg.shape[1]
     step = int(max(1, stream // max(1, len(theta))))
     f, g, H = 0.0, 0.0, 0.0

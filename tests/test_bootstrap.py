@@ -141,7 +141,8 @@ def test_refits_reach_the_optimum_of_a_full_refit(name, objective):
 
 def test_chunking_is_a_speed_choice_only(monkeypatch):
     """The solver streams its model evaluations in chunks whose Jacobian stays under JACOBIAN_BYTES (larger
-    ones page-fault their temporaries in again on every chunk); the refits do not depend on the chunks."""
+    ones page-fault their temporaries in again on every chunk), also when more resamples run than a chunk
+    holds pairs; the refits do not depend on the chunks."""
     law = get_law("chinchilla")
     df = ladder(30, 20)
     prep = prepare(df, law)
@@ -150,10 +151,12 @@ def test_chunking_is_a_speed_choice_only(monkeypatch):
     evaluate = law.logpred_jac
     monkeypatch.setattr(type(law), "logpred_jac", lambda self, th, X: seen.append(next(iter(X.values())).size * len(
         law.param_names) * 8) or evaluate(th, X))
-    default = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=200, seed=2)
+    default = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=1100, seed=2)
     assert seen and max(seen) <= bootstrap_module.JACOBIAN_BYTES
-    monkeypatch.setattr(bootstrap_module, "JACOBIAN_BYTES", 8 * 5 * 1024)      # the smallest chunks: 1,024 pairs
-    small = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=200, seed=2)
+    seen.clear()
+    monkeypatch.setattr(bootstrap_module, "JACOBIAN_BYTES", 8 * 5 * 1024)      # the smallest chunks: 1,024 pairs,
+    small = refit_resamples(law, prep.X, np.log(prep.y), prep.run, theta0, n_boot=1100, seed=2)   # < 1,100 rows
+    assert seen and max(seen) <= 8 * 5 * 1024
     assert small.n_unconverged == default.n_unconverged == 0
     np.testing.assert_allclose(small.theta, default.theta, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(small.iterations, default.iterations)
