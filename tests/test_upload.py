@@ -104,6 +104,10 @@ def test_a_size_header_stating_its_unit_scales_the_column():
     assert sorted(up.points["flops"]) == pytest.approx([0.147e21, 3.07e21], rel=1e-12)
     assert "N = 'Params (M)' x 1e+06 (the unit its header states)" in up.report.defaults
     assert not [w for w in up.report.warnings if "below 100" in w]
+    unique = read("run,N,Tokens (B),Unique tokens (B),loss\na,1e8,2,0.5,3.3\nb,2e8,4,0.5,2.9\n",
+                  column_map={"D": "Tokens (B)", "U": "Unique tokens (B)"})          # D / U stays a repetition count
+    assert sorted(unique.points["tokens"] / unique.runs.set_index("run_id").loc[unique.points["run_id"],
+                                                                           "unique_tokens"].to_numpy()) == [4.0, 8.0]
     mixed = read("run,Params (M),tokens,loss\na,70,2e9,3.3\nb,1.3B,3e10,2.9\n", column_map={"N": "Params (M)"})
     assert sorted(mixed.runs["params"]) == [70e6, 1.3e9]
     plain = read("run,Params,tokens,loss\na,70,0.35,3.3\nb,160,3.2,2.9\n")   # no unit stated: warned, not guessed

@@ -73,7 +73,7 @@ def build_upload(table: Table, mapping: dict[str, list[int]], *, filename: str |
         if f in col:
             vals, _, status = parse_numbers(col[f], si=True, decimal_comma=decimal_comma)
             check_numeric(rej, col[f], name_of[f], status)
-            if f in SIZE_FIELDS and (scale := header_scale(name_of[f])):
+            if f in (*SIZE_FIELDS, "U") and (scale := header_scale(name_of[f])):     # sizes and unique tokens
                 vals = np.where(has_si_suffix(col[f]), vals, vals * scale)    # '70M' keeps its own suffix
                 defaults.append(f"{f} = {name_of[f]!r} x {scale:g} (the unit its header states)")
             if f == "step":
