@@ -146,8 +146,8 @@ def _warnings(law: Law, theta, prep: Prepared, res_hess_cond: float, init_theta,
         if len(np.unique(prep.X["N"])) < 3:
             out.append("fewer than 3 distinct model sizes: the parameter term is barely constrained; add sizes.")
     if n_runs < len(law.params):
-        out.append(f"only {n_runs} run{'s' if n_runs != 1 else ''} for {len(law.params)} parameters: the bootstrap over runs is unreliable "
-                   "and the fit may be exact; add runs or choose a law with fewer parameters.")
+        out.append(f"only {n_runs} run{'s' if n_runs != 1 else ''} for {len(law.params)} parameters: the bootstrap "
+                   "over runs is unreliable and the fit may be exact; add runs or choose a law with fewer parameters.")
     return out
 
 

@@ -173,11 +173,13 @@ else:  # export
     allocation, budgets = None, []
     if law.allocatable and target is not None:      # Allocation objects, so their warnings reach the report
         lo_c = float(complete_axes(frame)["C"].min())
-        budgets = [float(f"{c:.4g}") for c in np.logspace(np.log10(lo_c), np.log10(target), 5)]
-        try:
-            allocation = [allocate(fit, c) for c in budgets]
-        except AllocationRefused:                      # an interpolation-only law past its data: no table
-            allocation, budgets = None, []
+        allocation = []
+        for c in (float(f"{c:.4g}") for c in np.logspace(np.log10(lo_c), np.log10(target), 5)):
+            try:
+                allocation.append(allocate(fit, c))
+            except AllocationRefused:                  # an interpolation-only law past its data: not this row
+                continue
+        budgets = [a.compute for a in allocation]
     # one other law on the same data, so the report says whether the choice of law matters (analysis.diagnostics)
     others = [n for n in applicable_laws(frame) if n != law.name and get_law(n).x_axis == x]
     comparisons = []

@@ -153,6 +153,27 @@ def test_report_formats(epoch_csv, tmp_path, fmt, marker):
     assert marker in text and "python -m analysis report" in text
 
 
+def test_report_with_auto_law_and_several_budgets(epoch_csv, tmp_path):
+    """The budgets of the allocation table (--compute, repeated, as the app's reproduce commands write them)
+    with --law auto: the law is chosen at the largest budget (it failed comparing a list with a number)."""
+    out = tmp_path / "report.json"
+    cli("report", "--csv", epoch_csv, "--law", "auto", "--compute", "1e22", "--compute", "1e24", "--bootstrap", 20,
+        "--format", "json", "--out", out)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert [row["compute"] for row in report["allocation"]] == [1e22, 1e24]
+
+
+def test_report_keeps_the_budgets_an_interpolation_only_law_can_allocate(store_path, tmp_path):
+    """Farseer is not extrapolated: the report's table keeps the default budgets inside the data and says why
+    the others are missing (the whole report failed)."""
+    out = tmp_path / "report.json"
+    p = cli("report", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--law", "farseer",
+            "--bootstrap", 10, "--format", "json", "--out", out)
+    computes = [row["compute"] for row in json.loads(out.read_text(encoding="utf-8"))["allocation"]]
+    assert computes and max(computes) < 1e23
+    assert "note: no allocation at 1e+23 FLOPs (farseer is fitted for interpolation only" in p.stderr
+
+
 def test_store_fits_leave_out_the_flagged_runs_as_the_app_does(store_path):
     out = cli_json("fit", "--store", store_path, "--family", "chinchilla-epoch/chinchilla", "--bootstrap", 0)
     assert out["n_points"] == 240 and len(out["settings"]["exclude_runs"]) == 5

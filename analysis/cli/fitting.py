@@ -66,7 +66,8 @@ def choose(args, frame: pd.DataFrame, kwargs: dict, *, allocatable_only: bool = 
         return default_law_name(frame, allocatable_only=allocatable_only), None
     if args.law != "auto":
         return args.law, None
-    target = {"C": args.compute} if getattr(args, "compute", None) else None
+    compute = getattr(args, "compute", None)         # one budget (allocate) or several (report: the largest)
+    target = {"C": max(compute) if isinstance(compute, list) else compute} if compute else None
     choice = choose_law(frame, allocatable_only=allocatable_only, target=target,
                         **dict(kwargs, bootstrap=0, time_budget=None))
     return choice.law, choice.to_dict()

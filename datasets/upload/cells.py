@@ -2,7 +2,8 @@
 
 Numbers are parsed from text here (pandas 3 would read an integer above int64, e.g. a FLOP count written
 out in digits, as a string): decimals, scientific notation, SI suffixes in sizes, a size column's unit in its
-header (``Params (M)``, :func:`header_scale`), a decimal comma in a ``;``-separated file. Names are checked for CSV injection, control characters and length.
+header (``Params (M)``, :func:`header_scale`), a decimal comma in a ``;``-separated file. Names are checked
+for CSV injection, control characters and length.
 """
 from __future__ import annotations
 
