@@ -46,10 +46,21 @@ def query(pg) -> dict:
 
 
 def choose(pg, label: str, option_text: str) -> None:
-    """Pick the option of the selectbox ``label`` whose text starts with ``option_text``."""
+    """Pick the option of the selectbox ``label`` whose text starts with ``option_text``. A script run that lands
+    while the list is open closes it: then the list is opened again (a user would do the same)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout     # playwright may be missing (skipped)
+
     box = pg.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    pg.get_by_role("option").filter(has_text=re.compile(rf"^\s*{re.escape(option_text)}")).first.click()
+    option = pg.get_by_role("option").filter(has_text=re.compile(rf"^\s*{re.escape(option_text)}")).first
+    for attempt in range(3):
+        settled(pg)
+        box.click()
+        try:
+            option.click(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def wait_metric(pg, label: str, predicate: str) -> None:
@@ -111,6 +122,7 @@ def test_fit_settings_open_change_and_close(app_url, page):
     assert page.get_by_role("combobox", name="Law", exact=True).count() == 0          # closed: not sent
     page.get_by_text("Fit settings: law, objective").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('settings') === 'true'")
+    page.get_by_role("combobox", name="Law", exact=True).wait_for()  # the box drawn by the opening's rerun
     choose(page, "Law", "kaplan:")
     page.wait_for_function("() => new URLSearchParams(location.search).get('law') === 'kaplan'")
     settled(page)
