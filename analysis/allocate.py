@@ -252,6 +252,18 @@ def optimum_exponents(fit: FitResult, compute: float | None = None, *,
     return OptimumExponents(float(a[0]), float(b[0]), ci, law.name, method, at)
 
 
+def allocations(fit: FitResult, computes) -> tuple[list[Allocation], dict[float, AllocationRefused]]:
+    """The allocation at each budget that ``fit`` allows, and why each other budget was refused (a law fitted
+    for interpolation only, e.g. Farseer, past its data): for tables that keep the budgets they can."""
+    kept, refused = [], {}
+    for c in computes:
+        try:
+            kept.append(allocate(fit, float(c)))
+        except AllocationRefused as exc:
+            refused[float(c)] = exc
+    return kept, refused
+
+
 def frontier(fit: FitResult, computes, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
              unique_tokens: float | None = None) -> pd.DataFrame:
     """The efficient frontier: the optimum at each budget, with ``*_lo`` / ``*_hi`` 95% bounds."""

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import diagnostics, figures
-from analysis.allocate import AllocationRefused, allocate
+from analysis.allocate import AllocationRefused, allocate, allocations
 from analysis.backtest import applicable_laws
 from analysis.fit import OBJECTIVES, complete_axes
 from analysis.laws import get_law
@@ -173,12 +173,7 @@ else:  # export
     allocation, budgets = None, []
     if law.allocatable and target is not None:      # Allocation objects, so their warnings reach the report
         lo_c = float(complete_axes(frame)["C"].min())
-        allocation = []
-        for c in (float(f"{c:.4g}") for c in np.logspace(np.log10(lo_c), np.log10(target), 5)):
-            try:
-                allocation.append(allocate(fit, c))
-            except AllocationRefused:                  # an interpolation-only law past its data: not this row
-                continue
+        allocation, _ = allocations(fit, [float(f"{c:.4g}") for c in np.logspace(np.log10(lo_c), np.log10(target), 5)])
         budgets = [a.compute for a in allocation]
     # one other law on the same data, so the report says whether the choice of law matters (analysis.diagnostics)
     others = [n for n in applicable_laws(frame) if n != law.name and get_law(n).x_axis == x]

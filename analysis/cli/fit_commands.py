@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from analysis.allocate import AllocationRefused, allocate
+from analysis.allocate import allocations
 from analysis.backtest import backtest
 from analysis.cli import fitting
 from analysis.cli.errors import CLIError, one_line
@@ -88,12 +88,9 @@ def cmd_report(args):
         print(f"note: no back-test in the report ({one_line(exc)})", file=sys.stderr)
     allocation = None
     if result.law.allocatable:
-        allocation = []
-        for c in args.compute or DEFAULT_BUDGETS:
-            try:
-                allocation.append(allocate(result, c))
-            except AllocationRefused as exc:      # an interpolation-only law past its data: not this row
-                print(f"note: no allocation at {c:.4g} FLOPs ({one_line(exc)})", file=sys.stderr)
+        allocation, refused = allocations(result, args.compute or DEFAULT_BUDGETS)
+        for c, exc in refused.items():
+            print(f"note: no allocation at {c:.4g} FLOPs ({one_line(exc)})", file=sys.stderr)
     command = "python -m analysis " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     data = data_choices(args.which_n, not args.no_envelope, args.envelope)      # as the app records them
     report = build_report(result, frame, data_source=data_source, backtest=bt, allocation=allocation,
