@@ -122,19 +122,19 @@ if target is not None:
         X = pd.DataFrame({law.x_axis: [target]})
         where = quantity(target, law.variable_unit(law.x_axis))
     med, lo, hi = predict_downstream(res, loss_fit, X)
+    loss_at = float(loss_fit.predict(X)[0])
     q = st.columns(2)
     q[0].metric(f"Predicted {task} ({task_data.unit()})", quantity(med[0], task_data.unit(), short=True))
     q[0].caption(interval((lo[0], hi[0]), task_data.unit()))
-    q[1].metric(f"Predicted {loss_metric} (nats)", quantity(float(loss_fit.predict(X)[0]), "nats", short=True))
+    q[1].metric(f"Predicted {loss_metric} (nats)", quantity(loss_at, "nats", short=True))
     st.caption(f"At {escape(where)}; loss law {loss_fit.law} fitted to {code(loss_metric)} "
                f"({loss_fit.n_boot} resamples), pushed through the {res.model} map's bootstrap: both "
                "uncertainties are in the interval." + ("" if res.maps else " The map failed its checks, so "
                                                        "treat this number as illustrative only."))
     low = float(j["loss"].min())
-    beyond = ([f"the predicted {loss_metric} ({quantity(float(loss_fit.predict(X)[0]), 'nats')}) is below every loss "
-               f"the map was fitted on (lowest {quantity(low, 'nats')}): the map is extrapolated too. Treat the "
-               "prediction as a trend, and check it against a run nearer the target."]
-              if float(loss_fit.predict(X)[0]) < low else [])
+    beyond = ([f"the predicted {loss_metric} ({quantity(loss_at, 'nats')}) is below every loss the map was fitted "
+               f"on (lowest {quantity(low, 'nats')}): the map is extrapolated too. Treat the prediction as a trend, "
+               "and check it against a run nearer the target."] if loss_at < low else [])
     output.warn([*diagnostics.at_target(loss_fit, target), *beyond, *loss_fit.warnings])
 
 with output.export_box() as box:

@@ -165,9 +165,8 @@ def run_info(digest: str, automatic) -> tuple[pd.DataFrame | None, float | None]
     runs = automatic.runs
     prefill = pd.DataFrame({"run": runs["model"].astype(str), "params": [_cell(v) for v in runs["params"]],
                             "tokens": [_cell(v) for v in runs["tokens"]], "tokens_per_step": ""})
-    no_n, no_d = int(runs["params"].isna().sum()), int(runs["tokens"].isna().sum())
     missing = int((runs["params"].isna() | runs["tokens"].isna()).sum())
-    lacks = " or ".join(k for k, n in (("N", no_n), ("D", no_d)) if n)
+    lacks = " or ".join(k for k, col in (("N", "params"), ("D", "tokens")) if runs[col].isna().any())
     title = f"Sizes per run (N, D): {missing} run{'s' * (missing != 1)} without {lacks}" if missing else \
         "Sizes per run (N, D)"
     with st.expander(title, expanded=bool(missing)):
